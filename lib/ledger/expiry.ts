@@ -1,0 +1,39 @@
+import { type Account, expire } from '../credits/account';
+import { type CommandResult, runCommand } from '../store/command';
+import type { LedgerDeps } from './deps';
+
+export type ExpiryOutcome = { readonly expiredLots: number; readonly expiredCredits: number };
+
+/** What expiring `account` at `atMs` would reclaim, without writing (dry runs, planning). */
+export function plannedExpiry(account: Account, atMs: number): ExpiryOutcome {
+  const change = expire(account, atMs);
+  return {
+    expiredLots: change?.entries.length ?? 0,
+    expiredCredits: -(change?.entries.reduce((sum, entry) => sum + entry.amount, 0) ?? 0),
+  };
+}
+
+/**
+ * C6: records every lot of the customer expired at `atMs` as an expiry entry and reclaims it.
+ * Idempotent through the account's version alone: a lot, once reclaimed, is gone, so a rerun
+ * or a concurrent run finds nothing left to expire.
+ */
+export function expireCustomer(
+  deps: LedgerDeps,
+  customerId: string,
+  atMs: number,
+): Promise<CommandResult<ExpiryOutcome>> {
+  return runCommand<ExpiryOutcome>(
+    deps,
+    {
+      customerIds: [customerId],
+      decide(accounts) {
+        const account = accounts.get(customerId)!;
+        const change = expire(account, atMs);
+        const outcome = plannedExpiry(account, atMs);
+        return change ? { kind: 'apply', changes: [change], outcome } : { kind: 'refuse', outcome };
+      },
+    },
+    deps.clock,
+  );
+}

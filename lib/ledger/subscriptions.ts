@@ -1,0 +1,119 @@
+import { addLots, EntryType, endSubscription as endRule } from '../credits/account';
+import { LotSource, newLot, spendableBalance } from '../credits/lots';
+import { type CommandResult, runCommand } from '../store/command';
+import { fingerprint, type LedgerDeps, nowMs } from './deps';
+
+/** One subscription line of a paid invoice: its credits already multiplied by quantity (C2). */
+export type GrantLine = {
+  readonly lineId: string;
+  readonly credits: number;
+  readonly periodStartMs: number;
+};
+
+export type SubscriptionGrant = {
+  readonly customerId: string;
+  readonly invoiceId: string;
+  readonly subscriptionId: string;
+  readonly lines: readonly GrantLine[];
+  /** When Stripe created the invoice: orders a customer's paid invoices (C10). */
+  readonly invoiceCreatedMs: number;
+};
+
+export type GrantOutcome =
+  | { readonly result: 'granted'; readonly credits: number; readonly balance: number }
+  | { readonly result: 'ignored'; readonly reason: 'subscription_ended' };
+
+/**
+ * C3: a paid subscription invoice grants its period's credits once, keyed by invoice id; each
+ * line becomes a lot granted at its period start (C4). C8: an ended subscription grants nothing,
+ * and that is recorded so that the invoice stays settled.
+ */
+export function grantSubscriptionInvoice(
+  deps: LedgerDeps,
+  grant: SubscriptionGrant,
+): Promise<CommandResult<GrantOutcome>> {
+  return runCommand<GrantOutcome>(
+    deps,
+    {
+      customerIds: [grant.customerId],
+      fact: {
+        customerId: grant.customerId,
+        key: `grant#${grant.invoiceId}`,
+        fingerprint: fingerprint({ subscriptionId: grant.subscriptionId, lines: grant.lines }),
+      },
+      decide(accounts) {
+        const account = accounts.get(grant.customerId)!;
+        if (grant.subscriptionId in account.endedSubscriptions) {
+          return { kind: 'record', outcome: { result: 'ignored', reason: 'subscription_ended' } };
+        }
+        const lots = grant.lines.map((line) =>
+          newLot({
+            id: `${grant.invoiceId}#${line.lineId}`,
+            source: LotSource.subscription,
+            credits: line.credits,
+            grantedAtMs: line.periodStartMs,
+            ref: grant.invoiceId,
+          }),
+        );
+        const grantedAtMs = Math.min(...grant.lines.map((line) => line.periodStartMs));
+        const change = addLots(
+          account,
+          { type: EntryType.grant, atMs: grantedAtMs, ref: grant.invoiceId },
+          lots,
+        );
+        const first = account.firstPaidInvoice;
+        const isEarliest = !first || grant.invoiceCreatedMs < first.atMs;
+        const activeSince = account.activeSubscriptions[grant.subscriptionId] ?? grantedAtMs;
+        const updated = {
+          ...change.account,
+          activeSubscriptions: {
+            ...account.activeSubscriptions,
+            [grant.subscriptionId]: Math.min(activeSince, grantedAtMs),
+          },
+          ...(isEarliest && {
+            firstPaidInvoice: { id: grant.invoiceId, atMs: grant.invoiceCreatedMs },
+          }),
+        };
+        const credits = lots.reduce((sum, lot) => sum + lot.granted, 0);
+        const balance = spendableBalance(updated.lots, nowMs(deps));
+        return {
+          kind: 'apply',
+          changes: [{ account: updated, entries: change.entries }],
+          outcome: { result: 'granted', credits, balance },
+        };
+      },
+    },
+    deps.clock,
+  );
+}
+
+export type EndOutcome = { readonly result: 'ended'; readonly forfeited: number };
+
+/**
+ * C7: a subscription ended at `endedAtMs` forfeits every credit granted up to then. The end is
+ * keyed by subscription id, so `customer.subscription.deleted` and an `updated` to `canceled`
+ * for the same subscription settle it once.
+ */
+export function endSubscription(
+  deps: LedgerDeps,
+  end: { customerId: string; subscriptionId: string; endedAtMs: number },
+): Promise<CommandResult<EndOutcome>> {
+  return runCommand<EndOutcome>(
+    deps,
+    {
+      customerIds: [end.customerId],
+      fact: {
+        customerId: end.customerId,
+        key: `end#${end.subscriptionId}`,
+        fingerprint: fingerprint({ endedAtMs: end.endedAtMs }),
+      },
+      decide(accounts) {
+        const account = accounts.get(end.customerId)!;
+        const change = endRule(account, { id: end.subscriptionId, endedAtMs: end.endedAtMs });
+        const forfeited = -change.entries.reduce((sum, entry) => sum + entry.amount, 0);
+        return { kind: 'apply', changes: [change], outcome: { result: 'ended', forfeited } };
+      },
+    },
+    deps.clock,
+  );
+}

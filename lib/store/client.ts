@@ -1,0 +1,18 @@
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/** What every store function needs: a document client and the table's name. */
+export type StoreDeps = {
+  readonly db: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** How many times a command re-reads and retries after losing a race; default 40. */
+  readonly maxAttempts?: number;
+};
+
+/** A document client; `endpoint` points it at DynamoDB Local. */
+export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
+  const client = new DynamoDBClient(config);
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+}
