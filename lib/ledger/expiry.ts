@@ -1,5 +1,5 @@
 import { type Account, expire } from '../credits/account';
-import { type CommandResult, runCommand } from '../store/command';
+import { accountIn, type CommandResult, runCommand } from '../store/command';
 import type { LedgerDeps } from './deps';
 
 export type ExpiryOutcome = { readonly expiredLots: number; readonly expiredCredits: number };
@@ -28,7 +28,7 @@ export function expireCustomer(
     {
       customerIds: [customerId],
       decide(accounts) {
-        const account = accounts.get(customerId)!;
+        const account = accountIn(accounts, customerId);
         const change = expire(account, atMs);
         const outcome = plannedExpiry(account, atMs);
         return change ? { kind: 'apply', changes: [change], outcome } : { kind: 'refuse', outcome };

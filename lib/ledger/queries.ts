@@ -1,5 +1,5 @@
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { type Account, emptyAccount, type EntryType } from '../credits/account';
+import { type Account, type EntryType, emptyAccount } from '../credits/account';
 import { byBurnOrder, isExpiredAt, type LotSource, spendableBalance } from '../credits/lots';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';

@@ -1,6 +1,6 @@
-import { EntryType, isInsufficient, spend, addLots } from '../credits/account';
+import { addLots, EntryType, isInsufficient, spend } from '../credits/account';
 import { LotSource, newLot, spendableBalance } from '../credits/lots';
-import { type CommandResult, CommandStatus, runCommand } from '../store/command';
+import { accountIn, type CommandResult, CommandStatus, runCommand } from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 
 export type SpendOutcome =
@@ -33,7 +33,7 @@ export async function consume(
         fingerprint: fingerprint({ amount: request.amount }),
       },
       decide(accounts) {
-        const account = accounts.get(request.customerId)!;
+        const account = accountIn(accounts, request.customerId);
         const change = spend(account, {
           type: EntryType.consumption,
           amount: request.amount,
@@ -75,7 +75,7 @@ export async function adjust(
         fingerprint: fingerprint({ amount: request.amount, reason: request.reason }),
       },
       decide(accounts) {
-        const account = accounts.get(request.customerId)!;
+        const account = accountIn(accounts, request.customerId);
         const entry = {
           type: EntryType.adjustment,
           atMs,

@@ -1,6 +1,6 @@
 import { addLots, EntryType, endSubscription as endRule } from '../credits/account';
 import { LotSource, newLot, spendableBalance } from '../credits/lots';
-import { type CommandResult, runCommand } from '../store/command';
+import { accountIn, type CommandResult, runCommand } from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 
 /** One subscription line of a paid invoice: its credits already multiplied by quantity (C2). */
@@ -42,7 +42,7 @@ export function grantSubscriptionInvoice(
         fingerprint: fingerprint({ subscriptionId: grant.subscriptionId, lines: grant.lines }),
       },
       decide(accounts) {
-        const account = accounts.get(grant.customerId)!;
+        const account = accountIn(accounts, grant.customerId);
         if (grant.subscriptionId in account.endedSubscriptions) {
           return { kind: 'record', outcome: { result: 'ignored', reason: 'subscription_ended' } };
         }
@@ -108,7 +108,7 @@ export function endSubscription(
         fingerprint: fingerprint({ endedAtMs: end.endedAtMs }),
       },
       decide(accounts) {
-        const account = accounts.get(end.customerId)!;
+        const account = accountIn(accounts, end.customerId);
         const change = endRule(account, { id: end.subscriptionId, endedAtMs: end.endedAtMs });
         const forfeited = -change.entries.reduce((sum, entry) => sum + entry.amount, 0);
         return { kind: 'apply', changes: [change], outcome: { result: 'ended', forfeited } };

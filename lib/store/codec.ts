@@ -55,7 +55,7 @@ export function accountFromItem(item: AccountItem): Account {
   return {
     customerId: item.customerId,
     version: item.version,
-    ledgerSeq: item.ledgerSeq,
+    ledgerSeq: item.ledgerSeq ?? 0,
     lots: Object.entries(item.lots ?? {}).map(([id, lot]) => lotFromItem(id, lot)),
     endedSubscriptions: mapValues(item.endedSubscriptions ?? {}, Date.parse),
     activeSubscriptions: mapValues(item.activeSubscriptions ?? {}, Date.parse),

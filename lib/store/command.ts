@@ -256,3 +256,10 @@ function backoff(attempt: number): Promise<void> {
   const capMs = Math.min(1_000, 10 * 2 ** Math.min(attempt, 7));
   return new Promise((resolve) => setTimeout(resolve, Math.random() * capMs));
 }
+
+/** The account a decision asked for; runCommand always loads every id in `customerIds`. */
+export function accountIn(accounts: ReadonlyMap<string, Account>, customerId: string): Account {
+  const account = accounts.get(customerId);
+  if (!account) throw new Error(`account ${customerId} was not loaded for this command`);
+  return account;
+}

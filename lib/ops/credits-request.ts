@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { InputError } from '../errors';
+
+/**
+ * The `credits` function's input (DESIGN.md), validated once at the edge. Amounts are whole
+ * credits (C1); times are ISO-8601.
+ */
+const customerId = z.string().trim().min(1, 'is required');
+const idempotencyKey = z
+  .string()
+  .trim()
+  .min(1, 'is required')
+  .max(200, 'is longer than 200 characters');
+const isoTime = z.iso.datetime({
+  offset: true,
+  message: 'must be an ISO-8601 time, e.g. 2026-11-21T12:00:00Z',
+});
+const positiveCredits = z
+  .number({ message: 'must be a number' })
+  .int('must be a whole number of credits')
+  .positive('must be at least 1');
+
+const creditsRequestSchema = z.discriminatedUnion(
+  'action',
+  [
+    z.object({ action: z.literal('balance'), customerId, now: isoTime.optional() }),
+    z.object({
+      action: z.literal('consume'),
+      customerId,
+      amount: positiveCredits,
+      idempotencyKey,
+      now: isoTime.optional(),
+    }),
+    z.object({
+      action: z.literal('ledger'),
+      customerId,
+      limit: z.number().int().min(1).max(1000).optional(),
+      cursor: z.string().min(1).optional(),
+    }),
+    z.object({ action: z.literal('referralCode'), customerId }),
+    z.object({
+      action: z.literal('adjust'),
+      customerId,
+      amount: z
+        .number({ message: 'must be a number' })
+        .int('must be a whole number of credits')
+        .refine((value) => value !== 0, 'must not be 0'),
+      reason: z.string().trim().min(1, 'is required: say why ops changed the balance'),
+      idempotencyKey,
+      at: isoTime.optional(),
+    }),
+  ],
+  { error: () => 'must be one of balance, consume, ledger, referralCode, adjust' },
+);
+
+export type CreditsRequest = z.infer<typeof creditsRequestSchema>;
+
+/** Parses an invoke's JSON; the first problem becomes an InputError naming its field. */
+export function parseCreditsRequest(input: unknown): CreditsRequest {
+  return parseWith(creditsRequestSchema, input);
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new InputError('input', 'must be a JSON object');
+  }
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue?.path.length ? issue.path.join('.') : 'input';
+  throw new InputError(field, issue?.message ?? 'is invalid');
+}
