@@ -7,6 +7,8 @@ export type StoreDeps = {
   readonly tableName: string;
   /** How many times a command re-reads and retries after losing a race; default 40. */
   readonly maxAttempts?: number;
+  /** Decide every command but write nothing (backfill and rollover dry runs). */
+  readonly dryRun?: boolean;
 };
 
 /** A document client; `endpoint` points it at DynamoDB Local. */

@@ -27,7 +27,12 @@ export const CommandStatus = {
 } as const;
 export type CommandStatus = (typeof CommandStatus)[keyof typeof CommandStatus];
 
-export type CommandResult<O> = { readonly status: CommandStatus; readonly outcome: O };
+export type CommandResult<O> = {
+  readonly status: CommandStatus;
+  readonly outcome: O;
+  /** Set when deps.dryRun asked to decide without writing. */
+  readonly dryRun?: true;
+};
 
 /** The natural key that makes a command idempotent, and what it carried. */
 export type Fact = {
@@ -45,6 +50,12 @@ export type Command<O> = {
   readonly fact?: Fact;
   /** Pure: the same accounts give the same decision. */
   decide(accounts: ReadonlyMap<string, Account>): Decision<O>;
+  /**
+   * Accounts already read elsewhere (the expiry job gets them from its index's projection),
+   * used for the first attempt instead of a read; a lost race falls back to a consistent read.
+   * Only for commands without a fact.
+   */
+  readonly preloaded?: ReadonlyMap<string, Account>;
 };
 
 type FactItem = {
@@ -68,11 +79,19 @@ export async function runCommand<O>(
 ): Promise<CommandResult<O>> {
   const maxAttempts = deps.maxAttempts ?? 40;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const { accounts, fact } = await load(deps, command);
+    const { accounts, fact } =
+      attempt === 1 && command.preloaded && !command.fact
+        ? { accounts: command.preloaded, fact: undefined }
+        : await load(deps, command);
     if (fact) return settled(fact, command.fact);
     const decision = command.decide(accounts);
     if (decision.kind === 'refuse') {
       return { status: CommandStatus.refused, outcome: decision.outcome };
+    }
+    if (deps.dryRun) {
+      // Dry runs stop here: what would be written is decided, nothing is.
+      const status = decision.kind === 'apply' ? CommandStatus.applied : CommandStatus.recorded;
+      return { status, outcome: decision.outcome, dryRun: true };
     }
     const written = await write(deps, command, accounts, decision, clock());
     if (written) {
