@@ -1,0 +1,243 @@
+import Stripe from 'stripe';
+import { z } from 'zod';
+import { InputError } from '../errors';
+import { UnexpectedPayloadError, UnsupportedApiVersionError } from './errors';
+
+/**
+ * The parts of Stripe's payloads the processor reads, validated once at the edge into typed
+ * values. Shapes follow the API version the installed `stripe` package pins (23.x:
+ * 2026-10-28.endive): an invoice names its subscription under
+ * `parent.subscription_details`, a line its price under `pricing.price_details.price`.
+ */
+export const SUPPORTED_API_VERSION: string = Stripe.API_VERSION;
+
+/** A reference Stripe may send as an id or, when expanded, as the object carrying that id. */
+const expandableId = z
+  .union([z.string().min(1), z.looseObject({ id: z.string().min(1) })])
+  .transform((value) => (typeof value === 'string' ? value : value.id));
+
+const unixSeconds = z.number().int().nonnegative();
+const metadata = z
+  .record(z.string(), z.string())
+  .nullable()
+  .optional()
+  .transform((value) => value ?? {});
+
+const envelopeSchema = z.object({
+  id: z.string().startsWith('evt_', 'must be an event id (evt_...)'),
+  object: z.literal('event').optional(),
+  type: z.string().min(1),
+  created: unixSeconds,
+  api_version: z.string().min(1).nullable(),
+  livemode: z.boolean().optional(),
+  data: z.object({ object: z.looseObject({ object: z.string().optional() }) }),
+});
+
+/** A Stripe event whose envelope is valid and whose API version is the supported one. */
+export type StripeEvent = {
+  readonly id: string;
+  readonly type: string;
+  readonly createdMs: number;
+  readonly apiVersion: string;
+  readonly livemode: boolean;
+  /** `data.object`, still unread: each event type's translation parses the part it uses. */
+  readonly object: Readonly<Record<string, unknown>>;
+};
+
+/**
+ * Parses a JSON value as a Stripe event (a delivery's body, or one item of the Events API).
+ * Anything that is not an event is an InputError (400); an event in another API version is
+ * refused with UnsupportedApiVersionError (400) rather than read with the wrong shapes.
+ */
+export function parseStripeEvent(json: unknown): StripeEvent {
+  const parsed = envelopeSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.length ? issue.path.join('.') : 'body';
+    throw new InputError(field, `not a Stripe event: ${issue?.message ?? 'invalid'}`);
+  }
+  const event = parsed.data;
+  if (event.api_version !== SUPPORTED_API_VERSION) {
+    throw new UnsupportedApiVersionError(event.api_version, SUPPORTED_API_VERSION);
+  }
+  return {
+    id: event.id,
+    type: event.type,
+    createdMs: event.created * 1000,
+    apiVersion: event.api_version,
+    livemode: event.livemode ?? false,
+    object: event.data.object,
+  };
+}
+
+const lineSchema = z.object({
+  id: z.string().min(1),
+  quantity: z.number().int().nonnegative().nullable(),
+  period: z.object({ start: unixSeconds, end: unixSeconds }),
+  pricing: z
+    .object({
+      type: z.string(),
+      price_details: z.object({ price: expandableId }).nullable().optional(),
+    })
+    .nullable(),
+  parent: z
+    .object({
+      type: z.string(),
+      subscription_item_details: z
+        .object({
+          subscription: z.string().nullable(),
+          subscription_item: z.string().nullable().optional(),
+          proration: z.boolean(),
+        })
+        .nullable()
+        .optional(),
+    })
+    .nullable(),
+});
+
+/** What a line is for: only plain subscription lines grant credits (C2, C3). */
+export const LineKind = {
+  subscription: 'subscription',
+  proration: 'proration',
+  invoiceItem: 'invoice_item',
+} as const;
+export type LineKind = (typeof LineKind)[keyof typeof LineKind];
+
+export type InvoiceLine = {
+  readonly id: string;
+  readonly kind: LineKind;
+  readonly quantity: number | null;
+  readonly priceId: string | null;
+  readonly subscriptionId: string | null;
+  readonly periodStartMs: number;
+  readonly periodEndMs: number;
+};
+
+function toLine(line: z.infer<typeof lineSchema>): InvoiceLine {
+  const item = line.parent?.subscription_item_details ?? null;
+  const isSubscriptionLine = line.parent?.type === 'subscription_item_details' && item !== null;
+  const kind = !isSubscriptionLine
+    ? LineKind.invoiceItem
+    : item.proration
+      ? LineKind.proration
+      : LineKind.subscription;
+  return {
+    id: line.id,
+    kind,
+    quantity: line.quantity,
+    priceId: line.pricing?.price_details?.price ?? null,
+    subscriptionId: item?.subscription ?? null,
+    periodStartMs: line.period.start * 1000,
+    periodEndMs: line.period.end * 1000,
+  };
+}
+
+const invoiceSchema = z.object({
+  object: z.literal('invoice'),
+  id: z.string().min(1),
+  customer: expandableId.nullable(),
+  status: z.string().nullable(),
+  billing_reason: z.string().nullable(),
+  created: unixSeconds,
+  parent: z
+    .object({
+      type: z.string(),
+      subscription_details: z
+        .object({ subscription: expandableId, metadata })
+        .nullable()
+        .optional(),
+    })
+    .nullable(),
+  lines: z.object({ data: z.array(lineSchema), has_more: z.boolean() }),
+  discounts: z.array(expandableId).optional(),
+});
+
+export type Invoice = {
+  readonly id: string;
+  readonly customerId: string | null;
+  readonly status: string | null;
+  readonly billingReason: string | null;
+  readonly createdMs: number;
+  /** From `parent.subscription_details`; null for an invoice that is not a subscription's. */
+  readonly subscriptionId: string | null;
+  /** The subscription's metadata as Stripe copied it onto the invoice (C10: referral_code). */
+  readonly subscriptionMetadata: Readonly<Record<string, string>>;
+  readonly lines: readonly InvoiceLine[];
+  /** True when `lines` is only the first page: the rest must be fetched before granting. */
+  readonly hasMoreLines: boolean;
+  readonly discountIds: readonly string[];
+};
+
+export function parseInvoice(object: unknown): Invoice {
+  const invoice = parseWithin(invoiceSchema, object, 'data.object');
+  const details = invoice.parent?.subscription_details ?? null;
+  return {
+    id: invoice.id,
+    customerId: invoice.customer,
+    status: invoice.status,
+    billingReason: invoice.billing_reason,
+    createdMs: invoice.created * 1000,
+    subscriptionId: details?.subscription ?? null,
+    subscriptionMetadata: details?.metadata ?? {},
+    lines: invoice.lines.data.map(toLine),
+    hasMoreLines: invoice.lines.has_more,
+    discountIds: invoice.discounts ?? [],
+  };
+}
+
+/** One line as the Invoices API lists it (`GET /v1/invoices/:id/lines`). */
+export function parseInvoiceLine(object: unknown, where = 'lines'): InvoiceLine {
+  return toLine(parseWithin(lineSchema, object, where));
+}
+
+const subscriptionSchema = z.object({
+  object: z.literal('subscription'),
+  id: z.string().min(1),
+  customer: expandableId,
+  status: z.string().min(1),
+  ended_at: unixSeconds.nullable(),
+  canceled_at: unixSeconds.nullable(),
+  cancel_at_period_end: z.boolean(),
+  metadata,
+});
+
+export type Subscription = {
+  readonly id: string;
+  readonly customerId: string;
+  readonly status: string;
+  readonly endedAtMs: number | null;
+  readonly canceledAtMs: number | null;
+  readonly cancelAtPeriodEnd: boolean;
+  readonly metadata: Readonly<Record<string, string>>;
+};
+
+export function parseSubscription(object: unknown): Subscription {
+  const subscription = parseWithin(subscriptionSchema, object, 'data.object');
+  return {
+    id: subscription.id,
+    customerId: subscription.customer,
+    status: subscription.status,
+    endedAtMs: subscription.ended_at === null ? null : subscription.ended_at * 1000,
+    canceledAtMs: subscription.canceled_at === null ? null : subscription.canceled_at * 1000,
+    cancelAtPeriodEnd: subscription.cancel_at_period_end,
+    metadata: subscription.metadata,
+  };
+}
+
+const priceSchema = z.object({
+  id: z.string().min(1),
+  metadata,
+});
+
+/** The parts of a Price the plan catalog reads (C2: `metadata.credits`). */
+export function parsePrice(object: unknown): { id: string; metadata: Record<string, string> } {
+  return parseWithin(priceSchema, object, 'price');
+}
+
+function parseWithin<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = [where, ...(issue?.path ?? [])].join('.');
+  throw new UnexpectedPayloadError(field, issue?.message ?? 'is invalid');
+}

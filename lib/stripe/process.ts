@@ -1,0 +1,266 @@
+import { CreditsError } from '../errors';
+import type { LedgerDeps } from '../ledger/deps';
+import { redeemReferral } from '../ledger/referrals';
+import { endSubscription, grantSubscriptionInvoice } from '../ledger/subscriptions';
+import { errorFields, type Logger } from '../log';
+import { type CommandResult, CommandStatus } from '../store/command';
+import type { PlanCatalog } from './catalog';
+import type { StripeAccess } from './client';
+import { UnsupportedApiVersionError } from './errors';
+import type { StripeEvent } from './events';
+import { type DomainCommand, type SkippedLine, translateEvent } from './translate';
+import { verifyDelivery } from './verify';
+
+/** What processing an event needs; the webhook adds its secrets (WebhookDeps). */
+export type ProcessDeps = LedgerDeps & {
+  readonly catalog: PlanCatalog;
+  readonly stripe: StripeAccess;
+  readonly logger: Logger;
+};
+
+export type WebhookDeps = ProcessDeps & {
+  /** STRIPE_WEBHOOK_SECRET: several during a rotation. */
+  readonly webhookSecrets: readonly string[];
+};
+
+export const EventOutcome = {
+  /** Something changed: credits granted, forfeited, a bonus given, a fact first recorded. */
+  applied: 'applied',
+  /** Every command had been applied before (a duplicate, a replay, another event type). */
+  alreadyApplied: 'already_applied',
+  /** Nothing to do, with the reason: an unhandled type, a billing reason that grants nothing. */
+  ignored: 'ignored',
+} as const;
+export type EventOutcome = (typeof EventOutcome)[keyof typeof EventOutcome];
+
+export type CommandReport = {
+  readonly command: DomainCommand['kind'];
+  /** The natural key that makes the command idempotent. */
+  readonly key: string;
+  readonly customerId: string;
+  readonly status: CommandStatus;
+  readonly outcome: unknown;
+  readonly note?: string;
+};
+
+export type EventSummary = {
+  readonly eventId: string;
+  readonly type: string;
+  readonly outcome: EventOutcome;
+  readonly reason?: string;
+  readonly commands: readonly CommandReport[];
+  readonly skippedLines?: readonly SkippedLine[];
+  readonly dryRun?: true;
+};
+
+/**
+ * Translates one verified (or replayed) event into commands and runs them in order, each in its
+ * own idempotent transaction. Free of HTTP: the webhook and the backfill both call it. Faults
+ * (store, unknown price, Stripe API) are thrown; running the event again after a fault is safe,
+ * because every command already applied is found by its natural key.
+ */
+export async function processEvent(deps: ProcessDeps, event: StripeEvent): Promise<EventSummary> {
+  const translation = await translateEvent(deps, event);
+  const base = { eventId: event.id, type: event.type };
+  if (translation.kind === 'ignored') {
+    const summary: EventSummary = {
+      ...base,
+      outcome: EventOutcome.ignored,
+      reason: translation.reason,
+      commands: [],
+    };
+    logSummary(deps.logger, summary);
+    return summary;
+  }
+  const reports: CommandReport[] = [];
+  let dryRun = false;
+  for (const command of translation.commands) {
+    const { report, result } = await execute(deps, command);
+    reports.push(report);
+    dryRun ||= result.dryRun === true;
+  }
+  const summary: EventSummary = {
+    ...base,
+    ...summarise(reports),
+    commands: reports,
+    ...(translation.skippedLines.length > 0 && { skippedLines: translation.skippedLines }),
+    ...(dryRun && { dryRun: true as const }),
+  };
+  logSummary(deps.logger, summary);
+  return summary;
+}
+
+async function execute(
+  deps: ProcessDeps,
+  command: DomainCommand,
+): Promise<{ report: CommandReport; result: CommandResult<unknown> }> {
+  switch (command.kind) {
+    case 'grantSubscriptionInvoice': {
+      const result = await grantSubscriptionInvoice(deps, command.grant);
+      const { grant } = command;
+      return { result, report: report(command.kind, grant.invoiceId, grant.customerId, result) };
+    }
+    case 'redeemReferral': {
+      const result = await redeemReferral(deps, command.redemption);
+      const { redemption } = command;
+      return {
+        result,
+        report: report(command.kind, redemption.customerId, redemption.customerId, result),
+      };
+    }
+    case 'endSubscription': {
+      const result = await endSubscription(deps, command.end);
+      const { end } = command;
+      return { result, report: report(command.kind, end.subscriptionId, end.customerId, result) };
+    }
+  }
+}
+
+/**
+ * A fact that exists with other data (a second `customer.subscription.deleted` carrying another
+ * `ended_at`, an invoice re-granted after the catalog changed) is settled by the first: the
+ * event is reported as already applied, and the difference is noted, not treated as an error.
+ */
+function report(
+  command: DomainCommand['kind'],
+  key: string,
+  customerId: string,
+  result: CommandResult<unknown>,
+): CommandReport {
+  if (result.status !== CommandStatus.conflict) {
+    return { command, key, customerId, status: result.status, outcome: result.outcome };
+  }
+  return {
+    command,
+    key,
+    customerId,
+    status: CommandStatus.alreadyApplied,
+    outcome: result.outcome,
+    note: 'settled earlier with different data; the first settlement stands',
+  };
+}
+
+/** `applied` when anything was written for the first time; `ignored` when only a refusal or a
+ * recorded no-op (e.g. C8: a grant for an ended subscription) came of it. */
+function summarise(reports: readonly CommandReport[]): { outcome: EventOutcome; reason?: string } {
+  const statuses = reports.map((each) => each.status);
+  if (statuses.includes(CommandStatus.applied)) return { outcome: EventOutcome.applied };
+  const recorded = reports.find((each) => each.status === CommandStatus.recorded);
+  if (recorded) {
+    return { outcome: EventOutcome.ignored, reason: `${recorded.command}: ${reasonOf(recorded)}` };
+  }
+  if (statuses.every((status) => status === CommandStatus.refused)) {
+    return { outcome: EventOutcome.ignored, reason: 'every command was refused' };
+  }
+  return { outcome: EventOutcome.alreadyApplied };
+}
+
+function reasonOf(report: CommandReport): string {
+  const outcome = report.outcome;
+  if (outcome && typeof outcome === 'object' && 'reason' in outcome) return String(outcome.reason);
+  return 'recorded';
+}
+
+function logSummary(logger: Logger, summary: EventSummary): void {
+  const conflicts = summary.commands.filter((each) => each.note);
+  for (const conflict of conflicts) {
+    logger.warn('command settled earlier with different data', {
+      eventId: summary.eventId,
+      command: conflict.command,
+      key: conflict.key,
+    });
+  }
+  logger.info('stripe event processed', {
+    eventId: summary.eventId,
+    type: summary.type,
+    outcome: summary.outcome,
+    ...(summary.reason && { reason: summary.reason }),
+    commands: summary.commands.map(({ command, key, customerId, status, outcome }) => ({
+      command,
+      key,
+      customerId,
+      status,
+      outcome,
+    })),
+    ...(summary.skippedLines && { skippedLines: summary.skippedLines }),
+    ...(summary.dryRun && { dryRun: true }),
+  });
+}
+
+export type Delivery = {
+  readonly rawBody: string | Uint8Array;
+  /** Header names in any case; API Gateway v2 sends them lower-case. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly receivedAtMs: number;
+};
+
+export type DeliveryResponse = {
+  readonly statusCode: number;
+  readonly body: Readonly<Record<string, unknown>>;
+};
+
+/**
+ * The HTTP edge (DESIGN.md "Outcomes at the HTTP edge"): 200 for applied, already applied or
+ * unhandled; 400 with nothing written for a bad signature, timestamp, body or API version; 5xx
+ * for faults, so that Stripe retries, with the message kept out of the response.
+ */
+export async function handleDelivery(
+  deps: WebhookDeps,
+  delivery: Delivery,
+): Promise<DeliveryResponse> {
+  let event: StripeEvent | undefined;
+  try {
+    event = verifyDelivery(deps.webhookSecrets, {
+      rawBody: delivery.rawBody,
+      signatureHeader: headerOf(delivery.headers, 'stripe-signature'),
+      receivedAtMs: delivery.receivedAtMs,
+    });
+    const summary = await processEvent(deps, event);
+    return { statusCode: 200, body: { received: true, ...responseOf(summary) } };
+  } catch (error) {
+    return failure(deps.logger, error, event);
+  }
+}
+
+function responseOf(summary: EventSummary) {
+  return {
+    eventId: summary.eventId,
+    type: summary.type,
+    outcome: summary.outcome,
+    ...(summary.reason && { reason: summary.reason }),
+    commands: summary.commands.map(({ command, key, status }) => ({ command, key, status })),
+  };
+}
+
+function failure(logger: Logger, error: unknown, event: StripeEvent | undefined): DeliveryResponse {
+  const context = event ? { eventId: event.id, type: event.type } : {};
+  if (error instanceof CreditsError && error.expose) {
+    const level = error instanceof UnsupportedApiVersionError ? 'error' : 'warn';
+    logger[level]('stripe delivery refused', {
+      ...context,
+      status: error.status,
+      error: errorFields(error),
+    });
+    return {
+      statusCode: error.status,
+      body: { received: false, error: error.name, message: error.message },
+    };
+  }
+  const statusCode = error instanceof CreditsError ? error.status : 500;
+  logger.error('stripe delivery failed; Stripe will retry', {
+    ...context,
+    status: statusCode,
+    error: errorFields(error),
+  });
+  return { statusCode, body: { received: false, error: 'internal_error' } };
+}
+
+function headerOf(
+  headers: Readonly<Record<string, string | undefined>>,
+  name: string,
+): string | undefined {
+  const direct = headers[name];
+  if (direct !== undefined) return direct;
+  const found = Object.keys(headers).find((key) => key.toLowerCase() === name);
+  return found === undefined ? undefined : headers[found];
+}
