@@ -9,7 +9,8 @@ export function plannedExpiry(account: Account, atMs: number): ExpiryOutcome {
   const change = expire(account, atMs);
   return {
     expiredLots: change?.entries.length ?? 0,
-    expiredCredits: -(change?.entries.reduce((sum, entry) => sum + entry.amount, 0) ?? 0),
+    // 0 - sum, not -sum: an empty run must report 0, not -0 (Object.is and stored outcomes differ).
+    expiredCredits: 0 - (change?.entries.reduce((sum, entry) => sum + entry.amount, 0) ?? 0),
   };
 }
 

@@ -110,7 +110,8 @@ export function endSubscription(
       decide(accounts) {
         const account = accountIn(accounts, end.customerId);
         const change = endRule(account, { id: end.subscriptionId, endedAtMs: end.endedAtMs });
-        const forfeited = -change.entries.reduce((sum, entry) => sum + entry.amount, 0);
+        // 0 - sum, not -sum: nothing forfeited is 0, never -0.
+        const forfeited = 0 - change.entries.reduce((sum, entry) => sum + entry.amount, 0);
         return { kind: 'apply', changes: [change], outcome: { result: 'ended', forfeited } };
       },
     },
