@@ -1,4 +1,29 @@
-// Placeholder until the issue that builds this function lands in this session.
-export const handler = async (): Promise<never> => {
-  throw new Error('functions/rollover.ts is not built yet');
-};
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { parseRolloverRequest, RolloverIncompleteError, runRollover } from '../lib/jobs/rollover';
+import type { LedgerDeps } from '../lib/ledger/deps';
+import { nowMs } from '../lib/ledger/deps';
+import { depsFromEnv } from '../lib/runtime';
+
+/**
+ * `rollover`: the daily expiry job (C6), or an ops invoke `{"now"?, "dryRun"?}`. A scheduled
+ * run is "as of" its event's `time` and throws when it did not finish, so that Lambda retries
+ * the same event (which continues where it stopped) and then reports it to the failure
+ * destination; an invoke returns its report either way.
+ */
+export function createRolloverHandler(deps: () => LedgerDeps) {
+  return middy(async (event: unknown, context: Context) => {
+    const request = parseRolloverRequest(event);
+    const report = await runRollover(deps(), {
+      nowMs: request.nowMs ?? nowMs(deps()),
+      dryRun: request.dryRun,
+      remainingTimeMs: () => context.getRemainingTimeInMillis(),
+    });
+    if (request.scheduled && (!report.complete || report.errors > 0)) {
+      throw new RolloverIncompleteError(report);
+    }
+    return report;
+  });
+}
+
+export const handler = createRolloverHandler(depsFromEnv);

@@ -17,17 +17,20 @@ export function plannedExpiry(account: Account, atMs: number): ExpiryOutcome {
 /**
  * C6: records every lot of the customer expired at `atMs` as an expiry entry and reclaims it.
  * Idempotent through the account's version alone: a lot, once reclaimed, is gone, so a rerun
- * or a concurrent run finds nothing left to expire.
+ * or a concurrent run finds nothing left to expire. `preloaded` (the expiry job's index
+ * projection) saves the first read; a stale one loses the version condition and is re-read.
  */
 export function expireCustomer(
   deps: LedgerDeps,
   customerId: string,
   atMs: number,
+  options: { readonly preloaded?: Account } = {},
 ): Promise<CommandResult<ExpiryOutcome>> {
   return runCommand<ExpiryOutcome>(
     deps,
     {
       customerIds: [customerId],
+      ...(options.preloaded && { preloaded: new Map([[customerId, options.preloaded]]) }),
       decide(accounts) {
         const account = accountIn(accounts, customerId);
         const change = expire(account, atMs);
