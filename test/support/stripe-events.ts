@@ -1,0 +1,369 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import Stripe from 'stripe';
+
+/**
+ * Builders of realistic Stripe webhook deliveries. Every object starts as Stripe's own sample
+ * from `../shared/stripe/fixtures3.json` (what Stripe's API mock serves) and only the fields a
+ * scenario needs are overwritten, so tests see the shapes real Stripe sends, unknown fields and
+ * all. Times are given as ISO strings or Unix seconds, as the scenario reads best.
+ */
+
+export const TEST_WEBHOOK_SECRET = 'whsec_test_0123456789abcdefghijklmnopqrstuv';
+export const SUPPORTED_API_VERSION: string = Stripe.API_VERSION;
+
+type Json = Record<string, unknown>;
+/** An ISO-8601 time or Unix seconds. */
+export type Time = string | number;
+
+export function unix(time: Time): number {
+  if (typeof time === 'number') return time;
+  const ms = Date.parse(time);
+  if (Number.isNaN(ms)) throw new Error(`not a time: ${time}`);
+  return Math.floor(ms / 1000);
+}
+
+export function ms(time: Time): number {
+  return unix(time) * 1000;
+}
+
+let fixtures: Record<string, Json> | undefined;
+
+/** A deep copy of Stripe's sample object for `resource` (`invoice`, `subscription`, ...). */
+export function stripeFixture(resource: string): Json {
+  fixtures ??= loadFixtures();
+  const sample = fixtures[resource];
+  if (!sample) throw new Error(`fixtures3.json has no resource ${resource}`);
+  return structuredClone(sample);
+}
+
+function loadFixtures(): Record<string, Json> {
+  const candidates = [
+    new URL('../../../shared/stripe/fixtures3.json', import.meta.url),
+    new URL('../shared/stripe/fixtures3.json', `file://${process.cwd()}/`),
+  ];
+  for (const candidate of candidates) {
+    try {
+      const parsed = JSON.parse(readFileSync(candidate, 'utf8')) as {
+        resources: Record<string, Json>;
+      };
+      return parsed.resources;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  throw new Error('cannot find shared/stripe/fixtures3.json next to the repository');
+}
+
+/** A Stripe-looking id with the given prefix, unique per call. */
+export function stripeId(prefix: string): string {
+  return `${prefix}_test${randomBytes(9).toString('hex')}`;
+}
+
+export type EventOptions = {
+  readonly type: string;
+  readonly object: Json;
+  readonly id?: string;
+  readonly created?: Time;
+  /** Defaults to the version the installed `stripe` package pins. */
+  readonly apiVersion?: string | null;
+};
+
+/** An event envelope (Stripe's `event` sample) around `object`. */
+export function stripeEvent(options: EventOptions): Json {
+  const event = stripeFixture('event');
+  return {
+    ...event,
+    id: options.id ?? stripeId('evt'),
+    type: options.type,
+    created: unix(options.created ?? '2026-11-01T00:00:00Z'),
+    api_version: options.apiVersion === undefined ? SUPPORTED_API_VERSION : options.apiVersion,
+    data: { object: options.object },
+  };
+}
+
+export type LineSpec = {
+  readonly priceId: string;
+  readonly quantity?: number;
+  readonly periodStart: Time;
+  /** Defaults to one month after periodStart. */
+  readonly periodEnd?: Time;
+  readonly lineId?: string;
+  /** `subscription` (default), a subscription `proration`, or a one-off `invoice_item`. */
+  readonly kind?: 'subscription' | 'proration' | 'invoice_item';
+  /** Defaults to the invoice's subscription. */
+  readonly subscriptionId?: string;
+};
+
+/** An invoice line item (Stripe's `line_item` sample) for a subscription's price. */
+export function invoiceLine(spec: LineSpec, invoiceId: string, subscriptionId: string): Json {
+  const line = stripeFixture('line_item');
+  const kind = spec.kind ?? 'subscription';
+  const start = unix(spec.periodStart);
+  const lineSubscription = spec.subscriptionId ?? subscriptionId;
+  const parent =
+    kind === 'invoice_item'
+      ? {
+          type: 'invoice_item_details',
+          invoice_item_details: {
+            invoice_item: stripeId('ii'),
+            proration: false,
+            proration_details: { credited_items: null },
+            subscription: null,
+          },
+          subscription_item_details: null,
+        }
+      : {
+          type: 'subscription_item_details',
+          invoice_item_details: null,
+          subscription_item_details: {
+            invoice_item: null,
+            proration: kind === 'proration',
+            proration_details: { credited_items: null },
+            subscription: lineSubscription,
+            subscription_item: stripeId('si'),
+          },
+        };
+  return {
+    ...line,
+    id: spec.lineId ?? stripeId('il'),
+    invoice: invoiceId,
+    quantity: spec.quantity ?? 1,
+    quantity_decimal: String(spec.quantity ?? 1),
+    period: { start, end: spec.periodEnd ? unix(spec.periodEnd) : oneMonthAfter(start) },
+    parent,
+    pricing: {
+      type: 'price_details',
+      price_details: { price: spec.priceId, product: 'prod_QXg1hqf4jFNsqG' },
+      unit_amount_decimal: '2000',
+    },
+    subscription: kind === 'invoice_item' ? null : lineSubscription,
+  };
+}
+
+function oneMonthAfter(startS: number): number {
+  const date = new Date(startS * 1000);
+  date.setUTCMonth(date.getUTCMonth() + 1);
+  return Math.floor(date.getTime() / 1000);
+}
+
+export type InvoiceOptions = {
+  readonly customerId: string;
+  readonly subscriptionId: string;
+  readonly lines: readonly LineSpec[];
+  readonly invoiceId?: string;
+  readonly billingReason?: string;
+  readonly status?: string;
+  /** The subscription's metadata as Stripe copies it onto the invoice (referral_code). */
+  readonly metadata?: Record<string, string> | null;
+  /** When Stripe created the invoice; defaults to the first line's period start. */
+  readonly created?: Time;
+  /** Marks the lines as the first page only (Stripe then lists the rest on request). */
+  readonly hasMore?: boolean;
+  readonly customerEmail?: string | null;
+};
+
+/** A paid subscription invoice (Stripe's `invoice` sample) with the given lines. */
+export function paidInvoice(options: InvoiceOptions): Json {
+  const invoice = stripeFixture('invoice');
+  const invoiceId = options.invoiceId ?? stripeId('in');
+  const firstStart = options.lines[0]?.periodStart ?? '2026-11-01T00:00:00Z';
+  const lines = options.lines.map((spec) => invoiceLine(spec, invoiceId, options.subscriptionId));
+  return {
+    ...invoice,
+    id: invoiceId,
+    customer: options.customerId,
+    customer_email:
+      options.customerEmail === undefined ? 'buyer@example.com' : options.customerEmail,
+    status: options.status ?? 'paid',
+    billing_reason: options.billingReason ?? 'subscription_create',
+    created: unix(options.created ?? firstStart),
+    amount_paid: 2000 * lines.length,
+    amount_due: 2000 * lines.length,
+    amount_remaining: 0,
+    parent: {
+      type: 'subscription_details',
+      quote_details: null,
+      subscription_details: {
+        metadata: options.metadata === undefined ? {} : options.metadata,
+        subscription: options.subscriptionId,
+      },
+    },
+    lines: {
+      ...(invoice.lines as Json),
+      data: lines,
+      has_more: options.hasMore ?? false,
+      url: `/v1/invoices/${invoiceId}/lines`,
+    },
+  };
+}
+
+export type PaidInvoiceEventOptions = InvoiceOptions & {
+  readonly eventId?: string;
+  /** `invoice.paid` (default) or `invoice.payment_succeeded`. */
+  readonly type?: string;
+  readonly eventCreated?: Time;
+  readonly apiVersion?: string | null;
+};
+
+/** `invoice.paid` for a subscription invoice; see paidInvoice for the invoice's fields. */
+export function paidInvoiceEvent(options: PaidInvoiceEventOptions): Json {
+  const invoice = paidInvoice(options);
+  return stripeEvent({
+    type: options.type ?? 'invoice.paid',
+    object: invoice,
+    ...(options.eventId && { id: options.eventId }),
+    created: options.eventCreated ?? (invoice.created as number),
+    ...(options.apiVersion !== undefined && { apiVersion: options.apiVersion }),
+  });
+}
+
+export type SubscriptionOptions = {
+  readonly customerId: string;
+  readonly subscriptionId: string;
+  readonly status: string;
+  readonly endedAt?: Time | null;
+  readonly canceledAt?: Time | null;
+  readonly cancelAtPeriodEnd?: boolean;
+  readonly metadata?: Record<string, string>;
+};
+
+/** A subscription (Stripe's `subscription` sample) in the given state. */
+export function subscriptionObject(options: SubscriptionOptions): Json {
+  const subscription = stripeFixture('subscription');
+  const time = (value: Time | null | undefined) =>
+    value === undefined || value === null ? null : unix(value);
+  return {
+    ...subscription,
+    id: options.subscriptionId,
+    customer: options.customerId,
+    status: options.status,
+    ended_at: time(options.endedAt),
+    canceled_at: time(options.canceledAt),
+    cancel_at: null,
+    cancel_at_period_end: options.cancelAtPeriodEnd ?? false,
+    metadata: options.metadata ?? {},
+  };
+}
+
+export type SubscriptionEventOptions = SubscriptionOptions & {
+  readonly type: string;
+  readonly eventId?: string;
+  readonly eventCreated?: Time;
+};
+
+export function subscriptionEvent(options: SubscriptionEventOptions): Json {
+  return stripeEvent({
+    type: options.type,
+    object: subscriptionObject(options),
+    ...(options.eventId && { id: options.eventId }),
+    created: options.eventCreated ?? options.endedAt ?? '2026-11-01T00:00:00Z',
+  });
+}
+
+/** `customer.subscription.deleted`: status canceled, ended (and canceled) at `endedAt`. */
+export function subscriptionDeletedEvent(
+  options: Omit<SubscriptionEventOptions, 'type' | 'status' | 'endedAt'> & {
+    readonly endedAt: Time | null;
+    readonly status?: string;
+  },
+): Json {
+  return subscriptionEvent({
+    canceledAt: options.endedAt,
+    ...options,
+    type: 'customer.subscription.deleted',
+    status: options.status ?? 'canceled',
+  });
+}
+
+/** `customer.subscription.updated` to the given status. */
+export function subscriptionUpdatedEvent(options: Omit<SubscriptionEventOptions, 'type'>): Json {
+  return subscriptionEvent({ ...options, type: 'customer.subscription.updated' });
+}
+
+export type SignOptions = {
+  readonly secret?: string;
+  /** The `t=` of the signature, Unix seconds or ISO; defaults to now. */
+  readonly timestamp?: Time;
+};
+
+export type SignedRequest = {
+  /** The body exactly as Stripe would send it (pretty-printed JSON, as Stripe does). */
+  readonly body: string;
+  readonly signature: string;
+  readonly headers: Record<string, string>;
+};
+
+/** Serialises and signs an event (or an exact body) with stripe-node's own test helper. */
+export function signedRequest(event: Json | string, options: SignOptions = {}): SignedRequest {
+  const body = typeof event === 'string' ? event : JSON.stringify(event, null, 2);
+  const signature = Stripe.webhooks.generateTestHeaderString({
+    payload: body,
+    secret: options.secret ?? TEST_WEBHOOK_SECRET,
+    timestamp: unix(options.timestamp ?? Math.floor(Date.now() / 1000)),
+  });
+  return {
+    body,
+    signature,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'stripe-signature': signature,
+      'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+    },
+  };
+}
+
+/** An API Gateway HTTP API (payload v2) request, as Lambda receives it: header names lower-case. */
+export function apiGatewayEvent(request: {
+  readonly body: string;
+  readonly headers: Record<string, string>;
+  /** Send the body base64-encoded, as API Gateway does for bodies it treats as binary. */
+  readonly base64?: boolean;
+  readonly timeEpochMs?: number;
+}): APIGatewayProxyEventV2 {
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  const timeEpoch = request.timeEpochMs ?? Date.now();
+  return {
+    version: '2.0',
+    routeKey: 'POST /webhooks/stripe',
+    rawPath: '/webhooks/stripe',
+    rawQueryString: '',
+    headers,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'local',
+      domainName: 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method: 'POST',
+        path: '/webhooks/stripe',
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: headers['user-agent'] ?? 'test',
+      },
+      requestId: stripeId('req'),
+      routeKey: 'POST /webhooks/stripe',
+      stage: '$default',
+      time: new Date(timeEpoch).toISOString(),
+      timeEpoch,
+    },
+    body: request.base64 ? Buffer.from(request.body, 'utf8').toString('base64') : request.body,
+    isBase64Encoded: request.base64 ?? false,
+  };
+}
+
+/** Signs `event` and wraps it as the API Gateway request Stripe's delivery becomes. */
+export function signedApiGatewayEvent(
+  event: Json | string,
+  options: SignOptions & { readonly base64?: boolean } = {},
+): APIGatewayProxyEventV2 {
+  const signed = signedRequest(event, options);
+  return apiGatewayEvent({
+    body: signed.body,
+    headers: signed.headers,
+    ...(options.base64 !== undefined && { base64: options.base64 }),
+  });
+}

@@ -1,0 +1,231 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { stripeFixture } from './stripe-events';
+
+/**
+ * A small local stand-in for the Stripe API endpoints the processor calls, so tests drive the
+ * real `stripe` client (pointed here with host/port/protocol) without any network:
+ * - GET /v1/prices/:id             from `prices` (404 `resource_missing` otherwise)
+ * - GET /v1/invoices/:id/lines     from `invoiceLines`, paginated
+ * - GET /v1/events                 from `events`: created[gte|gt|lte|lt], types[], type,
+ *                                  starting_after, limit, has_more; newest first, as Stripe
+ * Every request is recorded. Unknown routes answer 404 in Stripe's error shape.
+ */
+export type FakeRequest = {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly authorization: string | undefined;
+};
+
+export type StripeFakeOptions = {
+  /** price id -> the Price's metadata (e.g. `{ credits: '500' }`). */
+  readonly prices?: Record<string, Record<string, string>>;
+  /** invoice id -> every line item (JSON objects as Stripe lists them). */
+  readonly invoiceLines?: Record<string, Record<string, unknown>[]>;
+  /** Events in any order; listed newest first. */
+  readonly events?: Record<string, unknown>[];
+};
+
+export type StripeFake = {
+  /** For STRIPE_API_BASE, e.g. `http://127.0.0.1:53122`. */
+  readonly apiBase: string;
+  readonly requests: FakeRequest[];
+  readonly prices: Map<string, Record<string, string>>;
+  readonly invoiceLines: Map<string, Record<string, unknown>[]>;
+  readonly events: Record<string, unknown>[];
+  /** The next `count` requests fail with `status` (and `Stripe-Should-Retry: false`). */
+  failNext(status: number, count?: number): void;
+  requestsTo(pathPrefix: string): FakeRequest[];
+  stop(): Promise<void>;
+};
+
+export async function startStripeFake(options: StripeFakeOptions = {}): Promise<StripeFake> {
+  const prices = new Map(Object.entries(options.prices ?? {}));
+  const invoiceLines = new Map(Object.entries(options.invoiceLines ?? {}));
+  const events = [...(options.events ?? [])];
+  const requests: FakeRequest[] = [];
+  let failures: { status: number; count: number } | undefined;
+
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://stripe.fake');
+    requests.push({
+      method: request.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      authorization: request.headers.authorization,
+    });
+    request.resume();
+    if (failures && failures.count > 0) {
+      failures.count -= 1;
+      return sendError(response, failures.status, 'api_error', undefined, 'fake Stripe failure');
+    }
+    if (!request.headers.authorization?.startsWith('Bearer sk_')) {
+      return sendError(response, 401, 'invalid_request_error', undefined, 'Invalid API Key');
+    }
+    route(request, url, response);
+  });
+
+  function route(request: IncomingMessage, url: URL, response: ServerResponse) {
+    const path = url.pathname;
+    if (request.method !== 'GET') return notFound(response, path);
+    const price = /^\/v1\/prices\/([^/]+)$/.exec(path);
+    if (price?.[1]) return sendPrice(response, decodeURIComponent(price[1]));
+    const lines = /^\/v1\/invoices\/([^/]+)\/lines$/.exec(path);
+    if (lines?.[1]) return sendLines(response, decodeURIComponent(lines[1]), url);
+    if (path === '/v1/events') return sendEvents(response, url);
+    notFound(response, path);
+  }
+
+  function sendPrice(response: ServerResponse, priceId: string) {
+    const metadata = prices.get(priceId);
+    if (!metadata) {
+      return sendError(
+        response,
+        404,
+        'invalid_request_error',
+        'resource_missing',
+        `No such price: '${priceId}'`,
+        'price',
+      );
+    }
+    send(response, 200, { ...stripeFixture('price'), id: priceId, metadata });
+  }
+
+  function sendLines(response: ServerResponse, invoiceId: string, url: URL) {
+    const all = invoiceLines.get(invoiceId);
+    if (!all) {
+      return sendError(
+        response,
+        404,
+        'invalid_request_error',
+        'resource_missing',
+        `No such invoice: '${invoiceId}'`,
+        'invoice',
+      );
+    }
+    sendPage(response, all, url, `/v1/invoices/${invoiceId}/lines`);
+  }
+
+  function sendEvents(response: ServerResponse, url: URL) {
+    const q = url.searchParams;
+    const bound = (name: string) => (q.has(name) ? Number(q.get(name)) : undefined);
+    const [gte, gt, lte, lt] = ['gte', 'gt', 'lte', 'lt'].map((op) => bound(`created[${op}]`));
+    const types = [...q.entries()]
+      .filter(([key]) => key === 'type' || key === 'types[]' || /^types\[\d+\]$/.test(key))
+      .map(([, value]) => value);
+    const matching = events
+      .map((event, index) => ({ event, index }))
+      .filter(({ event }) => {
+        const created = Number(event.created);
+        return (
+          (gte === undefined || created >= gte) &&
+          (gt === undefined || created > gt) &&
+          (lte === undefined || created <= lte) &&
+          (lt === undefined || created < lt) &&
+          (types.length === 0 || types.includes(String(event.type)))
+        );
+      })
+      // Newest first; among equal times, the later-added first (as Stripe lists them).
+      .sort((a, b) => Number(b.event.created) - Number(a.event.created) || b.index - a.index)
+      .map(({ event }) => event);
+    sendPage(response, matching, url, '/v1/events');
+  }
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+
+  return {
+    apiBase: `http://127.0.0.1:${port}`,
+    requests,
+    prices,
+    invoiceLines,
+    events,
+    failNext(status, count = 1) {
+      failures = { status, count };
+    },
+    requestsTo(pathPrefix) {
+      return requests.filter((request) => request.path.startsWith(pathPrefix));
+    },
+    stop() {
+      server.closeAllConnections();
+      return new Promise((resolve, reject) =>
+        server.close((error) => (error ? reject(error) : resolve())),
+      );
+    },
+  };
+}
+
+/** Stripe's list pagination: `limit` (default 10, max 100) after `starting_after`. */
+function sendPage(
+  response: ServerResponse,
+  items: readonly Record<string, unknown>[],
+  url: URL,
+  listUrl: string,
+) {
+  const q = url.searchParams;
+  const limit = Math.min(100, Math.max(1, Number(q.get('limit') ?? 10)));
+  const after = q.get('starting_after');
+  const position = after ? items.findIndex((item) => item.id === after) : -1;
+  if (after && position < 0) {
+    const message = `No such object: '${after}'`;
+    return sendError(
+      response,
+      400,
+      'invalid_request_error',
+      'resource_missing',
+      message,
+      'starting_after',
+    );
+  }
+  const start = position + 1;
+  const data = items.slice(start, start + limit);
+  send(response, 200, {
+    object: 'list',
+    data,
+    has_more: start + limit < items.length,
+    url: listUrl,
+  });
+}
+
+function send(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {},
+) {
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'request-id': `req_fake${Math.random().toString(36).slice(2, 10)}`,
+    ...extra,
+  });
+  response.end(JSON.stringify(body));
+}
+
+function sendError(
+  response: ServerResponse,
+  status: number,
+  type: string,
+  code: string | undefined,
+  message: string,
+  param?: string,
+) {
+  send(
+    response,
+    status,
+    { error: { type, message, ...(code && { code }), ...(param && { param }) } },
+    { 'stripe-should-retry': 'false' },
+  );
+}
+
+function notFound(response: ServerResponse, path: string) {
+  sendError(
+    response,
+    404,
+    'invalid_request_error',
+    undefined,
+    `Unrecognized request URL (GET: ${path})`,
+  );
+}

@@ -1,0 +1,91 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
+import type { Config } from '../../lib/config';
+import { balanceOf, ledgerOf } from '../../lib/ledger/queries';
+import { capturingLogger } from '../../lib/log';
+import { webhookDepsFromConfig } from '../../lib/stripe/deps';
+import {
+  ms,
+  type SignOptions,
+  signedApiGatewayEvent,
+  TEST_WEBHOOK_SECRET,
+  type Time,
+} from './stripe-events';
+import { freshTable } from './table';
+
+export type HarnessOptions = {
+  readonly planCredits?: Config['planCredits'];
+  readonly webhookSecrets?: readonly string[];
+  /** The fixed time of the handler's clock (signatures are made at this time by default). */
+  readonly now?: Time;
+  /** Where the Stripe client goes (a StripeFake's apiBase); no key means no Stripe access. */
+  readonly stripeApiBase?: string;
+  readonly stripeSecretKey?: string;
+};
+
+export type DeliveryResult = {
+  readonly statusCode: number;
+  readonly body: Record<string, unknown>;
+};
+
+/**
+ * The real `stripeWebhook` handler on a fresh DynamoDB Local table, with a fixed clock and a
+ * logger whose lines the test can read. Deliveries go in as API Gateway v2 events.
+ */
+export async function webhookHarness(options: HarnessOptions = {}) {
+  const table = await freshTable('webhook');
+  let nowMs = ms(options.now ?? '2026-11-01T00:10:00Z');
+  const log = capturingLogger();
+  const deps = webhookDepsFromConfig(
+    {
+      planCredits: options.planCredits ?? {},
+      webhookSecrets: options.webhookSecrets ?? [TEST_WEBHOOK_SECRET],
+      ...(options.stripeSecretKey && { stripeSecretKey: options.stripeSecretKey }),
+      ...(options.stripeApiBase && { stripeApiBase: options.stripeApiBase }),
+    },
+    { db: table.db, tableName: table.tableName, clock: () => nowMs },
+    log.logger,
+  );
+  const handler = createStripeWebhookHandler(() => deps);
+
+  async function post(request: APIGatewayProxyEventV2): Promise<DeliveryResult> {
+    const response = await handler(request, {} as Context);
+    return { statusCode: response.statusCode ?? 0, body: JSON.parse(response.body ?? 'null') };
+  }
+
+  return {
+    table,
+    deps,
+    log,
+    handler,
+    post,
+    /** Signs `event` at the harness's time (unless told otherwise) and delivers it. */
+    deliver(
+      event: Record<string, unknown> | string,
+      sign: SignOptions & { base64?: boolean } = {},
+    ) {
+      return post(signedApiGatewayEvent(event, { timestamp: Math.floor(nowMs / 1000), ...sign }));
+    },
+    setNow(time: Time) {
+      nowMs = ms(time);
+    },
+    nowMs: () => nowMs,
+    balance(customerId: string) {
+      return balanceOf(table, customerId, nowMs);
+    },
+    async ledger(customerId: string) {
+      return (await ledgerOf(table, customerId)).entries;
+    },
+    /** Every item in the table: "nothing written" means this stays empty. */
+    async items() {
+      const response = await table.db.send(
+        new ScanCommand({ TableName: table.tableName, ConsistentRead: true }),
+      );
+      return response.Items ?? [];
+    },
+    drop: () => table.drop(),
+  };
+}
+
+export type WebhookHarness = Awaited<ReturnType<typeof webhookHarness>>;

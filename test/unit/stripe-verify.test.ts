@@ -1,0 +1,220 @@
+import Stripe from 'stripe';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, InputError, SignatureError } from '../../lib/errors';
+import { UnsupportedApiVersionError } from '../../lib/stripe/errors';
+import { SUPPORTED_API_VERSION } from '../../lib/stripe/events';
+import { deliveryFromHttpEvent } from '../../lib/stripe/http';
+import { TOLERANCE_S, verifyDelivery } from '../../lib/stripe/verify';
+import {
+  apiGatewayEvent,
+  paidInvoiceEvent,
+  signedRequest,
+  stripeEvent,
+  TEST_WEBHOOK_SECRET,
+} from '../support/stripe-events';
+
+const receivedAtMs = Date.parse('2026-11-01T12:00:00Z');
+const nowS = receivedAtMs / 1000;
+const secrets = [TEST_WEBHOOK_SECRET];
+
+function invoiceEvent() {
+  return paidInvoiceEvent({
+    customerId: 'cus_verify',
+    subscriptionId: 'sub_verify',
+    invoiceId: 'in_verify',
+    eventId: 'evt_verify',
+    lines: [{ priceId: 'price_basic', periodStart: '2026-11-01T00:00:00Z' }],
+  });
+}
+
+function verify(
+  body: string | Uint8Array,
+  signatureHeader: string | undefined,
+  options: { secrets?: string[] } = {},
+) {
+  return verifyDelivery(options.secrets ?? secrets, {
+    rawBody: body,
+    signatureHeader,
+    receivedAtMs,
+  });
+}
+
+describe('Function: verifyDelivery', () => {
+  it('accepts a delivery signed with the secret and returns the typed event', () => {
+    // Prepare
+    const signed = signedRequest(invoiceEvent(), { timestamp: nowS });
+    // Act
+    const event = verify(signed.body, signed.signature);
+    // Assess
+    expect(event).toMatchObject({
+      id: 'evt_verify',
+      type: 'invoice.paid',
+      apiVersion: SUPPORTED_API_VERSION,
+      livemode: false,
+    });
+    expect(event.object.id).toBe('in_verify');
+  });
+
+  it('verifies the decoded bytes of a base64-encoded API Gateway body', () => {
+    // Prepare: non-ASCII text makes any re-encoding visible in the signature.
+    const body = JSON.stringify(
+      stripeEvent({
+        type: 'customer.updated',
+        object: { object: 'customer', name: 'Zoë Ångström' },
+      }),
+    );
+    const signed = signedRequest(body, { timestamp: nowS });
+    const request = apiGatewayEvent({ body, headers: signed.headers, base64: true });
+    // Act
+    const delivery = deliveryFromHttpEvent(request, receivedAtMs);
+    const event = verifyDelivery(secrets, {
+      rawBody: delivery.rawBody,
+      signatureHeader: delivery.headers['stripe-signature'],
+      receivedAtMs,
+    });
+    // Assess
+    expect(request.body).not.toBe(body);
+    expect(event.object.name).toBe('Zoë Ångström');
+  });
+
+  it('accepts either secret during a rotation', () => {
+    // Prepare
+    const rotation = ['whsec_old_secret_aaaaaaaaaaaaaaaa', 'whsec_new_secret_bbbbbbbbbbbbbbbb'];
+    const [old, fresh] = rotation.map((secret) =>
+      signedRequest(invoiceEvent(), { secret, timestamp: nowS }),
+    );
+    // Act / Assess
+    expect(verify(old?.body ?? '', old?.signature, { secrets: rotation }).id).toBe('evt_verify');
+    expect(verify(fresh?.body ?? '', fresh?.signature, { secrets: rotation }).id).toBe(
+      'evt_verify',
+    );
+    expect(() =>
+      verify(fresh?.body ?? '', fresh?.signature, { secrets: [TEST_WEBHOOK_SECRET] }),
+    ).toThrow(SignatureError);
+  });
+
+  it('refuses a missing signature header', () => {
+    const signed = signedRequest(invoiceEvent(), { timestamp: nowS });
+    expect(() => verify(signed.body, undefined)).toThrow(/missing Stripe-Signature/);
+    expect(() => verify(signed.body, '')).toThrow(SignatureError);
+  });
+
+  it('refuses a signature made with another secret', () => {
+    const signed = signedRequest(invoiceEvent(), {
+      secret: 'whsec_someone_else_cccccccccccccccc',
+      timestamp: nowS,
+    });
+    expect(() => verify(signed.body, signed.signature)).toThrow(SignatureError);
+  });
+
+  it('refuses a body with one changed byte', () => {
+    // Prepare
+    const signed = signedRequest(invoiceEvent(), { timestamp: nowS });
+    const bytes = Buffer.from(signed.body, 'utf8');
+    const index = bytes.indexOf('"quantity": 1') + '"quantity": '.length;
+    bytes[index] = '9'.charCodeAt(0);
+    // Act / Assess
+    expect(() => verify(bytes, signed.signature)).toThrow(SignatureError);
+    expect(verify(Buffer.from(signed.body, 'utf8'), signed.signature).id).toBe('evt_verify');
+  });
+
+  it('refuses a timestamp more than 300 s old, and accepts one exactly 300 s old', () => {
+    const stale = signedRequest(invoiceEvent(), { timestamp: nowS - TOLERANCE_S - 1 });
+    const edge = signedRequest(invoiceEvent(), { timestamp: nowS - TOLERANCE_S });
+    expect(() => verify(stale.body, stale.signature)).toThrow(/301 s old/);
+    expect(verify(edge.body, edge.signature).id).toBe('evt_verify');
+  });
+
+  it('refuses a timestamp more than 300 s in the future, which stripe-node alone accepts', () => {
+    // Prepare
+    const future = signedRequest(invoiceEvent(), { timestamp: nowS + TOLERANCE_S + 1 });
+    const edge = signedRequest(invoiceEvent(), { timestamp: nowS + TOLERANCE_S });
+    // Assess: stripe-node's own check only looks at age.
+    expect(
+      Stripe.webhooks.signature?.verifyHeader(
+        future.body,
+        future.signature,
+        TEST_WEBHOOK_SECRET,
+        TOLERANCE_S,
+        undefined,
+        receivedAtMs,
+      ),
+    ).toBe(true);
+    expect(() => verify(future.body, future.signature)).toThrow(/301 s in the future/);
+    expect(verify(edge.body, edge.signature).id).toBe('evt_verify');
+  });
+
+  it('refuses a header whose timestamp is missing or repeated', () => {
+    const signed = signedRequest(invoiceEvent(), { timestamp: nowS });
+    const v1 = signed.signature.split(',').find((part) => part.startsWith('v1='));
+    expect(() => verify(signed.body, `${v1}`)).toThrow(/t= timestamp/);
+    expect(() => verify(signed.body, `t=${nowS},t=${nowS - 1000},${v1}`)).toThrow(/t= timestamp/);
+  });
+
+  it('refuses a validly signed body that is not JSON', () => {
+    const signed = signedRequest('{"id": "evt_1", "type": ', { timestamp: nowS });
+    expect(() => verify(signed.body, signed.signature)).toThrow(InputError);
+    expect(() => verify(signed.body, signed.signature)).toThrow(/body: is not JSON/);
+  });
+
+  it.each([
+    ['an array', []],
+    [
+      'a non-event id',
+      { ...stripeEvent({ type: 'invoice.paid', object: { object: 'invoice' } }), id: 'in_123' },
+    ],
+    [
+      'no type',
+      { ...stripeEvent({ type: 'invoice.paid', object: { object: 'invoice' } }), type: undefined },
+    ],
+    ['no data.object', { ...stripeEvent({ type: 'invoice.paid', object: {} }), data: {} }],
+    [
+      'no api_version',
+      { ...stripeEvent({ type: 'invoice.paid', object: {} }), api_version: undefined },
+    ],
+  ])('refuses a signed JSON body that is not a Stripe event: %s', (_name, body) => {
+    const signed = signedRequest(JSON.stringify(body), { timestamp: nowS });
+    expect(() => verify(signed.body, signed.signature)).toThrow(InputError);
+  });
+
+  it('refuses an event rendered in another API version, naming both versions', () => {
+    // Prepare
+    const event = stripeEvent({
+      type: 'invoice.paid',
+      object: { object: 'invoice' },
+      apiVersion: '2025-03-31.basil',
+    });
+    const signed = signedRequest(event, { timestamp: nowS });
+    // Act
+    let error: unknown;
+    try {
+      verify(signed.body, signed.signature);
+    } catch (thrown) {
+      error = thrown;
+    }
+    // Assess
+    expect(error).toBeInstanceOf(UnsupportedApiVersionError);
+    expect((error as UnsupportedApiVersionError).status).toBe(400);
+    expect(String((error as Error).message)).toContain('2025-03-31.basil');
+    expect(String((error as Error).message)).toContain(SUPPORTED_API_VERSION);
+  });
+
+  it('checks the signature before reading the body: a forged body with a wrong API version is a signature error', () => {
+    const event = stripeEvent({ type: 'invoice.paid', object: {}, apiVersion: '2020-01-01' });
+    const signed = signedRequest(event, {
+      secret: 'whsec_forger_dddddddddddddddd',
+      timestamp: nowS,
+    });
+    expect(() => verify(signed.body, signed.signature)).toThrow(SignatureError);
+  });
+
+  it('fails as a configuration fault (5xx) when no webhook secret is configured', () => {
+    const signed = signedRequest(invoiceEvent(), { timestamp: nowS });
+    expect(() => verify(signed.body, signed.signature, { secrets: [] })).toThrow(ConfigError);
+  });
+
+  it('pins the API version of the installed stripe package', () => {
+    expect(SUPPORTED_API_VERSION).toBe(Stripe.API_VERSION);
+    expect(SUPPORTED_API_VERSION).toBe('2026-10-28.endive');
+  });
+});
