@@ -1,3 +1,4 @@
+import { audit } from '../jobs/audit';
 import type { LedgerDeps } from '../ledger/deps';
 import { nowMs } from '../ledger/deps';
 import { balanceOf, ledgerOf } from '../ledger/queries';
@@ -43,6 +44,13 @@ async function dispatch(deps: LedgerDeps, request: CreditsRequest) {
         reason: request.reason,
         idempotencyKey: request.idempotencyKey,
         atMs: atOr(deps, request.at),
+      });
+    case 'audit':
+      return audit(deps, {
+        ...(request.customerId !== undefined && { customerId: request.customerId }),
+        ...(request.limit !== undefined && { limit: request.limit }),
+        ...(request.cursor !== undefined && { cursor: request.cursor }),
+        ...(request.now !== undefined && { nowMs: Date.parse(request.now) }),
       });
   }
 }

@@ -49,8 +49,16 @@ const creditsRequestSchema = z.discriminatedUnion(
       idempotencyKey,
       at: isoTime.optional(),
     }),
+    // Ops, after an incident: C14 for one customer, or the whole table a page at a time.
+    z.object({
+      action: z.literal('audit'),
+      customerId: customerId.optional(),
+      limit: z.number().int().min(1).max(1000).optional(),
+      cursor: z.string().min(1).optional(),
+      now: isoTime.optional(),
+    }),
   ],
-  { error: () => 'must be one of balance, consume, ledger, referralCode, adjust' },
+  { error: () => 'must be one of balance, consume, ledger, referralCode, adjust, audit' },
 );
 
 export type CreditsRequest = z.infer<typeof creditsRequestSchema>;
