@@ -1,0 +1,397 @@
+import { describe, expect, it } from 'vitest';
+import { UnknownPriceError } from '../../lib/errors';
+import type { PlanCatalog } from '../../lib/stripe/catalog';
+import type { StripeAccess } from '../../lib/stripe/client';
+import { UnexpectedPayloadError } from '../../lib/stripe/errors';
+import {
+  LineKind,
+  parseInvoice,
+  parseStripeEvent,
+  parseSubscription,
+} from '../../lib/stripe/events';
+import { type DomainCommand, translateEvent } from '../../lib/stripe/translate';
+import {
+  ms,
+  paidInvoiceEvent,
+  stripeEvent,
+  stripeFixture,
+  subscriptionDeletedEvent,
+  subscriptionUpdatedEvent,
+} from '../support/stripe-events';
+
+/** A catalog from a plain map: translation only needs `creditsFor`. */
+function catalogOf(credits: Record<string, number>): PlanCatalog {
+  return {
+    creditsFor: async (priceId) => {
+      const found = credits[priceId];
+      if (found === undefined) throw new UnknownPriceError(priceId);
+      return found;
+    },
+  };
+}
+
+const noStripe: StripeAccess = (purpose) => {
+  throw new Error(`this test expects no Stripe API call (asked to ${purpose})`);
+};
+
+const deps = { catalog: catalogOf({ price_basic: 100, price_pro: 500 }), stripe: noStripe };
+const periodStart = '2026-11-01T00:00:00Z';
+
+function translate(event: Record<string, unknown>) {
+  return translateEvent(deps, parseStripeEvent(event));
+}
+
+/** The event's data.object, loosely typed so a test can bend a sample payload. */
+function objectOf(event: Record<string, unknown>) {
+  // biome-ignore lint/suspicious/noExplicitAny: tests reshape Stripe's sample JSON freely
+  return (event.data as { object: Record<string, any> }).object;
+}
+
+function commandsOf(translation: Awaited<ReturnType<typeof translate>>): readonly DomainCommand[] {
+  if (translation.kind !== 'commands') throw new Error(`ignored: ${translation.reason}`);
+  return translation.commands;
+}
+
+describe('Function: parseInvoice / parseSubscription on Stripe sample objects', () => {
+  it("reads Stripe's own invoice sample unchanged", () => {
+    // Prepare: the sample as fixtures3.json has it (a draft invoice with one invoice item line).
+    const sample = stripeFixture('invoice');
+    // Act
+    const invoice = parseInvoice(sample);
+    // Assess
+    expect(invoice).toMatchObject({
+      id: 'in_1Pgc6tB7WZ01zgkWu9fdqL6I',
+      customerId: 'cus_QXg1o8vcGmoR32',
+      status: 'draft',
+      billingReason: 'manual',
+      subscriptionId: 'subscription',
+      subscriptionMetadata: {},
+      hasMoreLines: false,
+    });
+    expect(invoice.lines).toHaveLength(1);
+    expect(invoice.lines[0]?.kind).toBe(LineKind.invoiceItem);
+  });
+
+  it("reads Stripe's own subscription sample unchanged", () => {
+    const subscription = parseSubscription(stripeFixture('subscription'));
+    expect(subscription).toMatchObject({
+      id: 'sub_1Pgc6rB7WZ01zgkWNy0Cn5nw',
+      customerId: 'cus_QXg1o8vcGmoR32',
+      status: 'active',
+      cancelAtPeriodEnd: true,
+      endedAtMs: 1234567890_000,
+    });
+  });
+
+  it('accepts expanded customer, subscription and price objects', () => {
+    // Prepare
+    const event = paidInvoiceEvent({
+      customerId: 'cus_x',
+      subscriptionId: 'sub_x',
+      lines: [{ priceId: 'price_basic', periodStart }],
+    });
+    const invoice = objectOf(event);
+    invoice.customer = { ...stripeFixture('customer'), id: 'cus_x' };
+    invoice.parent.subscription_details.subscription = { id: 'sub_x', object: 'subscription' };
+    invoice.lines.data[0].pricing.price_details.price = {
+      ...stripeFixture('price'),
+      id: 'price_basic',
+    };
+    // Act
+    const parsed = parseInvoice(invoice);
+    // Assess
+    expect(parsed.customerId).toBe('cus_x');
+    expect(parsed.subscriptionId).toBe('sub_x');
+    expect(parsed.lines[0]?.priceId).toBe('price_basic');
+  });
+
+  it('names the field when a handled payload has an unexpected shape', () => {
+    const event = paidInvoiceEvent({
+      customerId: 'cus_x',
+      subscriptionId: 'sub_x',
+      lines: [{ priceId: 'price_basic', periodStart }],
+    });
+    const invoice = objectOf(event);
+    invoice.lines.data[0].period = { start: 'yesterday', end: 1 };
+    expect(() => parseInvoice(invoice)).toThrow(UnexpectedPayloadError);
+    expect(() => parseInvoice(invoice)).toThrow(/data\.object\.lines\.data\.0\.period\.start/);
+  });
+});
+
+describe('Function: translateEvent', () => {
+  it('C2 C3: a paid first invoice grants credits x quantity per subscription line, at its period start', async () => {
+    // Prepare
+    const event = paidInvoiceEvent({
+      customerId: 'cus_1',
+      subscriptionId: 'sub_1',
+      invoiceId: 'in_1',
+      created: '2026-11-01T00:00:05Z',
+      lines: [
+        { priceId: 'price_pro', quantity: 1, periodStart, lineId: 'il_pro' },
+        { priceId: 'price_basic', quantity: 3, periodStart, lineId: 'il_basic' },
+      ],
+    });
+    // Act
+    const commands = commandsOf(await translate(event));
+    // Assess
+    expect(commands).toEqual([
+      {
+        kind: 'grantSubscriptionInvoice',
+        grant: {
+          customerId: 'cus_1',
+          invoiceId: 'in_1',
+          subscriptionId: 'sub_1',
+          invoiceCreatedMs: ms('2026-11-01T00:00:05Z'),
+          lines: [
+            { lineId: 'il_pro', credits: 500, periodStartMs: ms(periodStart) },
+            { lineId: 'il_basic', credits: 300, periodStartMs: ms(periodStart) },
+          ],
+        },
+      },
+    ]);
+  });
+
+  it('C3: a renewal (subscription_cycle) grants, and invoice.payment_succeeded reads the same invoice', async () => {
+    const options = {
+      customerId: 'cus_1',
+      subscriptionId: 'sub_1',
+      invoiceId: 'in_renewal',
+      billingReason: 'subscription_cycle',
+      lines: [
+        { priceId: 'price_basic', periodStart: '2026-12-01T00:00:00Z', lineId: 'il_renewal' },
+      ],
+    };
+    const paid = commandsOf(await translate(paidInvoiceEvent(options)));
+    const succeeded = commandsOf(
+      await translate(paidInvoiceEvent({ ...options, type: 'invoice.payment_succeeded' })),
+    );
+    expect(paid).toHaveLength(1);
+    expect(succeeded).toEqual(paid);
+  });
+
+  it.each(['manual', 'subscription_update', 'subscription_threshold', 'quote_accept'])(
+    'C3: billing_reason %s is ignored with the reason',
+    async (billingReason) => {
+      const translation = await translate(
+        paidInvoiceEvent({
+          customerId: 'cus_1',
+          subscriptionId: 'sub_1',
+          billingReason,
+          lines: [{ priceId: 'price_basic', periodStart }],
+        }),
+      );
+      expect(translation).toEqual({
+        kind: 'ignored',
+        reason: `billing_reason ${billingReason} grants no credits (C3)`,
+      });
+    },
+  );
+
+  it('C3: an invoice that is not paid grants nothing', async () => {
+    const translation = await translate(
+      paidInvoiceEvent({
+        customerId: 'cus_1',
+        subscriptionId: 'sub_1',
+        status: 'open',
+        type: 'invoice.payment_succeeded',
+        lines: [{ priceId: 'price_basic', periodStart }],
+      }),
+    );
+    expect(translation).toEqual({ kind: 'ignored', reason: 'invoice status is open, not paid' });
+  });
+
+  it('C2: prorations and one-off invoice items are skipped with a reason', async () => {
+    // Prepare
+    const event = paidInvoiceEvent({
+      customerId: 'cus_1',
+      subscriptionId: 'sub_1',
+      lines: [
+        { priceId: 'price_basic', periodStart, lineId: 'il_plan' },
+        { priceId: 'price_pro', periodStart, lineId: 'il_prorated', kind: 'proration' },
+        { priceId: 'price_setup', periodStart, lineId: 'il_setup', kind: 'invoice_item' },
+      ],
+    });
+    // Act
+    const translation = await translate(event);
+    // Assess
+    expect(translation).toMatchObject({
+      kind: 'commands',
+      skippedLines: [
+        { lineId: 'il_prorated', reason: 'proration' },
+        { lineId: 'il_setup', reason: 'not a subscription line (invoice item)' },
+      ],
+    });
+    const [grant] = commandsOf(translation);
+    expect(grant?.kind === 'grantSubscriptionInvoice' && grant.grant.lines).toEqual([
+      { lineId: 'il_plan', credits: 100, periodStartMs: ms(periodStart) },
+    ]);
+  });
+
+  it('an invoice with no subscription line left is ignored, not granted empty', async () => {
+    const translation = await translate(
+      paidInvoiceEvent({
+        customerId: 'cus_1',
+        subscriptionId: 'sub_1',
+        lines: [{ priceId: 'price_setup', periodStart, kind: 'invoice_item' }],
+      }),
+    );
+    expect(translation.kind).toBe('ignored');
+  });
+
+  it('C2: an unknown price fails the translation instead of granting part of the invoice', async () => {
+    const event = paidInvoiceEvent({
+      customerId: 'cus_1',
+      subscriptionId: 'sub_1',
+      lines: [
+        { priceId: 'price_basic', periodStart },
+        { priceId: 'price_mystery', periodStart },
+      ],
+    });
+    await expect(translate(event)).rejects.toThrow(UnknownPriceError);
+  });
+
+  it('C10: a referral_code in the subscription metadata adds a redemption after the grant', async () => {
+    // Prepare
+    const event = paidInvoiceEvent({
+      customerId: 'cus_new',
+      subscriptionId: 'sub_new',
+      invoiceId: 'in_first',
+      created: '2026-11-01T00:00:07Z',
+      metadata: { referral_code: '  ABCD-EFGH-JK ', plan: 'pro' },
+      lines: [{ priceId: 'price_pro', periodStart }],
+    });
+    // Act
+    const commands = commandsOf(await translate(event));
+    // Assess
+    expect(commands.map((command) => command.kind)).toEqual([
+      'grantSubscriptionInvoice',
+      'redeemReferral',
+    ]);
+    expect(commands[1]).toEqual({
+      kind: 'redeemReferral',
+      redemption: {
+        customerId: 'cus_new',
+        invoiceId: 'in_first',
+        code: 'ABCD-EFGH-JK',
+        purchaseCredits: 500,
+        periodStartMs: ms(periodStart),
+        invoiceCreatedMs: ms('2026-11-01T00:00:07Z'),
+        billingReason: 'subscription_create',
+      },
+    });
+  });
+
+  it.each([{ referral_code: '' }, { referral_code: '   ' }, {}, null])(
+    'C10: no redemption without a referral code (metadata %j)',
+    async (metadata) => {
+      const commands = commandsOf(
+        await translate(
+          paidInvoiceEvent({
+            customerId: 'cus_1',
+            subscriptionId: 'sub_1',
+            metadata,
+            lines: [{ priceId: 'price_basic', periodStart }],
+          }),
+        ),
+      );
+      expect(commands.map((command) => command.kind)).toEqual(['grantSubscriptionInvoice']);
+    },
+  );
+
+  it('C7: customer.subscription.deleted ends the subscription at ended_at', async () => {
+    const commands = commandsOf(
+      await translate(
+        subscriptionDeletedEvent({
+          customerId: 'cus_1',
+          subscriptionId: 'sub_1',
+          endedAt: '2026-11-15T08:00:00Z',
+          canceledAt: '2026-11-10T08:00:00Z',
+          eventCreated: '2026-11-15T08:00:01Z',
+        }),
+      ),
+    );
+    expect(commands).toEqual([
+      {
+        kind: 'endSubscription',
+        end: {
+          customerId: 'cus_1',
+          subscriptionId: 'sub_1',
+          endedAtMs: ms('2026-11-15T08:00:00Z'),
+        },
+      },
+    ]);
+  });
+
+  it('C7: without ended_at the end falls back to canceled_at, then to the event time', async () => {
+    const byCanceledAt = commandsOf(
+      await translate(
+        subscriptionDeletedEvent({
+          customerId: 'cus_1',
+          subscriptionId: 'sub_1',
+          endedAt: null,
+          canceledAt: '2026-11-10T08:00:00Z',
+          eventCreated: '2026-11-15T00:00:00Z',
+        }),
+      ),
+    );
+    const byEventTime = commandsOf(
+      await translate(
+        subscriptionDeletedEvent({
+          customerId: 'cus_1',
+          subscriptionId: 'sub_1',
+          endedAt: null,
+          canceledAt: null,
+          eventCreated: '2026-11-15T00:00:00Z',
+        }),
+      ),
+    );
+    expect(byCanceledAt[0]).toMatchObject({ end: { endedAtMs: ms('2026-11-10T08:00:00Z') } });
+    expect(byEventTime[0]).toMatchObject({ end: { endedAtMs: ms('2026-11-15T00:00:00Z') } });
+  });
+
+  it.each(['canceled', 'incomplete_expired'])(
+    'C7: customer.subscription.updated to %s ends the subscription',
+    async (status) => {
+      const commands = commandsOf(
+        await translate(
+          subscriptionUpdatedEvent({
+            customerId: 'cus_1',
+            subscriptionId: 'sub_1',
+            status,
+            endedAt: '2026-11-20T00:00:00Z',
+          }),
+        ),
+      );
+      expect(commands[0]?.kind).toBe('endSubscription');
+    },
+  );
+
+  it.each([
+    ['a cancellation scheduled for the period end', 'active', true, /scheduled for the period end/],
+    ['past_due', 'past_due', false, /payment trouble/],
+    ['unpaid', 'unpaid', false, /payment trouble/],
+    ['a plain update', 'active', false, /status active ends nothing/],
+  ])('C7: %s forfeits nothing', async (_name, status, cancelAtPeriodEnd, reason) => {
+    const translation = await translate(
+      subscriptionUpdatedEvent({
+        customerId: 'cus_1',
+        subscriptionId: 'sub_1',
+        status,
+        cancelAtPeriodEnd,
+        canceledAt: cancelAtPeriodEnd ? '2026-11-10T00:00:00Z' : null,
+      }),
+    );
+    expect(translation.kind).toBe('ignored');
+    expect(translation.kind === 'ignored' && translation.reason).toMatch(reason);
+  });
+
+  it('any other event type is acknowledged and changes nothing', async () => {
+    const translation = await translate(
+      stripeEvent({ type: 'customer.created', object: stripeFixture('customer') }),
+    );
+    expect(translation).toEqual({
+      kind: 'ignored',
+      reason: 'event type customer.created is not handled',
+    });
+  });
+});
