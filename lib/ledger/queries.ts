@@ -74,6 +74,8 @@ export async function ledgerOf(
   customerId: string,
   page: { limit?: number; cursor?: string } = {},
 ): Promise<LedgerPage> {
+  // Decoded before the call: inside callStore a bad cursor would become a StoreError (503).
+  const startKey = page.cursor ? decodeCursor(page.cursor, customerId) : undefined;
   const response = await callStore('Query', () =>
     deps.db.send(
       new QueryCommand({
@@ -82,7 +84,7 @@ export async function ledgerOf(
         ExpressionAttributeValues: { ':pk': customerPk(customerId), ':prefix': LEDGER_PREFIX },
         ScanIndexForward: false,
         Limit: page.limit ?? 100,
-        ...(page.cursor && { ExclusiveStartKey: decodeCursor(page.cursor, customerId) }),
+        ...(startKey && { ExclusiveStartKey: startKey }),
       }),
     ),
   );
