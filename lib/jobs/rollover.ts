@@ -5,11 +5,11 @@ import { toIso } from '../credits/time';
 import { CreditsError } from '../errors';
 import type { LedgerDeps } from '../ledger/deps';
 import { expireCustomer } from '../ledger/expiry';
+import { createLogger, errorFields, type Logger } from '../log';
 import { parseWith } from '../ops/credits-request';
 import { type AccountItem, accountFromItem } from '../store/codec';
 import { CommandStatus, callStore } from '../store/command';
 import { allExpiryShards } from '../store/keys';
-import { type JobLog, stderrLog } from './job-log';
 import { meterReads } from './read-meter';
 
 /**
@@ -38,7 +38,8 @@ export type RolloverOptions = {
   readonly pageSize?: number;
   /** Accounts expired at once within a page; default 4. */
   readonly concurrency?: number;
-  readonly log?: JobLog;
+  /** Where the run's summary and per-customer faults go; default: JSON lines on stderr. */
+  readonly logger?: Logger;
 };
 
 export type RolloverReport = {
@@ -70,7 +71,7 @@ type Run = {
   readonly deps: LedgerDeps;
   readonly options: RolloverOptions;
   readonly nowIso: string;
-  readonly log: JobLog;
+  readonly log: Logger;
   readonly tally: Tally;
   outOfTime(): boolean;
 };
@@ -85,7 +86,7 @@ export async function runRollover(
     deps: { ...deps, db: meter.db, dryRun: options.dryRun === true },
     options,
     nowIso: toIso(options.nowMs),
-    log: options.log ?? stderrLog,
+    log: options.logger ?? createLogger(),
     tally: { expiredLots: 0, expiredCredits: 0, customers: 0, errors: 0 },
     outOfTime: () => (options.remainingTimeMs ? options.remainingTimeMs() < stopBelowMs : false),
   };
@@ -177,7 +178,7 @@ async function expireOne(run: Run, account: ReturnType<typeof accountFromItem>) 
     run.tally.errors += 1;
     run.log.error('expiry failed for a customer', {
       customerId: account.customerId,
-      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      error: errorFields(error),
     });
   }
 }

@@ -2,11 +2,11 @@ import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCreditsHandler } from '../../functions/credits';
 import { type AuditReport, audit } from '../../lib/jobs/audit';
-import { collectingLog } from '../../lib/jobs/job-log';
 import { runRollover } from '../../lib/jobs/rollover';
 import { redeemReferral } from '../../lib/ledger/referrals';
 import { adjust, consume } from '../../lib/ledger/spending';
 import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { capturingLogger } from '../../lib/log';
 import { runCreditsRequest } from '../../lib/ops/credits-api';
 import { referralCodeOf } from '../../lib/referrals/store';
 import { accountKey, ledgerKey } from '../../lib/store/keys';
@@ -70,7 +70,10 @@ async function seedHealthy(table: Table) {
   });
   for (let i = 0; i < 9; i++)
     await grant(table, `cus_plain_${i}`, `in_plain_${i}`, 50, '2026-03-15T00:00:00Z');
-  await runRollover(table, { nowMs: iso('2026-04-01T12:00:00Z'), log: collectingLog().log });
+  await runRollover(table, {
+    nowMs: iso('2026-04-01T12:00:00Z'),
+    logger: capturingLogger().logger,
+  });
   return [
     'cus_ref',
     'cus_friend',
@@ -235,7 +238,7 @@ describe('Action: audit', () => {
     const now = iso('2026-05-01T00:00:00Z');
     // Act
     const before = await audit(table, { customerId: 'cus_ref', nowMs: now });
-    await runRollover(table, { nowMs: now, log: collectingLog().log });
+    await runRollover(table, { nowMs: now, logger: capturingLogger().logger });
     const after = await audit(table, { customerId: 'cus_ref', nowMs: now });
     // Assess
     expect(before.problems).toEqual([

@@ -2,11 +2,11 @@ import { ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRolloverHandler } from '../../functions/rollover';
-import { collectingLog } from '../../lib/jobs/job-log';
 import { RolloverIncompleteError, runRollover } from '../../lib/jobs/rollover';
 import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
 import { consume } from '../../lib/ledger/spending';
 import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { capturingLogger } from '../../lib/log';
 import { freshTable } from '../support/table';
 
 type Table = Awaited<ReturnType<typeof freshTable>>;
@@ -68,7 +68,7 @@ async function seedExpiring(table: Table, count: number, at = '2026-01-10T08:00:
   return ids;
 }
 
-const quiet = () => collectingLog().log;
+const quiet = () => capturingLogger().logger;
 
 describe('Job: rollover', () => {
   let table: Table;
@@ -95,7 +95,7 @@ describe('Job: rollover', () => {
     expect((await readAccount(table, 'cus_a')).lots).toHaveLength(2);
 
     // Act
-    const report = await runRollover(table, { nowMs: now, log: quiet() });
+    const report = await runRollover(table, { nowMs: now, logger: quiet() });
 
     // Assess
     expect(report).toMatchObject({
@@ -140,7 +140,7 @@ describe('Job: rollover', () => {
     // Act
     const report = await runRollover(table, {
       nowMs: iso('2026-05-01T00:00:00Z') - 1,
-      log: quiet(),
+      logger: quiet(),
     });
     // Assess
     expect(report).toMatchObject({ expiredLots: 0, expiredCredits: 0, customers: 0, itemsRead: 0 });
@@ -153,9 +153,9 @@ describe('Job: rollover', () => {
     await grant(table, 'cus_later', 'in_later', 100, '2026-03-10T08:00:00Z');
     const now = iso('2026-04-10T08:00:00Z');
     // Act
-    const first = await runRollover(table, { nowMs: now, log: quiet() });
-    const again = await runRollover(table, { nowMs: now, log: quiet() });
-    const late = await runRollover(table, { nowMs: now + 10 * DAY_MS, log: quiet() });
+    const first = await runRollover(table, { nowMs: now, logger: quiet() });
+    const again = await runRollover(table, { nowMs: now, logger: quiet() });
+    const late = await runRollover(table, { nowMs: now + 10 * DAY_MS, logger: quiet() });
     // Assess
     expect(first).toMatchObject({ expiredLots: 5, expiredCredits: 500, customers: 5 });
     expect(again).toMatchObject({ expiredLots: 0, expiredCredits: 0, customers: 0, itemsRead: 0 });
@@ -169,8 +169,8 @@ describe('Job: rollover', () => {
     const now = iso('2026-04-10T08:00:00Z');
     // Act
     const [one, two] = await Promise.all([
-      runRollover(table, { nowMs: now, concurrency: 3, log: quiet() }),
-      runRollover(table, { nowMs: now, concurrency: 3, log: quiet() }),
+      runRollover(table, { nowMs: now, concurrency: 3, logger: quiet() }),
+      runRollover(table, { nowMs: now, concurrency: 3, logger: quiet() }),
     ]);
     // Assess
     expect(one.expiredLots + two.expiredLots).toBe(24);
@@ -203,12 +203,12 @@ describe('Job: rollover', () => {
     const first = await runRollover(deps, {
       nowMs: now,
       remainingTimeMs: () => (writes >= 7 ? 29_000 : 600_000),
-      log: quiet(),
+      logger: quiet(),
     });
     const second = await runRollover(deps, {
       nowMs: now,
       remainingTimeMs: () => 600_000,
-      log: quiet(),
+      logger: quiet(),
     });
     // Assess
     expect(first.complete).toBe(false);
@@ -221,6 +221,38 @@ describe('Job: rollover', () => {
     for (const id of ids) expect(await expiryEntries(table, id)).toHaveLength(1);
   });
 
+  it('C6 counts a failing customer as an error, logs it, and expires the others', async () => {
+    // Prepare: DynamoDB refuses every write for one customer.
+    const ids = await seedExpiring(table, 6);
+    const broken = ids[2];
+    const failingDb = new Proxy(table.db, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return async (command: unknown) => {
+          const items = command instanceof TransactWriteCommand ? command.input.TransactItems : [];
+          if (JSON.stringify(items ?? []).includes(`CUST#${broken}"`)) {
+            throw Object.assign(new Error('simulated outage'), { name: 'InternalServerError' });
+          }
+          return target.send(command as ScanCommand);
+        };
+      },
+    });
+    const log = capturingLogger();
+    const now = iso('2026-04-10T08:00:00Z');
+    // Act
+    const first = await runRollover(
+      { ...table, db: failingDb },
+      { nowMs: now, logger: log.logger },
+    );
+    const retry = await runRollover(table, { nowMs: now, logger: quiet() });
+    // Assess
+    expect(first).toMatchObject({ errors: 1, customers: 5, expiredLots: 5, complete: true });
+    expect(log.lines()).toContainEqual(
+      expect.objectContaining({ level: 'error', customerId: broken }),
+    );
+    expect(retry).toMatchObject({ errors: 0, customers: 1, expiredLots: 1 });
+  });
+
   it('C6 stops before touching anything when started with too little time', async () => {
     // Prepare
     await seedExpiring(table, 3);
@@ -228,7 +260,7 @@ describe('Job: rollover', () => {
     const report = await runRollover(table, {
       nowMs: iso('2026-04-10T08:00:00Z'),
       remainingTimeMs: () => 10_000,
-      log: quiet(),
+      logger: quiet(),
     });
     // Assess
     expect(report).toMatchObject({ complete: false, expiredLots: 0, itemsRead: 0 });
@@ -243,7 +275,7 @@ describe('Job: rollover', () => {
     const now = iso('2026-04-10T08:00:00Z');
     const before = await snapshot(table);
     // Act
-    const dry = await runRollover(table, { nowMs: now, dryRun: true, log: quiet() });
+    const dry = await runRollover(table, { nowMs: now, dryRun: true, logger: quiet() });
     // Assess
     expect(await snapshot(table)).toBe(before);
     expect(dry).toMatchObject({
@@ -253,7 +285,7 @@ describe('Job: rollover', () => {
       customers: 7,
       complete: true,
     });
-    const real = await runRollover(table, { nowMs: now, log: quiet() });
+    const real = await runRollover(table, { nowMs: now, logger: quiet() });
     expect(real).toMatchObject({
       dryRun: false,
       expiredLots: 8,
@@ -270,7 +302,7 @@ describe('Job: rollover', () => {
       nowMs: iso('2026-04-10T08:00:00Z'),
       dryRun: true,
       pageSize: 2,
-      log: quiet(),
+      logger: quiet(),
     });
     // Assess
     expect(dry).toMatchObject({ expiredLots: 15, customers: 15, itemsRead: 15 });
