@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   apiGatewayEvent,
   paidInvoiceEvent,
@@ -17,11 +17,12 @@ import { type WebhookHarness, webhookHarness } from '../support/webhook-harness'
 describe('Function: stripeWebhook refusals (400, nothing written)', () => {
   let h: WebhookHarness;
   let nowS: number;
-  beforeAll(async () => {
+  // A fresh table per case, so that one failure cannot leak into another's "nothing written".
+  beforeEach(async () => {
     h = await webhookHarness({ planCredits: { price_pro: 500 } });
     nowS = Math.floor(h.nowMs() / 1000);
   });
-  afterAll(async () => h.drop());
+  afterEach(async () => h.drop());
 
   const granting = () =>
     paidInvoiceEvent({
