@@ -82,8 +82,8 @@ describe('Function: stripeWebhook cancellations (C7, C8)', () => {
 
   it.each([
     ['a cancellation scheduled for the period end', { status: 'active', cancelAtPeriodEnd: true }],
-    ['past_due', { status: 'past_due' }],
-    ['unpaid', { status: 'unpaid' }],
+    ['past_due', { status: 'past_due', cancelAtPeriodEnd: false }],
+    ['unpaid', { status: 'unpaid', cancelAtPeriodEnd: false }],
   ])('C7: %s forfeits nothing and writes nothing', async (_name, change) => {
     // Prepare
     const h = await subscribed('cus_stay', 'sub_stay');

@@ -281,22 +281,24 @@ describe('Function: translateEvent', () => {
     });
   });
 
-  it.each([{ referral_code: '' }, { referral_code: '   ' }, {}, null])(
-    'C10: no redemption without a referral code (metadata %j)',
-    async (metadata) => {
-      const commands = commandsOf(
-        await translate(
-          paidInvoiceEvent({
-            customerId: 'cus_1',
-            subscriptionId: 'sub_1',
-            metadata,
-            lines: [{ priceId: 'price_basic', periodStart }],
-          }),
-        ),
-      );
-      expect(commands.map((command) => command.kind)).toEqual(['grantSubscriptionInvoice']);
-    },
-  );
+  it.each<Record<string, string> | null>([
+    { referral_code: '' },
+    { referral_code: '   ' },
+    {},
+    null,
+  ])('C10: no redemption without a referral code (metadata %j)', async (metadata) => {
+    const commands = commandsOf(
+      await translate(
+        paidInvoiceEvent({
+          customerId: 'cus_1',
+          subscriptionId: 'sub_1',
+          metadata,
+          lines: [{ priceId: 'price_basic', periodStart }],
+        }),
+      ),
+    );
+    expect(commands.map((command) => command.kind)).toEqual(['grantSubscriptionInvoice']);
+  });
 
   it('C7: customer.subscription.deleted ends the subscription at ended_at', async () => {
     const commands = commandsOf(
