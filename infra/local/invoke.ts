@@ -317,6 +317,8 @@ function isMainModule(): boolean {
 }
 
 if (isMainModule()) {
+  // Node 20 locally is intended (DESIGN.md); the SDK's advice to move to Node 22 is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const writeResult = routeStdoutToStderr();
   runInvoke(process.argv.slice(2), {
     env: process.env,

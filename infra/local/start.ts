@@ -196,19 +196,26 @@ function portInUse(port: number): StartError {
   );
 }
 
-/** Resolves with the first SIGINT/SIGTERM; later ones only say that stopping is under way. */
+/**
+ * Resolves with the first SIGINT/SIGTERM; later ones only say that stopping is under way (a
+ * terminal's Ctrl-C and tsx's relay can deliver the same SIGINT twice, so echoes are quiet).
+ */
 function stopSignals() {
   let received: NodeJS.Signals | undefined;
+  let receivedAtMs = 0;
   let wake: (signal: NodeJS.Signals) => void = () => {};
   const next = new Promise<NodeJS.Signals>((resolveSignal) => {
     wake = resolveSignal;
   });
   const onSignal = (signal: NodeJS.Signals) => {
     if (received) {
-      console.log(`(${signal} again: still stopping, DynamoDB Local is killed after 5 s)`);
+      if (Date.now() - receivedAtMs > 1_000) {
+        console.log(`(${signal} again: still stopping; DynamoDB Local is killed after 5 s)`);
+      }
       return;
     }
     received = signal;
+    receivedAtMs = Date.now();
     wake(signal);
   };
   process.on('SIGINT', onSignal);
@@ -324,5 +331,7 @@ function isMainModule(): boolean {
 }
 
 if (isMainModule()) {
+  // Node 20 locally is intended (DESIGN.md); the SDK's advice to move to Node 22 is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   main().then((code) => process.exit(code));
 }
