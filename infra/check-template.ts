@@ -75,7 +75,8 @@ const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
     logicalId: 'CreditsLambdaFunction',
     handler: 'functions/credits.handler',
     secrets: [],
-    dynamodb: { table: [...LEDGER_COMMANDS, 'dynamodb:UpdateItem'] },
+    // UpdateItem: the referral-code claim; Scan: the `audit` action's whole-table pass.
+    dynamodb: { table: [...LEDGER_COMMANDS, 'dynamodb:UpdateItem', 'dynamodb:Scan'] },
     deadLetter: false,
   },
 };
