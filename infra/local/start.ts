@@ -19,7 +19,7 @@ import { startWebhookServer, WEBHOOK_PATH, type WebhookServer } from './http';
 /**
  * `npm start`: DynamoDB Local with its data under `.data/`, the table from infra/, and the
  * `stripeWebhook` handler behind a local API Gateway at http://localhost:3000/webhooks/stripe.
- * Ctrl-C (or SIGTERM) stops both and exits 0.
+ * Ctrl-C (SIGINT), SIGTERM or a closed terminal (SIGHUP) stops both and exits 0.
  */
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -197,7 +197,7 @@ function portInUse(port: number): StartError {
 }
 
 /**
- * Resolves with the first SIGINT/SIGTERM; later ones only say that stopping is under way (a
+ * Resolves with the first SIGINT/SIGTERM/SIGHUP; later ones only say that stopping is under way (a
  * terminal's Ctrl-C and tsx's relay can deliver the same SIGINT twice, so echoes are quiet).
  */
 function stopSignals() {
@@ -220,6 +220,8 @@ function stopSignals() {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal: stop as for Ctrl-C rather than leave DynamoDB Local running.
+  process.on('SIGHUP', onSignal);
   return { next, received: () => received };
 }
 
@@ -298,7 +300,7 @@ function isExpected(error: unknown): error is Error {
   );
 }
 
-/** Runs the stack until SIGINT/SIGTERM; returns the exit code. */
+/** Runs the stack until SIGINT, SIGTERM or SIGHUP; returns the exit code. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const signals = stopSignals();
   const running: Running = {};
@@ -308,7 +310,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     await startStack(env, running, signals.received);
   } catch (error) {
     await stopAll(running);
-    if (error instanceof StopRequested) return 0;
+    // Ctrl-C during start-up also reaches java (same process group), so whatever failed
+    // after it is a consequence of stopping, not a fault to report.
+    if (error instanceof StopRequested || signals.received()) {
+      console.log('Stopped.');
+      return 0;
+    }
     if (isExpected(error)) console.error(error.message);
     else console.error('npm start failed:', error);
     return 1;

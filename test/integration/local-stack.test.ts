@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -312,6 +312,46 @@ describe('Local stack: npm start and npm run invoke', () => {
       `DynamoDB Local is already running on port ${running.dynamoDbPort}`,
     );
     expect(second.stderr()).not.toMatch(/\n\s+at /);
+  });
+
+  it('a second npm start on the same PORT says the port is in use, before starting anything', async () => {
+    // Prepare
+    const running = stack as Stack;
+    const second = runStart({
+      PORT: String(running.port),
+      DYNAMODB_PORT: String(await freePort()),
+      DATA_DIR: running.dataDir,
+    });
+
+    // Act
+    const exit = await second.exited;
+
+    // Assess
+    expect(exit.code).toBe(1);
+    expect(second.stderr()).toContain(`Port ${running.port} (PORT) is already in use`);
+    expect(second.stdout()).not.toContain('Starting DynamoDB Local');
+  });
+
+  it('npm start without Java says so, and how to install it', async () => {
+    // Prepare: a PATH with node on it and no java
+    const bin = await mkdtemp(join(tmpdir(), 'no-java-'));
+    await symlink(process.execPath, join(bin, 'node'));
+    const withoutJava = runStart({
+      PORT: String(await freePort()),
+      DYNAMODB_PORT: String(await freePort()),
+      DATA_DIR: join(bin, 'data'),
+      PATH: bin,
+    });
+
+    // Act
+    const exit = await withoutJava.exited;
+    await rm(bin, { recursive: true, force: true });
+
+    // Assess
+    expect(exit.code).toBe(1);
+    expect(withoutJava.stderr()).toContain('DynamoDB Local needs Java 17 or newer');
+    expect(withoutJava.stderr()).toContain('openjdk-17');
+    expect(withoutJava.stderr()).not.toMatch(/\n\s+at /);
   });
 
   // Last, because it ends the stack that beforeAll started; it uses nothing the others left.
