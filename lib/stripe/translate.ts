@@ -13,6 +13,7 @@ import {
   type StripeEvent,
   type Subscription,
 } from './events';
+import { REFERRAL_METADATA_KEY, referralCodeFromDiscounts } from './promotion';
 
 /** What an event asks of the ledger; each is idempotent on its natural key. */
 export type DomainCommand =
@@ -98,8 +99,9 @@ async function translatePaidInvoice(deps: TranslateDeps, event: StripeEvent): Pr
     invoiceCreatedMs: invoice.createdMs,
   };
   const commands: DomainCommand[] = [{ kind: 'grantSubscriptionInvoice', grant }];
-  const redemption = referralOf(invoice, grant, reason);
-  if (redemption) commands.push({ kind: 'redeemReferral', redemption });
+  const code = await referralCodeOf(deps, invoice, reason);
+  if (code)
+    commands.push({ kind: 'redeemReferral', redemption: redemptionOf(grant, code, reason) });
   return { kind: 'commands', commands, skippedLines };
 }
 
@@ -164,14 +166,26 @@ async function allLinesOf(deps: TranslateDeps, invoiceId: string): Promise<Invoi
   return raw.map((line, index) => parseInvoiceLine(line, `invoice ${invoiceId} lines.${index}`));
 }
 
-/** C10: the app puts `referral_code` in the subscription's metadata; Stripe copies it here. */
-function referralOf(
+/**
+ * C10: the app puts `referral_code` in the subscription's metadata, and Stripe copies it onto
+ * the invoice; failing that, a first purchase may carry it on a promotion code's metadata.
+ */
+async function referralCodeOf(
+  deps: TranslateDeps,
   invoice: Invoice,
-  grant: SubscriptionGrant,
   billingReason: string,
-): ReferralRedemption | null {
-  const code = invoice.subscriptionMetadata.referral_code?.trim();
-  if (!code) return null;
+): Promise<string | null> {
+  const fromMetadata = invoice.subscriptionMetadata[REFERRAL_METADATA_KEY]?.trim();
+  if (fromMetadata) return fromMetadata;
+  if (billingReason !== 'subscription_create' || invoice.discountIds.length === 0) return null;
+  return (await referralCodeFromDiscounts(deps.stripe, invoice.id)).code;
+}
+
+function redemptionOf(
+  grant: SubscriptionGrant,
+  code: string,
+  billingReason: string,
+): ReferralRedemption {
   return {
     customerId: grant.customerId,
     invoiceId: grant.invoiceId,

@@ -7,6 +7,8 @@ import { stripeFixture } from './stripe-events';
  * real `stripe` client (pointed here with host/port/protocol) without any network:
  * - GET /v1/prices/:id             from `prices` (404 `resource_missing` otherwise)
  * - GET /v1/invoices/:id/lines     from `invoiceLines`, paginated
+ * - GET /v1/invoices/:id           from `invoices` (discounts expanded when asked)
+ * - GET /v1/promotion_codes/:id    from `promotionCodes`
  * - GET /v1/events                 from `events`: created[gte|gt|lte|lt], types[], type,
  *                                  starting_after, limit, has_more; newest first, as Stripe
  * Every request is recorded. Unknown routes answer 404 in Stripe's error shape.
@@ -25,6 +27,10 @@ export type StripeFakeOptions = {
   readonly invoiceLines?: Record<string, Record<string, unknown>[]>;
   /** Events in any order; listed newest first. */
   readonly events?: Record<string, unknown>[];
+  /** invoice id -> the promotion code ids of its discounts (null: a plain coupon). */
+  readonly invoiceDiscounts?: Record<string, (string | null)[]>;
+  /** promotion code id -> its metadata. */
+  readonly promotionCodes?: Record<string, Record<string, string>>;
 };
 
 export type StripeFake = {
@@ -34,6 +40,7 @@ export type StripeFake = {
   readonly prices: Map<string, Record<string, string>>;
   readonly invoiceLines: Map<string, Record<string, unknown>[]>;
   readonly events: Record<string, unknown>[];
+  readonly promotionCodes: Map<string, Record<string, string>>;
   /** The next `count` requests fail with `status` (and `Stripe-Should-Retry: false`). */
   failNext(status: number, count?: number): void;
   requestsTo(pathPrefix: string): FakeRequest[];
@@ -44,6 +51,8 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
   const prices = new Map(Object.entries(options.prices ?? {}));
   const invoiceLines = new Map(Object.entries(options.invoiceLines ?? {}));
   const events = [...(options.events ?? [])];
+  const invoiceDiscounts = new Map(Object.entries(options.invoiceDiscounts ?? {}));
+  const promotionCodes = new Map(Object.entries(options.promotionCodes ?? {}));
   const requests: FakeRequest[] = [];
   let failures: { status: number; count: number } | undefined;
 
@@ -74,7 +83,44 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     const lines = /^\/v1\/invoices\/([^/]+)\/lines$/.exec(path);
     if (lines?.[1]) return sendLines(response, decodeURIComponent(lines[1]), url);
     if (path === '/v1/events') return sendEvents(response, url);
+    const invoice = /^\/v1\/invoices\/([^/]+)$/.exec(path);
+    if (invoice?.[1]) return sendInvoice(response, decodeURIComponent(invoice[1]), url);
+    const promotion = /^\/v1\/promotion_codes\/([^/]+)$/.exec(path);
+    if (promotion?.[1]) return sendPromotionCode(response, decodeURIComponent(promotion[1]));
     notFound(response, path);
+  }
+
+  function sendInvoice(response: ServerResponse, invoiceId: string, url: URL) {
+    const promotionIds = invoiceDiscounts.get(invoiceId);
+    if (!promotionIds) return missing(response, 'invoice', invoiceId);
+    // stripe-node sends `expand[0]=discounts`; curl users write `expand[]=discounts`.
+    const expanded = [...url.searchParams.entries()].some(
+      ([key, value]) => key.startsWith('expand[') && value === 'discounts',
+    );
+    const discounts = promotionIds.map((promotionCode, index) => {
+      const id = `di_fake_${invoiceId}_${index}`;
+      return expanded
+        ? { ...stripeFixture('discount'), id, invoice: invoiceId, promotion_code: promotionCode }
+        : id;
+    });
+    send(response, 200, { ...stripeFixture('invoice'), id: invoiceId, discounts });
+  }
+
+  function sendPromotionCode(response: ServerResponse, promotionCodeId: string) {
+    const metadata = promotionCodes.get(promotionCodeId);
+    if (!metadata) return missing(response, 'promotion_code', promotionCodeId);
+    send(response, 200, { ...stripeFixture('promotion_code'), id: promotionCodeId, metadata });
+  }
+
+  function missing(response: ServerResponse, resource: string, id: string) {
+    sendError(
+      response,
+      404,
+      'invalid_request_error',
+      'resource_missing',
+      `No such ${resource}: '${id}'`,
+      resource,
+    );
   }
 
   function sendPrice(response: ServerResponse, priceId: string) {
@@ -143,6 +189,7 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     prices,
     invoiceLines,
     events,
+    promotionCodes,
     failNext(status, count = 1) {
       failures = { status, count };
     },
