@@ -112,7 +112,8 @@ export function toApiGatewayEvent(
         method: request.method,
         path: rawPath,
         protocol: 'HTTP/1.1',
-        sourceIp: request.sourceIp,
+        // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; API Gateway says a.b.c.d.
+        sourceIp: request.sourceIp.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''),
         userAgent: headers['user-agent'] ?? '',
       },
       requestId: request.requestId ?? randomUUID(),

@@ -259,6 +259,26 @@ describe('Function: toApiGatewayEvent', () => {
     expect(event.rawQueryString).toBe('');
   });
 
+  it('reports an IPv4 client of a dual-stack socket by its IPv4 address', () => {
+    // Act
+    const mapped = toApiGatewayEvent({
+      ...base,
+      sourceIp: '::ffff:192.168.1.20',
+      rawHeaders: [],
+      body: Buffer.alloc(0),
+    });
+    const v6 = toApiGatewayEvent({
+      ...base,
+      sourceIp: '::1',
+      rawHeaders: [],
+      body: Buffer.alloc(0),
+    });
+
+    // Assess
+    expect(mapped.requestContext.http.sourceIp).toBe('192.168.1.20');
+    expect(v6.requestContext.http.sourceIp).toBe('::1');
+  });
+
   it("stamps the request's time as API Gateway writes it", () => {
     // Act
     const event = toApiGatewayEvent({ ...base, rawHeaders: [], body: Buffer.from('x') });
