@@ -39,9 +39,10 @@ async function main(): Promise<void> {
   };
   const raw = new DynamoDBClient(clientConfig);
   const db = createDocumentClient(clientConfig);
+  const webhook = createStripeWebhookHandler(() => deps);
   const server = await startWebhookServer({
     port: await freePort(),
-    handler: createStripeWebhookHandler(() => deps),
+    handler: (event) => webhook(event, {} as Context),
   });
   // Handler logs go to a quiet logger: the demo prints its own story on stdout.
   const deps = webhookDepsFromConfig(
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
     );
     const monthStart = Date.now() - 60_000;
 
+    console.log('1. You subscribe to the 100-credit plan (invoice.paid).');
     await deliver(
       server.webhookUrl,
       firstInvoicePaid({
@@ -68,7 +70,6 @@ async function main(): Promise<void> {
         periodStartMs: monthStart - 86_400_000,
       }),
     );
-    console.log('1. You subscribe to the 100-credit plan (invoice.paid).');
     await show(call, 'you', 'cus_you');
 
     const { code } = await call<{ code: string }>({
