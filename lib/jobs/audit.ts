@@ -1,5 +1,5 @@
 import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
 import type { StoreDeps } from '../store/client';

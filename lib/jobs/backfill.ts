@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InputError } from '../errors';
 import { nowMs } from '../ledger/deps';
 import { errorFields } from '../log';

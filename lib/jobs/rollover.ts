@@ -1,5 +1,5 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXPIRING_INDEX } from '../../infra/table';
 import { toIso } from '../credits/time';
 import { CreditsError } from '../errors';
