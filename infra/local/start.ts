@@ -178,7 +178,9 @@ async function checkPorts(settings: StartSettings): Promise<void> {
       throw new StartError(
         `DynamoDB Local is already running on port ${dynamoDbPort}, probably from another ` +
           '`npm start`. Stop that one (Ctrl-C in its terminal), or run this one on other ports, ' +
-          `e.g. PORT=${port + 1} DYNAMODB_PORT=${dynamoDbPort + 1} DATA_DIR=.data-2 npm start.`,
+          `e.g. PORT=${port + 1} DYNAMODB_PORT=${dynamoDbPort + 1} DATA_DIR=.data-2 npm start. ` +
+          'If no `npm start` is running, a left-over one holds the port: ' +
+          '`pgrep -af DynamoDBLocal` shows it.',
       );
     }
     throw new StartError(
