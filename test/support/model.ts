@@ -1,0 +1,241 @@
+/**
+ * A reference model of the credit rules, written from DOMAIN.md alone and kept deliberately
+ * plain: arrays, loops, no DynamoDB, and none of lib/credits, so that the property test
+ * compares two independent readings of the rules. Only the shapes of the outcomes follow the
+ * real operations, because that is what the test compares.
+ *
+ * Rules modelled: C1 (whole credits, never negative), C3 (a grant's key is its invoice id),
+ * C4 (a lot expires 3 calendar months after its grant time, clamped to the month's end), C5
+ * (burn the soonest expiry first; among equal expiries the older grant, i.e. rollover first),
+ * C6 (expired credit is neither spendable nor counted; the expiry job records and reclaims),
+ * C7/C8 (an end forfeits what was granted at or before it and was still alive then; an ended
+ * subscription never grants again), C13/C15 (idempotency keys: a replay returns the first
+ * outcome, other data under the same key is a conflict, a refusal records nothing).
+ *
+ * Where DOMAIN.md is silent the model needs a decision too: lots with the same expiry and the
+ * same grant time (two lines of one invoice, or two grants for the same period start) burn in
+ * the order of their identity, the cause they name (C13): `<invoice id>#<line id>` for a
+ * subscription line, `adjust#<key>` for an ops adjustment. Which of two such lots is burned
+ * shows in how many lots the expiry job later reclaims, so the model must pick one.
+ */
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const DAY_MS = 86_400_000;
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+function daysIn(year: number, month: number): number {
+  return month === 1 && isLeapYear(year) ? 29 : (DAYS_IN_MONTH[month] ?? 31);
+}
+
+/** C4: three calendar months later, same time of day, day clamped to the month's end. */
+export function threeMonthsAfter(atMs: number): number {
+  const at = new Date(atMs);
+  const months = at.getUTCFullYear() * 12 + at.getUTCMonth() + 3;
+  const year = Math.floor(months / 12);
+  const month = months % 12;
+  const day = Math.min(at.getUTCDate(), daysIn(year, month));
+  const timeOfDayMs = atMs - Math.floor(atMs / DAY_MS) * DAY_MS;
+  return Date.UTC(year, month, day) + timeOfDayMs;
+}
+
+export type ModelLot = {
+  id: string;
+  granted: number;
+  remaining: number;
+  grantedAtMs: number;
+  expiresAtMs: number;
+};
+
+type Remembered = { data: string; outcome: unknown };
+
+type Customer = {
+  lots: ModelLot[];
+  /** Idempotency: natural key -> the data it first carried and the outcome it got. */
+  keys: Map<string, Remembered>;
+  ended: Set<string>;
+};
+
+export type ModelStatus = 'applied' | 'recorded' | 'refused' | 'already_applied' | 'conflict';
+export type ModelResult = { status: ModelStatus; outcome: unknown };
+
+export type ModelGrant = {
+  invoiceId: string;
+  subscriptionId: string;
+  lines: { lineId: string; credits: number; periodStartMs: number }[];
+};
+
+export class CreditsModel {
+  private readonly customers = new Map<string, Customer>();
+
+  private customer(id: string): Customer {
+    let found = this.customers.get(id);
+    if (!found) {
+      found = { lots: [], keys: new Map(), ended: new Set() };
+      this.customers.set(id, found);
+    }
+    return found;
+  }
+
+  /** C6/C14: what can be spent at `atMs`: the remaining credit of lots not yet expired. */
+  balance(customerId: string, atMs: number): number {
+    let sum = 0;
+    for (const lot of this.customer(customerId).lots) {
+      if (atMs < lot.expiresAtMs) sum += lot.remaining;
+    }
+    return sum;
+  }
+
+  /** The lots still held (expired or not, until the expiry job reclaims them), by id. */
+  lots(customerId: string): ModelLot[] {
+    return this.customer(customerId)
+      .lots.map((lot) => ({ ...lot }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The soonest expiry after `afterMs` among the customer's lots, if any. */
+  nextExpiryAfter(customerId: string, afterMs: number): number | undefined {
+    let next: number | undefined;
+    for (const lot of this.customer(customerId).lots) {
+      if (lot.expiresAtMs > afterMs && (next === undefined || lot.expiresAtMs < next)) {
+        next = lot.expiresAtMs;
+      }
+    }
+    return next;
+  }
+
+  /** C3/C4/C8: one lot per line, granted at its period start; once per invoice. */
+  grant(customerId: string, grant: ModelGrant, nowMs: number): ModelResult {
+    const data = JSON.stringify([grant.subscriptionId, grant.lines]);
+    return this.once(customerId, `grant ${grant.invoiceId}`, data, (customer) => {
+      if (customer.ended.has(grant.subscriptionId)) {
+        return {
+          status: 'recorded',
+          outcome: { result: 'ignored', reason: 'subscription_ended' },
+        };
+      }
+      let credits = 0;
+      for (const line of grant.lines) {
+        credits += line.credits;
+        customer.lots.push({
+          id: `${grant.invoiceId}#${line.lineId}`,
+          granted: line.credits,
+          remaining: line.credits,
+          grantedAtMs: line.periodStartMs,
+          expiresAtMs: threeMonthsAfter(line.periodStartMs),
+        });
+      }
+      const balance = this.balance(customerId, nowMs);
+      return { status: 'applied', outcome: { result: 'granted', credits, balance } };
+    });
+  }
+
+  /** C15: all or nothing, from lots alive at `atMs`, soonest expiry first (C5). */
+  consume(customerId: string, amount: number, key: string, atMs: number): unknown {
+    const result = this.once(customerId, `consume ${key}`, String(amount), () =>
+      this.spend(customerId, amount, atMs, atMs),
+    );
+    return result.status === 'conflict'
+      ? { ok: false, error: 'idempotency_conflict' }
+      : result.outcome;
+  }
+
+  /** Ops: positive adds a lot granted at `atMs`; negative spends like consume (C1). */
+  adjust(
+    customerId: string,
+    change: { amount: number; reason: string; key: string; atMs: number },
+    nowMs: number,
+  ): unknown {
+    const data = JSON.stringify([change.amount, change.reason]);
+    const result = this.once(customerId, `adjust ${change.key}`, data, (customer) => {
+      if (change.amount < 0) return this.spend(customerId, -change.amount, change.atMs, nowMs);
+      customer.lots.push({
+        id: `adjust#${change.key}`,
+        granted: change.amount,
+        remaining: change.amount,
+        grantedAtMs: change.atMs,
+        expiresAtMs: threeMonthsAfter(change.atMs),
+      });
+      return { status: 'applied', outcome: { ok: true, balance: this.balance(customerId, nowMs) } };
+    });
+    return result.status === 'conflict'
+      ? { ok: false, error: 'idempotency_conflict' }
+      : result.outcome;
+  }
+
+  /** C6: the expiry job at `atMs` reclaims every expired lot that still held credit. */
+  expire(customerId: string, atMs: number): ModelResult {
+    const customer = this.customer(customerId);
+    const expired = customer.lots.filter((lot) => lot.expiresAtMs <= atMs && lot.remaining > 0);
+    customer.lots = customer.lots.filter((lot) => !expired.includes(lot));
+    let credits = 0;
+    for (const lot of expired) credits += lot.remaining;
+    return {
+      status: expired.length > 0 ? 'applied' : 'refused',
+      outcome: { expiredLots: expired.length, expiredCredits: credits },
+    };
+  }
+
+  /** C7/C8: forfeit what was granted at or before the end and still alive at the end. */
+  end(customerId: string, subscriptionId: string, endedAtMs: number): ModelResult {
+    return this.once(customerId, `end ${subscriptionId}`, String(endedAtMs), (customer) => {
+      const taken = customer.lots.filter(
+        (lot) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
+      );
+      customer.lots = customer.lots.filter((lot) => !taken.includes(lot));
+      customer.ended.add(subscriptionId);
+      let forfeited = 0;
+      for (const lot of taken) forfeited += lot.remaining;
+      return { status: 'applied', outcome: { result: 'ended', forfeited } };
+    });
+  }
+
+  private spend(customerId: string, amount: number, atMs: number, nowMs: number): ModelResult {
+    const available = this.balance(customerId, atMs);
+    if (available < amount) {
+      return {
+        status: 'refused',
+        outcome: { ok: false, error: 'insufficient_credits', balance: available },
+      };
+    }
+    const customer = this.customer(customerId);
+    const alive = customer.lots
+      .filter((lot) => atMs < lot.expiresAtMs && lot.remaining > 0)
+      .sort(
+        (a, b) =>
+          a.expiresAtMs - b.expiresAtMs ||
+          a.grantedAtMs - b.grantedAtMs ||
+          (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+      );
+    let left = amount;
+    for (const lot of alive) {
+      const take = Math.min(left, lot.remaining);
+      lot.remaining -= take;
+      left -= take;
+    }
+    customer.lots = customer.lots.filter((lot) => lot.remaining > 0);
+    return { status: 'applied', outcome: { ok: true, balance: this.balance(customerId, nowMs) } };
+  }
+
+  /**
+   * Runs `apply` unless `key` was settled before: then the first outcome comes back, as
+   * already_applied for the same data or conflict for other data. A refusal settles nothing.
+   */
+  private once(
+    customerId: string,
+    key: string,
+    data: string,
+    apply: (customer: Customer) => ModelResult,
+  ): ModelResult {
+    const customer = this.customer(customerId);
+    const seen = customer.keys.get(key);
+    if (seen) {
+      return { status: seen.data === data ? 'already_applied' : 'conflict', outcome: seen.outcome };
+    }
+    const result = apply(customer);
+    if (result.status !== 'refused') customer.keys.set(key, { data, outcome: result.outcome });
+    return result;
+  }
+}
