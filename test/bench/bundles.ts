@@ -1,0 +1,194 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
+import { median } from './stats';
+
+/**
+ * Each function's bundle, built exactly as `serverless package` builds it (serverless-esbuild
+ * with serverless.yml's `custom.esbuild`, read through `serverless print`, so the settings cannot
+ * drift), plus a `floor` bundle of just `stripe` and the DynamoDB client built the same way. For
+ * each: the bundled .mjs size, and the median time a FRESH `node` takes to import it, measured
+ * inside that process (performance.now() before the import and after it resolves), so node's
+ * own start-up is not counted. Runs go round-robin over the bundles, so a busy moment of the
+ * machine hits them all alike.
+ */
+export type BundleRow = {
+  readonly name: string;
+  readonly entry: string;
+  readonly kb: number;
+  readonly initMs: number;
+  readonly initRunsMs: readonly number[];
+  /** KB of the output by origin (a package, or `ours` for this repository's code), largest first. */
+  readonly composition: readonly { readonly origin: string; readonly kb: number }[];
+};
+
+const ROOT = resolve(new URL('../..', import.meta.url).pathname);
+const FLOOR_ENTRY = 'test/bench/floor.ts';
+
+/** serverless-esbuild options that are its own, not esbuild's (it removes them the same way). */
+const PLUGIN_ONLY = [
+  'concurrency',
+  'zipConcurrency',
+  'exclude',
+  'nativeZip',
+  'packager',
+  'packagePath',
+  'watch',
+  'keepOutputDirectory',
+  'packagerOptions',
+  'installExtraArgs',
+  'outputFileExtension',
+  'outputBuildFolder',
+  'outputWorkFolder',
+  'nodeExternals',
+  'skipBuild',
+  'skipRebuild',
+  'skipBuildExcludeFns',
+  'stripEntryResolveExtensions',
+  'disposeContext',
+  'config',
+];
+
+type ServerlessConfig = {
+  functions: Record<string, { handler: string }>;
+  custom: { esbuild: Record<string, unknown> };
+};
+
+/** The resolved serverless.yml (offline: nothing in it needs AWS to resolve). */
+export async function serverlessConfig(): Promise<ServerlessConfig> {
+  const { stdout } = await promisify(execFile)(
+    join(ROOT, 'node_modules/.bin/serverless'),
+    ['print', '--format', 'json'],
+    {
+      cwd: ROOT,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+    },
+  );
+  return JSON.parse(stdout.slice(stdout.indexOf('{'))) as ServerlessConfig;
+}
+
+/** serverless.yml's `custom.esbuild` turned into esbuild options, as serverless-esbuild does. */
+export function esbuildOptionsOf(custom: Record<string, unknown>): BuildOptions {
+  const options: Record<string, unknown> = { bundle: true, platform: 'node', ...custom };
+  for (const key of PLUGIN_ONLY) delete options[key];
+  const exclude = Array.isArray(custom.exclude) ? (custom.exclude as string[]) : ['aws-sdk'];
+  const external = Array.isArray(custom.external) ? (custom.external as string[]) : [];
+  options.external = [...external, ...(exclude.includes('*') ? [] : exclude)];
+  const extension =
+    typeof custom.outputFileExtension === 'string' ? custom.outputFileExtension : '.js';
+  if (extension !== '.js') options.outExtension = { '.js': extension };
+  return options as BuildOptions;
+}
+
+export async function measureBundles(options: {
+  readonly runs: number;
+  readonly progress?: (line: string) => void;
+}): Promise<BundleRow[]> {
+  const progress = options.progress ?? (() => {});
+  progress('bundles: reading serverless.yml (serverless print)...');
+  const config = await serverlessConfig();
+  const esbuildOptions = esbuildOptionsOf(config.custom.esbuild);
+  const extension = String(config.custom.esbuild.outputFileExtension ?? '.js');
+  const entries = [
+    ...Object.entries(config.functions).map(([name, fn]) => ({
+      name,
+      entry: `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.ts`,
+    })),
+    { name: 'floor', entry: FLOOR_ENTRY },
+  ];
+  const outdir = mkdtempSync(join(tmpdir(), 'image-credits-bench-'));
+  try {
+    progress(`bundles: building ${entries.length} bundles with esbuild...`);
+    const built: (Omit<BundleRow, 'initMs' | 'initRunsMs'> & { file: string })[] = [];
+    for (const { name, entry } of entries) {
+      const dir = join(outdir, name);
+      // The metafile only describes the output; it changes nothing in it.
+      const result = await build({
+        ...esbuildOptions,
+        entryPoints: [join(ROOT, entry)],
+        outdir: dir,
+        logLevel: 'error',
+        metafile: true,
+      });
+      const file = join(
+        dir,
+        `${entry.slice(entry.lastIndexOf('/') + 1, -'.ts'.length)}${extension}`,
+      );
+      built.push({
+        name,
+        entry,
+        file,
+        kb: kilobytes(statSync(file).size),
+        composition: compositionOf(result.metafile),
+      });
+    }
+    const runs = new Map<string, number[]>(built.map((bundle) => [bundle.name, []]));
+    // One unmeasured import of each first: the file cache, not the import, would be timed.
+    for (const bundle of built) await importTimeMs(bundle.file);
+    for (let run = 0; run < options.runs; run++) {
+      const order = built.map((_, index) => built[(index + run) % built.length]);
+      for (const bundle of order)
+        if (bundle) runs.get(bundle.name)?.push(await importTimeMs(bundle.file));
+      progress(`bundles: init run ${run + 1}/${options.runs}`);
+    }
+    return built.map(({ file: _file, ...bundle }) => {
+      const times = runs.get(bundle.name) ?? [];
+      return { ...bundle, initMs: Math.round(median(times) * 10) / 10, initRunsMs: times };
+    });
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+const kilobytes = (bytes: number) => Math.round((bytes / 1024) * 10) / 10;
+
+/** Output bytes by package (node_modules/<package>) or `ours`, from esbuild's metafile. */
+function compositionOf(metafile: Metafile): BundleRow['composition'] {
+  const bytes = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+      const origin = match?.[1] ?? 'ours';
+      bytes.set(origin, (bytes.get(origin) ?? 0) + bytesInOutput);
+    }
+  }
+  return [...bytes.entries()]
+    .map(([origin, size]) => ({ origin, kb: kilobytes(size) }))
+    .sort((a, b) => b.kb - a.kb);
+}
+
+/** A fresh node imports the bundle and reports how long the import took, from inside. */
+function importTimeMs(file: string): Promise<number> {
+  const script = [
+    'const start = performance.now();',
+    `await import(${JSON.stringify(pathToFileURL(file).href)});`,
+    'process.stdout.write(String(performance.now() - start));',
+  ].join('\n');
+  const { NODE_OPTIONS: _loader, ...env } = process.env;
+  return new Promise((resolveTime, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const ms = Number(out);
+      if (code !== 0 || !Number.isFinite(ms))
+        reject(new Error(`importing ${file} failed (${code}): ${err}`));
+      else resolveTime(ms);
+    });
+  });
+}

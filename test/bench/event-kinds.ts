@@ -1,0 +1,304 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context } from 'aws-lambda';
+import { createCreditsHandler } from '../../functions/credits';
+import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
+import { createTableInput } from '../../infra/table';
+import { runRollover } from '../../lib/jobs/rollover';
+import { createLogger } from '../../lib/log';
+import { createDocumentClient } from '../../lib/store/client';
+import { webhookDepsFromConfig } from '../../lib/stripe/deps';
+import {
+  apiGatewayEvent,
+  ms,
+  paidInvoiceEvent,
+  signedRequest,
+  subscriptionDeletedEvent,
+} from '../support/stripe-events';
+import { type Capacity, capacityOf } from './capacity';
+import { type Exchange, type RecordedResponse, startRecordingProxy } from './dynamo-stand-in';
+
+/**
+ * DynamoDB calls and capacity per event kind, against DynamoDB Local through a recording proxy:
+ * every call each kind makes is logged with its payloads, and capacity is computed from those
+ * payloads (capacity.ts). Each kind runs through the real entry point: the webhook handler for
+ * Stripe events, the `credits` handler for a spend, runRollover for the expiry job.
+ */
+export const EVENT_KINDS = [
+  'grant',
+  'duplicate',
+  'referral',
+  'spend',
+  'forfeit',
+  'expireLot',
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export type KindMeasure = {
+  readonly kind: EventKind;
+  readonly calls: number;
+  readonly callsByOperation: Readonly<Record<string, number>>;
+  readonly capacity: Capacity;
+  /** What DynamoDB Local itself reported (ReturnConsumedCapacity=TOTAL): not evidence. */
+  readonly localReported: { readonly rcu: number; readonly wcu: number };
+  /** What the entry point answered, in a few words (checked, so the right path was measured). */
+  readonly result: string;
+};
+
+export const BENCH_SECRET = 'whsec_bench_0123456789abcdefghijklmnop';
+export const BASIC_PRICE = 'price_bench_basic_100';
+export const PRO_PRICE = 'price_bench_pro_500';
+export const PLAN_CREDITS = { [BASIC_PRICE]: 100, [PRO_PRICE]: 500 };
+/** The handler's fixed clock; deliveries are signed at this time. */
+export const BENCH_NOW_MS = ms('2026-11-01T00:10:00Z');
+const PERIOD_START = '2026-11-01T00:00:00Z';
+
+export type KindsResult = {
+  readonly kinds: Readonly<Record<EventKind, KindMeasure>>;
+  /** Real DynamoDB Local answers to a first grant's two calls, for the replay stand-in. */
+  readonly replay: Readonly<Record<string, RecordedResponse>>;
+};
+
+type Rig = {
+  readonly db: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly webhook: ReturnType<typeof createStripeWebhookHandler>;
+  readonly credits: ReturnType<typeof createCreditsHandler>;
+};
+
+const context = {} as Context;
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+function rigFor(db: DynamoDBDocumentClient, tableName: string): Rig {
+  const deps = webhookDepsFromConfig(
+    { planCredits: PLAN_CREDITS, webhookSecrets: [BENCH_SECRET] },
+    { db, tableName, clock: () => BENCH_NOW_MS },
+    createLogger({ level: 'error' }),
+  );
+  return {
+    db,
+    tableName,
+    webhook: createStripeWebhookHandler(() => deps),
+    credits: createCreditsHandler(() => deps),
+  };
+}
+
+/** A signed API Gateway request for `event`, signed at the bench's clock. */
+export function signedDelivery(event: Record<string, unknown>) {
+  const signed = signedRequest(event, {
+    secret: BENCH_SECRET,
+    timestamp: Math.floor(BENCH_NOW_MS / 1000),
+  });
+  return apiGatewayEvent({ body: signed.body, headers: signed.headers, timeEpochMs: BENCH_NOW_MS });
+}
+
+async function deliver(rig: Rig, event: ReturnType<typeof signedDelivery>) {
+  const response = await rig.webhook(event, context);
+  const body = JSON.parse(response.body ?? 'null') as {
+    outcome?: string;
+    commands?: { status: string }[];
+  };
+  if (response.statusCode !== 200)
+    throw new Error(`webhook answered ${response.statusCode}: ${response.body}`);
+  return body;
+}
+
+function firstInvoice(
+  customerId: string,
+  priceId: string,
+  options: { code?: string; start?: string } = {},
+) {
+  return signedDelivery(
+    paidInvoiceEvent({
+      customerId,
+      subscriptionId: `sub_${customerId}`,
+      invoiceId: `in_${customerId}_1`,
+      billingReason: 'subscription_create',
+      lines: [{ priceId, periodStart: options.start ?? PERIOD_START }],
+      metadata: options.code ? { referral_code: options.code } : {},
+    }),
+  );
+}
+
+export async function measureEventKinds(options: {
+  readonly dynamoDbEndpoint: string;
+  readonly tableName: string;
+}): Promise<KindsResult> {
+  const proxy = await startRecordingProxy(options.dynamoDbEndpoint);
+  const raw = new DynamoDBClient({
+    endpoint: options.dynamoDbEndpoint,
+    region: 'local',
+    credentials,
+  });
+  const plain = createDocumentClient({ endpoint: proxy.endpoint, region: 'local', credentials });
+  const reporting = createDocumentClient({
+    endpoint: proxy.endpoint,
+    region: 'local',
+    credentials,
+  });
+  askConsumedCapacity(reporting);
+  const expiryTable = `${options.tableName}-expiry`;
+  try {
+    await raw.send(new CreateTableCommand(createTableInput(options.tableName)));
+    await raw.send(new CreateTableCommand(createTableInput(expiryTable)));
+    const replay = await recordReplay(rigFor(plain, options.tableName), proxy);
+    const rig = rigFor(reporting, options.tableName);
+    const measure = async (kind: EventKind, act: () => Promise<string>) => {
+      const from = proxy.exchanges.length;
+      const result = await act();
+      return measured(kind, proxy.exchanges.slice(from), result);
+    };
+    // Setup (not measured): a referrer on the pro plan, with a referral code.
+    await deliver(rig, firstInvoice('cus_bench_referrer', PRO_PRICE));
+    const code = (
+      (await rig.credits(
+        { action: 'referralCode', customerId: 'cus_bench_referrer' },
+        context,
+      )) as {
+        code: string;
+      }
+    ).code;
+    const grantEvent = firstInvoice('cus_bench_a', BASIC_PRICE);
+    const grant = await measure('grant', async () =>
+      expectOutcome(await deliver(rig, grantEvent), 'applied'),
+    );
+    const duplicate = await measure('duplicate', async () =>
+      expectOutcome(await deliver(rig, grantEvent), 'already_applied'),
+    );
+    const referral = await measure('referral', async () => {
+      const body = await deliver(rig, firstInvoice('cus_bench_b', BASIC_PRICE, { code }));
+      const statuses = (body.commands ?? []).map((command) => command.status);
+      if (statuses.join() !== 'applied,applied')
+        throw new Error(`referral: ${JSON.stringify(body)}`);
+      return 'grant + redemption applied';
+    });
+    const spend = await measure('spend', () => spendOne(rig));
+    const forfeit = await measure('forfeit', async () =>
+      expectOutcome(
+        await deliver(
+          rig,
+          signedDelivery(
+            subscriptionDeletedEvent({
+              customerId: 'cus_bench_a',
+              subscriptionId: 'sub_cus_bench_a',
+              endedAt: '2026-11-01T00:05:00Z',
+            }),
+          ),
+        ),
+        'applied',
+      ),
+    );
+    // Setup (not measured): one customer whose only lot (granted 1 Jul) expired on 1 Oct.
+    const expiryRig = rigFor(reporting, expiryTable);
+    await deliver(
+      expiryRig,
+      firstInvoice('cus_bench_c', BASIC_PRICE, { start: '2026-07-01T00:00:00Z' }),
+    );
+    const expireLot = await measure('expireLot', () => expireOneLot(expiryRig));
+    return { kinds: { grant, duplicate, referral, spend, forfeit, expireLot }, replay };
+  } finally {
+    raw.destroy();
+    plain.destroy();
+    reporting.destroy();
+    await proxy.close();
+  }
+}
+
+function expectOutcome(body: { outcome?: string }, outcome: string): string {
+  if (body.outcome !== outcome) throw new Error(`expected ${outcome}, got ${JSON.stringify(body)}`);
+  return outcome;
+}
+
+async function spendOne(rig: Rig): Promise<string> {
+  const answer = (await rig.credits(
+    { action: 'consume', customerId: 'cus_bench_a', amount: 1, idempotencyKey: 'bench-image-1' },
+    context,
+  )) as { ok: boolean; balance: number };
+  if (!answer.ok) throw new Error(`spend refused: ${JSON.stringify(answer)}`);
+  return `ok, balance ${answer.balance}`;
+}
+
+/** The expiry job, run on 1 Nov over a table where one lot has expired. */
+async function expireOneLot(rig: Rig): Promise<string> {
+  const report = await runRollover(
+    { db: rig.db, tableName: rig.tableName },
+    { nowMs: BENCH_NOW_MS, logger: createLogger({ level: 'error' }) },
+  );
+  if (report.expiredLots !== 1 || report.errors !== 0) {
+    throw new Error(`expiry run: ${JSON.stringify(report)}`);
+  }
+  return `1 lot, ${report.expiredCredits} credits expired`;
+}
+
+/**
+ * Records DynamoDB Local's answers to a first grant (a BatchGetItem that finds nothing, a
+ * TransactWriteItems that succeeds), which the replay stand-in then serves to every request.
+ */
+async function recordReplay(rig: Rig, proxy: Awaited<ReturnType<typeof startRecordingProxy>>) {
+  const from = proxy.exchanges.length;
+  await deliver(rig, firstInvoice('cus_bench_recorded', BASIC_PRICE));
+  const exchanges = proxy.exchanges.slice(from);
+  const operations = exchanges.map((exchange) => exchange.operation);
+  if (operations.join() !== 'BatchGetItem,TransactWriteItems') {
+    throw new Error(`a first grant made ${operations.join()}, not one read and one transaction`);
+  }
+  const found = (exchanges[0]?.response.Responses as Record<string, unknown[]> | undefined)?.[
+    rig.tableName
+  ];
+  if (found?.length !== 0) throw new Error('the recorded BatchGetItem found items');
+  return {
+    BatchGetItem: proxy.recorded('BatchGetItem', from),
+    TransactWriteItems: proxy.recorded('TransactWriteItems', from + 1),
+  };
+}
+
+function measured(kind: EventKind, exchanges: readonly Exchange[], result: string): KindMeasure {
+  const callsByOperation: Record<string, number> = {};
+  for (const exchange of exchanges) {
+    callsByOperation[exchange.operation] = (callsByOperation[exchange.operation] ?? 0) + 1;
+  }
+  return {
+    kind,
+    calls: exchanges.length,
+    callsByOperation,
+    capacity: capacityOf(withoutConsumedCapacity(exchanges)),
+    localReported: reportedBy(exchanges),
+    result,
+  };
+}
+
+function withoutConsumedCapacity(exchanges: readonly Exchange[]): Exchange[] {
+  return exchanges.map((exchange) => {
+    const { ReturnConsumedCapacity: _ignored, ...request } = exchange.request;
+    return { ...exchange, request };
+  });
+}
+
+type Consumed = { CapacityUnits?: number; ReadCapacityUnits?: number; WriteCapacityUnits?: number };
+
+function reportedBy(exchanges: readonly Exchange[]): { rcu: number; wcu: number } {
+  let rcu = 0;
+  let wcu = 0;
+  for (const exchange of exchanges) {
+    const consumed = exchange.response.ConsumedCapacity as Consumed | Consumed[] | undefined;
+    const units = (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce(
+      (sum, each) => sum + (each.CapacityUnits ?? 0),
+      0,
+    );
+    if (exchange.operation === 'TransactWriteItems') wcu += units;
+    else rcu += units;
+  }
+  return { rcu, wcu };
+}
+
+/** Asks DynamoDB Local to report consumed capacity on every call (the curiosity column). */
+function askConsumedCapacity(db: DynamoDBDocumentClient): void {
+  db.middlewareStack.add(
+    (next) => async (args) => {
+      const input = args.input as Record<string, unknown>;
+      input.ReturnConsumedCapacity = 'TOTAL';
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchReturnConsumedCapacity', priority: 'high' },
+  );
+}

@@ -1,0 +1,234 @@
+import type { BundleRow } from './bundles';
+import { EVENT_KINDS, type EventKind, type KindMeasure } from './event-kinds';
+import type { ExpiryReadsRow } from './expiry-reads';
+import type { ProfileRow, TopFunction } from './profile';
+import type { PairResult } from './throughput';
+
+/** The bench's findings, printed as markdown tables (README's performance section uses them). */
+export type Findings = {
+  readonly standIn: PairResult;
+  readonly dynamoDbLocal: PairResult;
+  readonly kinds: Readonly<Record<EventKind, KindMeasure>>;
+  readonly expiry: readonly ExpiryReadsRow[];
+  readonly bundles: readonly BundleRow[];
+  readonly profile?: {
+    readonly rows: readonly ProfileRow[];
+    readonly topOwn: readonly TopFunction[];
+    readonly events: number;
+  };
+  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly node: string };
+  readonly date: string;
+  readonly seconds: number;
+};
+
+export const RATIO_GOAL = 0.85;
+export const EXPIRY_READS_GOAL = 1.2;
+
+/** The floor of DynamoDB calls for each kind: one read and one transaction per change. */
+const FLOOR_CALLS: Readonly<Record<EventKind, string>> = {
+  grant: '2 (1 read + 1 transaction)',
+  duplicate: '1 (1 read)',
+  referral: '3 (code + accounts, referrer, 1 transaction)',
+  spend: '2 (1 read + 1 transaction)',
+  forfeit: '2 (1 read + 1 transaction)',
+  expireLot: '1 transaction per lot, + the index reads of the run',
+};
+
+function table(
+  header: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+): string[] {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(String).join(' | ')} |`),
+  ];
+}
+
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+
+function pairRows(findings: Findings): string[] {
+  const { standIn, dynamoDbLocal } = findings;
+  const row = (name: string, pair: PairResult) => [
+    name,
+    pair.oursPerSecond,
+    pair.sdkPerSecond,
+    `**${pair.ratio}**`,
+    pair.pooledRatio,
+    pair.overheadMicrosPerEvent,
+    `${pair.roundRatios.length} x ${pair.eventsPerArm / pair.roundRatios.length}`,
+  ];
+  return [
+    '### Ours vs the bare SDK calls (events per second, one event at a time)',
+    '',
+    ...table(
+      [
+        'endpoint',
+        'ours /s',
+        'bare SDK /s',
+        'ratio (median of rounds)',
+        'pooled ratio',
+        'ours adds µs/event',
+        'rounds x events',
+      ],
+      [row('replay stand-in (loopback)', standIn), row('DynamoDB Local', dynamoDbLocal)],
+    ),
+    '',
+    `Goal: ratio >= ${RATIO_GOAL} against the stand-in: ${verdict(standIn.ratio >= RATIO_GOAL)}. ` +
+      `Both arms make ${standIn.callsPerEvent} calls per event (BatchGetItem + TransactWriteItems), checked per round.` +
+      (standIn.lowLevelPerSecond
+        ? ` For scale: the same calls through the low-level client from pre-marshalled inputs: ${standIn.lowLevelPerSecond}/s.`
+        : ''),
+  ];
+}
+
+function kindRows(findings: Findings): string[] {
+  const rows = EVENT_KINDS.map((kind) => {
+    const measure = findings.kinds[kind];
+    const byOperation = Object.entries(measure.callsByOperation)
+      .map(([operation, count]) => `${count} ${operation}`)
+      .join(' + ');
+    const { capacity } = measure;
+    return [
+      kind,
+      measure.calls,
+      byOperation,
+      FLOOR_CALLS[kind],
+      capacity.rcu,
+      `${capacity.wcu} (${capacity.wcuTable} + ${capacity.wcuIndex})`,
+      capacity.itemsWritten,
+      capacity.largestItemBytes,
+      `${measure.localReported.rcu} / ${measure.localReported.wcu}`,
+      measure.result,
+    ];
+  });
+  return [
+    '### DynamoDB calls and capacity per event kind (DynamoDB Local, through a recording proxy)',
+    '',
+    ...table(
+      [
+        'kind',
+        'calls',
+        'which',
+        'floor',
+        'RCU',
+        'WCU (table + index)',
+        'items written',
+        'largest item B',
+        'DynamoDB Local says RCU / WCU',
+        'outcome',
+      ],
+      rows,
+    ),
+    '',
+    "RCU/WCU are computed from the payloads by DynamoDB's published rules (transactional writes 2 per started KB, " +
+      'index writes 1 per started KB, strongly consistent reads 1 per started 4 KB per item, absent items included; ' +
+      "index queries eventually consistent, 0.5 per started 4 KB per query). DynamoDB Local's own figures are shown as a curiosity only.",
+  ];
+}
+
+function expiryRows(findings: Findings): string[] {
+  const worst = Math.max(...findings.expiry.map((row) => row.readsPerLot));
+  return [
+    '### Expiry job: items read per expired lot',
+    '',
+    ...table(
+      ['customers', 'table items', 'expired lots', 'items read', 'reads per lot'],
+      findings.expiry.map((row) => [
+        row.customers,
+        row.tableItems,
+        row.expiredLots,
+        row.itemsRead,
+        row.readsPerLot,
+      ]),
+    ),
+    '',
+    `Goal: flat, at most ${EXPIRY_READS_GOAL}: ${verdict(worst <= EXPIRY_READS_GOAL)}.`,
+  ];
+}
+
+function bundleRows(findings: Findings): string[] {
+  const floor = findings.bundles.find((row) => row.name === 'floor');
+  return [
+    '### Bundles and cold-start module initialisation',
+    '',
+    ...table(
+      ['bundle', 'entry', 'KB', 'init ms (median)', 'over floor KB', 'over floor ms'],
+      findings.bundles.map((row) => [
+        row.name,
+        row.entry,
+        row.kb,
+        row.initMs,
+        floor && row.name !== 'floor' ? Math.round((row.kb - floor.kb) * 10) / 10 : '',
+        floor && row.name !== 'floor' ? Math.round((row.initMs - floor.initMs) * 10) / 10 : '',
+      ]),
+    ),
+    '',
+    `init ms: a fresh node importing the bundle, median of ${findings.bundles[0]?.initRunsMs.length ?? 0} runs, timed inside the process.`,
+    '',
+    'What each bundle holds (KB of output by origin, largest first; `ours` is this repository):',
+    '',
+    ...findings.bundles.map(
+      (row) =>
+        `- ${row.name}: ${row.composition
+          .filter((part) => part.kb >= 2)
+          .map((part) => `${part.origin} ${part.kb}`)
+          .join(', ')}`,
+    ),
+  ];
+}
+
+function profileRows(findings: Findings): string[] {
+  if (!findings.profile) return [];
+  const rows = findings.profile.rows
+    .filter((row) => Math.abs(row.oursMicros - row.sdkMicros) >= 3 || row.oursMicros >= 20)
+    .map((row) => [row.category, row.oursMicros, row.sdkMicros, row.oursMicros - row.sdkMicros]);
+  return [
+    '',
+    `### Where the time goes (CPU profile, µs per event over ${findings.profile.events} events per arm, stand-in)`,
+    '',
+    ...table(['code', 'ours', 'bare SDK', 'difference'], rows),
+    '',
+    'Hottest functions that only the handler runs:',
+    '',
+    ...table(
+      ['function', 'code', 'µs/event'],
+      findings.profile.topOwn.map((entry) => [entry.name, entry.category, entry.micros]),
+    ),
+  ];
+}
+
+export function reportLines(findings: Findings): string[] {
+  return [
+    `## npm run bench: ${findings.date}, ${findings.machine.cpus} CPUs (${findings.machine.cpuModel}), Node ${findings.machine.node}, ${findings.seconds} s`,
+    '',
+    ...pairRows(findings),
+    '',
+    ...kindRows(findings),
+    '',
+    ...expiryRows(findings),
+    '',
+    ...bundleRows(findings),
+    ...profileRows(findings),
+    '',
+  ];
+}
+
+const byKind = (findings: Findings, pick: (measure: KindMeasure) => number) =>
+  Object.fromEntries(EVENT_KINDS.map((kind) => [kind, pick(findings.kinds[kind])]));
+
+/** The one JSON line: stable keys, so that runs can be compared. */
+export function summaryJson(findings: Findings, expiryReadsPerLot: Record<string, number>) {
+  return {
+    oursVsSdkRatio: findings.standIn.ratio,
+    oursVsSdkRatioDynamoDbLocal: findings.dynamoDbLocal.ratio,
+    callsPerEvent: byKind(findings, (measure) => measure.calls),
+    wcuPerEvent: byKind(findings, (measure) => measure.capacity.wcu),
+    rcuPerEvent: byKind(findings, (measure) => measure.capacity.rcu),
+    expiryReadsPerLot,
+    bundleKb: Object.fromEntries(findings.bundles.map((row) => [row.name, row.kb])),
+    initMs: Object.fromEntries(findings.bundles.map((row) => [row.name, row.initMs])),
+    machine: findings.machine,
+    date: findings.date,
+  };
+}
