@@ -101,7 +101,12 @@ export type InsufficientCredits = {
   readonly balance: number;
 };
 
-/** Adds new lots with one entry of the given type (subscription grant, bonus, adjustment). */
+/**
+ * Adds new lots with one entry of the given type (subscription grant, bonus, adjustment).
+ * C7/C8/C16: a lot granted at or before the end of a subscription this customer has already
+ * ended (and still alive at that end) would have been forfeited had Stripe delivered the grant
+ * first, so it is forfeited on arrival: the outcome does not depend on delivery order.
+ */
 export function addLots(
   account: Account,
   entry: { type: EntryType; atMs: number; ref: string; reason?: string },
@@ -113,12 +118,45 @@ export function addLots(
       throw new Error(`lot ${lot.id} already exists for ${account.customerId}`);
   }
   const amount = lots.reduce((sum, lot) => sum + lot.granted, 0);
-  const draft: EntryDraft = {
+  const grant: EntryDraft = {
     ...entry,
     amount,
     lots: lots.map((lot) => ({ lotId: lot.id, amount: lot.granted })),
   };
-  return withEntries(account, { ...account, lots: [...account.lots, ...lots] }, [draft]);
+  const forfeits = forfeitedOnArrival(account.endedSubscriptions, lots);
+  const forfeited = new Set(forfeits.flatMap((draft) => draft.lots.map((burn) => burn.lotId)));
+  const kept = lots.filter((lot) => !forfeited.has(lot.id));
+  return withEntries(account, { ...account, lots: [...account.lots, ...kept] }, [
+    grant,
+    ...forfeits,
+  ]);
+}
+
+/** One forfeit entry per ended subscription whose end takes some of the arriving lots. */
+function forfeitedOnArrival(
+  endedSubscriptions: Readonly<Record<string, number>>,
+  lots: readonly Lot[],
+): EntryDraft[] {
+  // The earliest end that covers a lot is the one that would have taken it.
+  const ends = Object.entries(endedSubscriptions).sort(([, a], [, b]) => a - b);
+  const bySubscription = new Map<string, { endedAtMs: number; lots: Lot[] }>();
+  for (const lot of lots) {
+    const end = ends.find(
+      ([, endedAtMs]) => partitionForfeited([lot], endedAtMs).forfeited.length > 0,
+    );
+    if (!end) continue;
+    const [subscriptionId, endedAtMs] = end;
+    const group = bySubscription.get(subscriptionId) ?? { endedAtMs, lots: [] };
+    group.lots.push(lot);
+    bySubscription.set(subscriptionId, group);
+  }
+  return [...bySubscription].map(([subscriptionId, group]) => ({
+    type: EntryType.forfeit,
+    amount: -group.lots.reduce((sum, lot) => sum + lot.granted, 0),
+    atMs: group.endedAtMs,
+    ref: subscriptionId,
+    lots: group.lots.map((lot) => ({ lotId: lot.id, amount: lot.granted })),
+  }));
 }
 
 /** C15: takes `amount` from unexpired lots in burn order, or refuses and changes nothing. */

@@ -55,7 +55,8 @@ type Customer = {
   lots: ModelLot[];
   /** Idempotency: natural key -> the data it first carried and the outcome it got. */
   keys: Map<string, Remembered>;
-  ended: Set<string>;
+  /** Subscription id -> when it ended. */
+  ended: Map<string, number>;
 };
 
 export type ModelStatus = 'applied' | 'recorded' | 'refused' | 'already_applied' | 'conflict';
@@ -73,7 +74,7 @@ export class CreditsModel {
   private customer(id: string): Customer {
     let found = this.customers.get(id);
     if (!found) {
-      found = { lots: [], keys: new Map(), ended: new Set() };
+      found = { lots: [], keys: new Map(), ended: new Map() };
       this.customers.set(id, found);
     }
     return found;
@@ -119,7 +120,7 @@ export class CreditsModel {
       let credits = 0;
       for (const line of grant.lines) {
         credits += line.credits;
-        customer.lots.push({
+        this.receive(customer, {
           id: `${grant.invoiceId}#${line.lineId}`,
           granted: line.credits,
           remaining: line.credits,
@@ -151,7 +152,7 @@ export class CreditsModel {
     const data = JSON.stringify([change.amount, change.reason]);
     const result = this.once(customerId, `adjust ${change.key}`, data, (customer) => {
       if (change.amount < 0) return this.spend(customerId, -change.amount, change.atMs, nowMs);
-      customer.lots.push({
+      this.receive(customer, {
         id: `adjust#${change.key}`,
         granted: change.amount,
         remaining: change.amount,
@@ -163,6 +164,17 @@ export class CreditsModel {
     return result.status === 'conflict'
       ? { ok: false, error: 'idempotency_conflict' }
       : result.outcome;
+  }
+
+  /**
+   * C7/C8/C16: a lot arriving after an end that covers it (granted at or before that end, and
+   * alive then) is forfeited at once, as it would have been had it arrived before the end.
+   */
+  private receive(customer: Customer, lot: ModelLot): void {
+    for (const endedAtMs of customer.ended.values()) {
+      if (lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs) return;
+    }
+    customer.lots.push(lot);
   }
 
   /** C6: the expiry job at `atMs` reclaims every expired lot that still held credit. */
@@ -185,7 +197,7 @@ export class CreditsModel {
         (lot) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
       );
       customer.lots = customer.lots.filter((lot) => !taken.includes(lot));
-      customer.ended.add(subscriptionId);
+      customer.ended.set(subscriptionId, endedAtMs);
       let forfeited = 0;
       for (const lot of taken) forfeited += lot.remaining;
       return { status: 'applied', outcome: { result: 'ended', forfeited } };
