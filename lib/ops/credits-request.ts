@@ -5,9 +5,11 @@ import { InputError } from '../errors';
  * The `credits` function's input (DESIGN.md), validated once at the edge. Amounts are whole
  * credits (C1); times are ISO-8601.
  */
-const customerId = z.string().trim().min(1, 'is required');
-const idempotencyKey = z
-  .string()
+/** A required text field: absent says "is required", not zod's type-level wording. */
+const text = () =>
+  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
+const customerId = text().trim().min(1, 'is required');
+const idempotencyKey = text()
   .trim()
   .min(1, 'is required')
   .max(200, 'is longer than 200 characters');
@@ -15,8 +17,9 @@ const isoTime = z.iso.datetime({
   offset: true,
   message: 'must be an ISO-8601 time, e.g. 2026-11-21T12:00:00Z',
 });
-const positiveCredits = z
-  .number({ message: 'must be a number' })
+const number = () =>
+  z.number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number') });
+const positiveCredits = number()
   .int('must be a whole number of credits')
   .positive('must be at least 1');
 
@@ -41,11 +44,10 @@ const creditsRequestSchema = z.discriminatedUnion(
     z.object({
       action: z.literal('adjust'),
       customerId,
-      amount: z
-        .number({ message: 'must be a number' })
+      amount: number()
         .int('must be a whole number of credits')
         .refine((value) => value !== 0, 'must not be 0'),
-      reason: z.string().trim().min(1, 'is required: say why ops changed the balance'),
+      reason: text().trim().min(1, 'is required: say why ops changed the balance'),
       idempotencyKey,
       at: isoTime.optional(),
     }),
