@@ -1,5 +1,3 @@
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
@@ -17,6 +15,7 @@ import {
   loadHandler,
 } from './functions';
 import { toApiGatewayEvent, WEBHOOK_METHOD, WEBHOOK_PATH } from './http';
+import { isMainModule, quietNodeVersionNotice } from './main-module';
 
 /**
  * `npm run invoke -- <function> '<json>'`: runs one function's handler in this process as
@@ -306,19 +305,8 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function isMainModule(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMainModule()) {
-  // Node 20 locally is intended (DESIGN.md); the SDK's advice to move to Node 22 is noise here.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+if (isMainModule(import.meta.url)) {
+  quietNodeVersionNotice();
   const writeResult = routeStdoutToStderr();
   runInvoke(process.argv.slice(2), {
     env: process.env,

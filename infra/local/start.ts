@@ -1,7 +1,7 @@
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type Config, DEFAULT_TABLE_NAME, loadConfig } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
@@ -15,6 +15,7 @@ import {
   loadHandler,
 } from './functions';
 import { startWebhookServer, WEBHOOK_PATH, type WebhookServer } from './http';
+import { isMainModule, quietNodeVersionNotice } from './main-module';
 
 /**
  * `npm start`: DynamoDB Local with its data under `.data/`, the table from infra/, and the
@@ -329,18 +330,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   return 0;
 }
 
-function isMainModule(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMainModule()) {
-  // Node 20 locally is intended (DESIGN.md); the SDK's advice to move to Node 22 is noise here.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+if (isMainModule(import.meta.url)) {
+  quietNodeVersionNotice();
   main().then((code) => process.exit(code));
 }

@@ -1,11 +1,12 @@
-import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
+import { readAccountItem } from '../ledger/queries';
 import type { StoreDeps } from '../store/client';
 import type { AccountItem, LedgerItem } from '../store/codec';
 import { callStore } from '../store/command';
-import { ACCOUNT_SK, accountKey, customerPk, LEDGER_PREFIX } from '../store/keys';
+import { ACCOUNT_SK, customerPk, LEDGER_PREFIX } from '../store/keys';
 
 /**
  * The `audit` action (ops, after an incident): checks C14 for one customer, or for the whole
@@ -90,7 +91,7 @@ async function auditCustomer(
   customerId: string,
   nowMs: number | undefined,
 ): Promise<AuditProblem[] | undefined> {
-  const item = await getAccountItem(deps, customerId);
+  const item = await readAccountItem(deps, customerId);
   if (item) return auditAccount(deps, item, nowMs);
   const ledger = await readLedger(deps, customerId);
   if (ledger.length === 0) return undefined;
@@ -119,7 +120,7 @@ async function auditAccount(
     const ledger = await readLedger(deps, item.customerId);
     const beyond = ledger.some((entry) => seqOf(entry) > item.ledgerSeq);
     if (!beyond || attempt === 3) return checkAccount(item, ledger, nowMs);
-    const again = await getAccountItem(deps, item.customerId);
+    const again = await readAccountItem(deps, item.customerId);
     if (!again || again.version === item.version) return checkAccount(item, ledger, nowMs);
     item = again;
   }
@@ -223,19 +224,6 @@ function checkLedger(item: AccountItem, ledger: readonly LedgerItem[]): AuditPro
 
 function seqOf(entry: LedgerItem): number {
   return Number(entry.sk.slice(LEDGER_PREFIX.length));
-}
-
-async function getAccountItem(deps: StoreDeps, customerId: string) {
-  const response = await callStore('GetItem', () =>
-    deps.db.send(
-      new GetCommand({
-        TableName: deps.tableName,
-        Key: accountKey(customerId),
-        ConsistentRead: true,
-      }),
-    ),
-  );
-  return response.Item as AccountItem | undefined;
 }
 
 /** The whole ledger of a customer, oldest first. */

@@ -8,7 +8,11 @@ import { type AccountItem, accountFromItem, type LedgerItem } from '../store/cod
 import { callStore } from '../store/command';
 import { accountKey, customerPk, LEDGER_PREFIX } from '../store/keys';
 
-export async function readAccount(deps: StoreDeps, customerId: string): Promise<Account> {
+/** The customer's account item as stored, or undefined for a customer never written. */
+export async function readAccountItem(
+  deps: StoreDeps,
+  customerId: string,
+): Promise<AccountItem | undefined> {
   const response = await callStore('GetItem', () =>
     deps.db.send(
       new GetCommand({
@@ -18,7 +22,12 @@ export async function readAccount(deps: StoreDeps, customerId: string): Promise<
       }),
     ),
   );
-  return response.Item ? accountFromItem(response.Item as AccountItem) : emptyAccount(customerId);
+  return response.Item as AccountItem | undefined;
+}
+
+export async function readAccount(deps: StoreDeps, customerId: string): Promise<Account> {
+  const item = await readAccountItem(deps, customerId);
+  return item ? accountFromItem(item) : emptyAccount(customerId);
 }
 
 export type BalanceView = {
