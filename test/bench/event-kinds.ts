@@ -142,66 +142,62 @@ export async function measureEventKinds(options: {
     await raw.send(new CreateTableCommand(createTableInput(options.tableName)));
     await raw.send(new CreateTableCommand(createTableInput(expiryTable)));
     const replay = await recordReplay(rigFor(plain, options.tableName), proxy);
-    const rig = rigFor(reporting, options.tableName);
-    const measure = async (kind: EventKind, act: () => Promise<string>) => {
+    const measure: Measure = async (kind, act) => {
       const from = proxy.exchanges.length;
       const result = await act();
       return measured(kind, proxy.exchanges.slice(from), result);
     };
-    // Setup (not measured): a referrer on the pro plan, with a referral code.
-    await deliver(rig, firstInvoice('cus_bench_referrer', PRO_PRICE));
-    const code = (
-      (await rig.credits(
-        { action: 'referralCode', customerId: 'cus_bench_referrer' },
-        context,
-      )) as {
-        code: string;
-      }
-    ).code;
-    const grantEvent = firstInvoice('cus_bench_a', BASIC_PRICE);
-    const grant = await measure('grant', async () =>
-      expectOutcome(await deliver(rig, grantEvent), 'applied'),
-    );
-    const duplicate = await measure('duplicate', async () =>
-      expectOutcome(await deliver(rig, grantEvent), 'already_applied'),
-    );
-    const referral = await measure('referral', async () => {
-      const body = await deliver(rig, firstInvoice('cus_bench_b', BASIC_PRICE, { code }));
-      const statuses = (body.commands ?? []).map((command) => command.status);
-      if (statuses.join() !== 'applied,applied')
-        throw new Error(`referral: ${JSON.stringify(body)}`);
-      return 'grant + redemption applied';
-    });
-    const spend = await measure('spend', () => spendOne(rig));
-    const forfeit = await measure('forfeit', async () =>
-      expectOutcome(
-        await deliver(
-          rig,
-          signedDelivery(
-            subscriptionDeletedEvent({
-              customerId: 'cus_bench_a',
-              subscriptionId: 'sub_cus_bench_a',
-              endedAt: '2026-11-01T00:05:00Z',
-            }),
-          ),
-        ),
-        'applied',
-      ),
-    );
-    // Setup (not measured): one customer whose only lot (granted 1 Jul) expired on 1 Oct.
-    const expiryRig = rigFor(reporting, expiryTable);
-    await deliver(
-      expiryRig,
-      firstInvoice('cus_bench_c', BASIC_PRICE, { start: '2026-07-01T00:00:00Z' }),
-    );
-    const expireLot = await measure('expireLot', () => expireOneLot(expiryRig));
-    return { kinds: { grant, duplicate, referral, spend, forfeit, expireLot }, replay };
+    const ledgerKinds = await measureLedgerKinds(rigFor(reporting, options.tableName), measure);
+    const expireLot = await measureExpiry(rigFor(reporting, expiryTable), measure);
+    return { kinds: { ...ledgerKinds, expireLot }, replay };
   } finally {
     raw.destroy();
     plain.destroy();
     reporting.destroy();
     await proxy.close();
   }
+}
+
+type Measure = (kind: EventKind, act: () => Promise<string>) => Promise<KindMeasure>;
+
+/** The webhook's kinds and a spend, in an order that builds each one's starting state. */
+async function measureLedgerKinds(rig: Rig, measure: Measure) {
+  // Setup (not measured): a referrer on the pro plan, with a referral code.
+  await deliver(rig, firstInvoice('cus_bench_referrer', PRO_PRICE));
+  const { code } = (await rig.credits(
+    { action: 'referralCode', customerId: 'cus_bench_referrer' },
+    context,
+  )) as { code: string };
+  const grantEvent = firstInvoice('cus_bench_a', BASIC_PRICE);
+  const grant = await measure('grant', async () =>
+    expectOutcome(await deliver(rig, grantEvent), 'applied'),
+  );
+  const duplicate = await measure('duplicate', async () =>
+    expectOutcome(await deliver(rig, grantEvent), 'already_applied'),
+  );
+  const referral = await measure('referral', async () => {
+    const body = await deliver(rig, firstInvoice('cus_bench_b', BASIC_PRICE, { code }));
+    const statuses = (body.commands ?? []).map((command) => command.status);
+    if (statuses.join() !== 'applied,applied') throw new Error(`referral: ${JSON.stringify(body)}`);
+    return 'grant + redemption applied';
+  });
+  const spend = await measure('spend', () => spendOne(rig));
+  const ending = subscriptionDeletedEvent({
+    customerId: 'cus_bench_a',
+    subscriptionId: 'sub_cus_bench_a',
+    endedAt: '2026-11-01T00:05:00Z',
+  });
+  const forfeit = await measure('forfeit', async () =>
+    expectOutcome(await deliver(rig, signedDelivery(ending)), 'applied'),
+  );
+  return { grant, duplicate, referral, spend, forfeit };
+}
+
+/** The expiry job on a table of its own, where one customer's only lot has expired. */
+async function measureExpiry(rig: Rig, measure: Measure): Promise<KindMeasure> {
+  // Setup (not measured): the lot was granted on 1 Jul, so it expired on 1 Oct.
+  await deliver(rig, firstInvoice('cus_bench_c', BASIC_PRICE, { start: '2026-07-01T00:00:00Z' }));
+  return measure('expireLot', () => expireOneLot(rig));
 }
 
 function expectOutcome(body: { outcome?: string }, outcome: string): string {

@@ -45,6 +45,12 @@ function table(
   ];
 }
 
+/** The q-quantile of a few values (nearest rank). */
+function quantile(values: readonly number[], q: number): number {
+  const ordered = [...values].sort((a, b) => a - b);
+  return ordered[Math.min(ordered.length - 1, Math.floor(q * ordered.length))] ?? Number.NaN;
+}
+
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
 function pairRows(findings: Findings): string[] {
@@ -54,6 +60,7 @@ function pairRows(findings: Findings): string[] {
     pair.oursPerSecond,
     pair.sdkPerSecond,
     `**${pair.ratio}**`,
+    `${quantile(pair.roundRatios, 0.25)} - ${quantile(pair.roundRatios, 0.75)}`,
     pair.pooledRatio,
     pair.overheadMicrosPerEvent,
     `${pair.roundRatios.length} x ${pair.eventsPerArm / pair.roundRatios.length}`,
@@ -67,6 +74,7 @@ function pairRows(findings: Findings): string[] {
         'ours /s',
         'bare SDK /s',
         'ratio (median of rounds)',
+        'middle half of rounds',
         'pooled ratio',
         'ours adds µs/event',
         'rounds x events',
@@ -168,13 +176,12 @@ function bundleRows(findings: Findings): string[] {
     '',
     'What each bundle holds (KB of output by origin, largest first; `ours` is this repository):',
     '',
-    ...findings.bundles.map(
-      (row) =>
-        `- ${row.name}: ${row.composition
-          .filter((part) => part.kb >= 2)
-          .map((part) => `${part.origin} ${part.kb}`)
-          .join(', ')}`,
-    ),
+    ...findings.bundles.map((row) => {
+      const top = row.composition.slice(0, 7);
+      const restKb = row.composition.slice(7).reduce((sum, part) => sum + part.kb, 0);
+      const parts = top.map((part) => `${part.origin} ${part.kb}`);
+      return `- ${row.name}: ${parts.join(', ')}, ${row.composition.length - top.length} others ${Math.round(restKb * 10) / 10}`;
+    }),
   ];
 }
 

@@ -26,12 +26,25 @@ import { captureCalls, measurePair } from './throughput';
 import { trafficEvents } from './traffic';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-const SIZES = QUICK
-  ? { standIn: [10, 20, 40], local: [6, 5, 10], profile: 200, customers: [200, 1_000], initRuns: 3 }
+type Rounds = { rounds: number; eventsPerRound: number; warmupEvents: number };
+const SIZES: {
+  standIn: Rounds;
+  local: Rounds;
+  profileEvents: number;
+  customers: number[];
+  initRuns: number;
+} = QUICK
+  ? {
+      standIn: { rounds: 10, eventsPerRound: 20, warmupEvents: 40 },
+      local: { rounds: 6, eventsPerRound: 5, warmupEvents: 10 },
+      profileEvents: 200,
+      customers: [200, 1_000],
+      initRuns: 3,
+    }
   : {
-      standIn: [50, 40, 300],
-      local: [40, 10, 40],
-      profile: 1_500,
+      standIn: { rounds: 50, eventsPerRound: 40, warmupEvents: 300 },
+      local: { rounds: 30, eventsPerRound: 20, warmupEvents: 40 },
+      profileEvents: 1_500,
       customers: [1_000, 10_000],
       initRuns: 7,
     };
@@ -48,28 +61,22 @@ async function measureAgainstDynamo(dynamo: LocalDynamoDb) {
   const kinds = await measureEventKinds({ dynamoDbEndpoint: dynamo.endpoint, tableName: TABLE });
   const replay = await startReplayServer(kinds.replay);
   try {
-    const [rounds, eventsPerRound, warmupEvents] = SIZES.standIn;
     const standIn = await measurePair({
       label: 'stand-in',
       endpoint: replay.endpoint,
       captureEndpoint: replay.endpoint,
       tableName: TABLE,
-      rounds: rounds ?? 0,
-      eventsPerRound: eventsPerRound ?? 0,
-      warmupEvents: warmupEvents ?? 0,
+      ...SIZES.standIn,
       withLowLevel: true,
       counts: async () => replay.counts(),
       progress,
     });
-    const [localRounds, localEvents, localWarmup] = SIZES.local;
     const dynamoDbLocal = await measurePair({
       label: 'dynamodb-local',
       endpoint: dynamo.endpoint,
       captureEndpoint: replay.endpoint,
       tableName: TABLE,
-      rounds: localRounds ?? 0,
-      eventsPerRound: localEvents ?? 0,
-      warmupEvents: localWarmup ?? 0,
+      ...SIZES.local,
       progress,
     });
     const profile = standIn.ratio < RATIO_GOAL ? await profileStandIn(replay.endpoint) : undefined;
@@ -80,12 +87,16 @@ async function measureAgainstDynamo(dynamo: LocalDynamoDb) {
 }
 
 async function profileStandIn(endpoint: string) {
-  progress(`ratio under ${RATIO_GOAL}: profiling both arms over ${SIZES.profile} events...`);
-  const sdkCalls = await captureCalls(endpoint, TABLE, trafficEvents('profile-s', SIZES.profile));
+  progress(`ratio under ${RATIO_GOAL}: profiling both arms over ${SIZES.profileEvents} events...`);
+  const sdkCalls = await captureCalls(
+    endpoint,
+    TABLE,
+    trafficEvents('profile-s', SIZES.profileEvents),
+  );
   return profileArms({
     endpoint,
     tableName: TABLE,
-    oursEvents: trafficEvents('profile-o', SIZES.profile),
+    oursEvents: trafficEvents('profile-o', SIZES.profileEvents),
     sdkCalls,
   });
 }

@@ -107,40 +107,50 @@ export async function measurePair(options: PairOptions): Promise<PairResult> {
           options.warmupEvents + (round - 1) * options.eventsPerRound,
           options.warmupEvents + round * options.eventsPerRound,
         );
-  const arms = {
-    ours: (round: number) => runOurs(webhook, slice(oursEvents, round)),
-    sdk: (round: number) => runSdk(db, slice(captured, round)),
-    lowLevel: (round: number) => runLowLevel(lowLevel, slice(captured, round)),
+  const arms: Record<string, Arm> = {
+    ours: (round) => runOurs(webhook, slice(oursEvents, round)),
+    sdk: (round) => runSdk(db, slice(captured, round)),
+    lowLevel: (round) => runLowLevel(lowLevel, slice(captured, round)),
   };
-  const names = (
-    options.withLowLevel ? ['ours', 'sdk', 'lowLevel'] : ['ours', 'sdk']
-  ) as (keyof typeof arms)[];
+  const names = options.withLowLevel ? ['ours', 'sdk', 'lowLevel'] : ['ours', 'sdk'];
   try {
-    // Round 0 warms up every arm (JIT, sockets) and is not counted.
-    for (const name of names) await arms[name](0);
-    const perSecond: Record<string, number[]> = { ours: [], sdk: [], lowLevel: [] };
-    for (let round = 1; round <= options.rounds; round++) {
-      const order = round % 2 === 1 ? names : [...names].reverse();
-      const calls: Record<string, Record<string, number>> = {};
-      for (const name of order) {
-        const before = options.counts ? await options.counts() : {};
-        const elapsedMs = await arms[name](round);
-        perSecond[name]?.push((options.eventsPerRound * 1000) / elapsedMs);
-        if (options.counts) calls[name] = difference(await options.counts(), before);
-      }
-      checkSameCalls(calls, options.label, round);
-      if (round % Math.ceil(options.rounds / 5) === 0 || round === options.rounds) {
-        const sofar = summarise(perSecond, options, 0);
-        progress(
-          `${options.label} round ${round}/${options.rounds}: ours ${sofar.oursPerSecond}/s, sdk ${sofar.sdkPerSecond}/s, median ratio so far ${sofar.ratio}`,
-        );
-      }
-    }
+    const perSecond = await runRounds(arms, names, options);
     return summarise(perSecond, options, callsPerEvent);
   } finally {
     db.destroy();
     lowLevel.destroy();
   }
+}
+
+type Arm = (round: number) => Promise<number>;
+
+/** Round 0 warms every arm up (JIT, sockets) uncounted; then the arms alternate their order. */
+async function runRounds(
+  arms: Readonly<Record<string, Arm>>,
+  names: readonly string[],
+  options: PairOptions,
+): Promise<Record<string, number[]>> {
+  const progress = options.progress ?? (() => {});
+  for (const name of names) await arms[name]?.(0);
+  const perSecond: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 1; round <= options.rounds; round++) {
+    const order = round % 2 === 1 ? names : [...names].reverse();
+    const calls: Record<string, Record<string, number>> = {};
+    for (const name of order) {
+      const before = options.counts ? await options.counts() : {};
+      const elapsedMs = (await arms[name]?.(round)) ?? Number.NaN;
+      perSecond[name]?.push((options.eventsPerRound * 1000) / elapsedMs);
+      if (options.counts) calls[name] = difference(await options.counts(), before);
+    }
+    checkSameCalls(calls, options.label, round);
+    if (round % Math.ceil(options.rounds / 5) === 0) {
+      const sofar = summarise(perSecond, options, 0);
+      progress(
+        `${options.label} round ${round}/${options.rounds}: ours ${sofar.oursPerSecond}/s, sdk ${sofar.sdkPerSecond}/s, median ratio so far ${sofar.ratio}`,
+      );
+    }
+  }
+  return perSecond;
 }
 
 function summarise(
