@@ -96,6 +96,18 @@ export function withEntries(
   return { account: { ...after, ledgerSeq: before.ledgerSeq + drafts.length }, entries };
 }
 
+/**
+ * A lot that is already there: the state read shows a grant applied while its fact was read as
+ * absent (a multi-item read is not a snapshot, so a concurrent writer can land in between).
+ * The command store treats it as a lost race and reads again.
+ */
+export class LotExistsError extends Error {
+  constructor(customerId: string, lotId: string) {
+    super(`lot ${lotId} already exists for ${customerId}`);
+    this.name = 'LotExistsError';
+  }
+}
+
 export type InsufficientCredits = {
   readonly error: 'insufficient_credits';
   readonly balance: number;
@@ -114,8 +126,7 @@ export function addLots(
 ): Change {
   const known = new Set(account.lots.map((lot) => lot.id));
   for (const lot of lots) {
-    if (known.has(lot.id))
-      throw new Error(`lot ${lot.id} already exists for ${account.customerId}`);
+    if (known.has(lot.id)) throw new LotExistsError(account.customerId, lot.id);
   }
   const amount = lots.reduce((sum, lot) => sum + lot.granted, 0);
   const grant: EntryDraft = {
@@ -179,17 +190,32 @@ export function spend(
   return withEntries(account, { ...account, lots: result.lots }, [draft]);
 }
 
-/** C6: reclaims every lot expired at `nowMs`, one entry per lot at its expiry time. */
-export function expire(account: Account, nowMs: number): Change | null {
-  const { expired, alive } = partitionExpired(account.lots, nowMs);
-  if (expired.length === 0) return null;
-  const drafts: EntryDraft[] = expired.map((lot) => ({
+/**
+ * How many lots one expiry change reclaims at most: each is a ledger entry, and the account
+ * plus its entries must fit in one DynamoDB transaction (100 items).
+ */
+export const MAX_LOTS_PER_EXPIRY = 50;
+
+/**
+ * C6: reclaims the lots expired at `nowMs`, soonest first, one entry per lot at its expiry
+ * time; at most `maxLots` of them, so that the change fits in one transaction.
+ */
+export function expire(
+  account: Account,
+  nowMs: number,
+  maxLots = MAX_LOTS_PER_EXPIRY,
+): Change | null {
+  const { expired } = partitionExpired(account.lots, nowMs);
+  const reclaimed = expired.slice(0, maxLots);
+  if (reclaimed.length === 0) return null;
+  const drafts: EntryDraft[] = reclaimed.map((lot) => ({
     type: EntryType.expiry,
     amount: -lot.remaining,
     atMs: lot.expiresAtMs,
     ref: lot.id,
     lots: [{ lotId: lot.id, amount: lot.remaining }],
   }));
+  const alive = account.lots.filter((lot) => !reclaimed.includes(lot));
   return withEntries(account, { ...account, lots: alive }, drafts);
 }
 

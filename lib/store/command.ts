@@ -1,6 +1,6 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { type Account, type Change, emptyAccount } from '../credits/account';
+import { type Account, type Change, emptyAccount, LotExistsError } from '../credits/account';
 import { toIso } from '../credits/time';
 import { ContentionError, StoreError } from '../errors';
 import type { StoreDeps } from './client';
@@ -84,7 +84,11 @@ export async function runCommand<O>(
         ? { accounts: command.preloaded, fact: undefined }
         : await load(deps, command);
     if (fact) return settled(fact, command.fact);
-    const decision = command.decide(accounts);
+    const decision = decideOrRetry(command, accounts);
+    if (!decision) {
+      await backoff(attempt);
+      continue;
+    }
     if (decision.kind === 'refuse') {
       return { status: CommandStatus.refused, outcome: decision.outcome };
     }
@@ -103,6 +107,24 @@ export async function runCommand<O>(
   throw new ContentionError(
     `gave up after ${maxAttempts} attempts against concurrent writers to ${command.customerIds.join(', ')}`,
   );
+}
+
+/**
+ * The accounts and the fact are read in one BatchGetItem, which is consistent per item but not
+ * a snapshot: a writer landing in between can show its lots without its fact. Deciding on that
+ * is still safe (the write is conditioned on the fact's absence), except where the rules refuse
+ * the impossible state outright; then read again.
+ */
+function decideOrRetry<O>(
+  command: Command<O>,
+  accounts: ReadonlyMap<string, Account>,
+): Decision<O> | undefined {
+  try {
+    return command.decide(accounts);
+  } catch (error) {
+    if (error instanceof LotExistsError && command.fact) return undefined;
+    throw error;
+  }
 }
 
 function settled<O>(item: FactItem, fact: Fact | undefined): CommandResult<O> {
@@ -196,7 +218,8 @@ async function write<O>(
   }
   // Accounts read but left unchanged still guard the decision: it was made on their state.
   for (const [customerId, account] of accounts) {
-    if (changed.has(customerId) || account.version === 0) continue;
+    if (changed.has(customerId)) continue;
+    // An account read as absent guards too: the decision assumed it does not exist.
     items.push({
       ConditionCheck: {
         TableName: deps.tableName,
