@@ -1,0 +1,640 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCreditsHandler } from '../../functions/credits';
+import { createRolloverHandler } from '../../functions/rollover';
+import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
+import { CreditsError } from '../../lib/errors';
+import type { LedgerDeps } from '../../lib/ledger/deps';
+import { consume } from '../../lib/ledger/spending';
+import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { capturingLogger } from '../../lib/log';
+import { referralCodeOf } from '../../lib/referrals/store';
+import { customerPk, expiryShard } from '../../lib/store/keys';
+import { webhookDepsFromConfig } from '../../lib/stripe/deps';
+import {
+  type DynamoOperation,
+  FaultKind,
+  faultyStore,
+  quickRetries,
+  sdkDefaultMaxAttempts,
+} from '../support/faults';
+import {
+  ms,
+  paidInvoiceEvent,
+  signedApiGatewayEvent,
+  subscriptionDeletedEvent,
+  TEST_WEBHOOK_SECRET,
+} from '../support/stripe-events';
+import { freshTable, localClientConfig } from '../support/table';
+
+/**
+ * The fault matrix (issue 7, "Reliability"): for each operation, the DynamoDB calls it makes
+ * when nothing fails are recorded; then, for every call and every fault kind, the operation
+ * runs on a fresh customer with that call failing, through the SDK's own stack (its retries,
+ * signing, error parsing; see test/support/faults.ts), and is repeated the way its caller
+ * would: Stripe redelivers the same signed request until it gets a 2xx, the image app retries
+ * the same idempotency key, the scheduler reruns the expiry job. The end state must equal a
+ * fault-free run on another customer (modulo ids), with every fact applied once; a 2xx only
+ * once the change is durable; after a failure, only a state the fault-free run passes through
+ * (nothing half-written); and a fault never answers 4xx, which Stripe would not retry.
+ *
+ * Two strengths per fault: `once` (the call's first attempt fails: the SDK's retries, or our
+ * optimistic-locking loop for a transaction conflict, must absorb it, so the first delivery
+ * succeeds) and `outlasting` (every SDK attempt of the call fails: the delivery must fail with
+ * a 5xx and the second succeed; a transaction conflict, which our own loop retries, is still
+ * absorbed). The test client has the SDK's default attempt count and retry strategy, with its
+ * waits shortened to 1 ms (quickRetries) and a 200 ms requestTimeout for the timeout fault.
+ */
+
+const PRO = 'price_pro_500';
+const BASIC = 'price_basic_100';
+const PLAN_CREDITS = { [PRO]: 500, [BASIC]: 100 };
+const FEB = '2026-02-01T08:00:00Z';
+const MARCH = '2026-03-01T08:00:00Z';
+/** The processor's clock for webhook deliveries and spends (signatures are made at it). */
+const NOW = '2026-03-10T12:00:00Z';
+const ENDED_AT = '2026-03-10T00:00:00Z';
+/** After both expiry lots (Feb and March, 3 calendar months, C4) have expired. */
+const EXPIRY_RUN_AT = '2026-06-02T00:05:00Z';
+const REQUEST_TIMEOUT_MS = 200;
+const RETRY_DELAY_MS = 1;
+/** Stripe retries for three days; a handful of redeliveries is plenty once the fault is gone. */
+const MAX_DELIVERIES = 5;
+/** The shard whose Query the expiry customers' transaction follows (see the expiry calls). */
+const EXPIRY_SHARD = 'EXPIRY#3';
+
+const LAMBDA_CONTEXT = { getRemainingTimeInMillis: () => 900_000 } as unknown as Context;
+
+const Mode = { once: 'once', outlasting: 'outlasting' } as const;
+type Mode = (typeof Mode)[keyof typeof Mode];
+
+type Ids = {
+  readonly customer: string;
+  /** The referral's referrer; absent for the other operations. */
+  readonly referrer?: string;
+};
+
+type Env = {
+  readonly deps: LedgerDeps;
+  readonly tableName: string;
+};
+
+/** One try of an operation as its caller sees it: a 2xx/resolved, or a status. */
+type Attempt = { readonly ok: boolean; readonly status: number; readonly detail: unknown };
+
+type Item = Record<string, unknown>;
+
+type OperationSpec = {
+  readonly name: 'grant' | 'referral' | 'forfeit' | 'spend' | 'expiry';
+  readonly rules: string;
+  /** The DynamoDB calls of one fault-free run, in order (first attempts only). */
+  readonly calls: readonly DynamoOperation[];
+  /** Customers' state before the operation, written through healthy deps. */
+  prepare(table: Env, ids: Ids): Promise<void>;
+  /**
+   * Builds the caller on `env` (the faulty one): the same request each time it is called (the
+   * same signed delivery). Anything it must read first is read through `healthy`.
+   */
+  caller(env: Env, healthy: Env, ids: Ids): Promise<() => Promise<Attempt>>;
+  /** Asserts exactly-once on a snapshot: one grant per invoice, one bonus pair, etc. */
+  assessOnce(items: readonly Item[], ids: Ids): void;
+};
+
+const idsOf = (ids: Ids) => ({
+  invoice: `in_${ids.customer}`,
+  subscription: `sub_${ids.customer}`,
+  spendKey: `img_${ids.customer}`,
+});
+
+async function grantHealthy(
+  env: Env,
+  customerId: string,
+  invoiceId: string,
+  credits: number,
+  at: string,
+) {
+  const result = await grantSubscriptionInvoice(
+    { ...env.deps, clock: () => ms(NOW) },
+    {
+      customerId,
+      invoiceId,
+      subscriptionId: `sub_${customerId}`,
+      invoiceCreatedMs: ms(at),
+      lines: [{ lineId: 'il_1', credits, periodStartMs: ms(at) }],
+    },
+  );
+  expect(result.status).toBe('applied');
+}
+
+/** The stripeWebhook handler on `env`, and one signed delivery it is handed again and again. */
+function webhookCaller(env: Env, event: Record<string, unknown>): () => Promise<Attempt> {
+  const log = capturingLogger();
+  const deps = webhookDepsFromConfig(
+    { planCredits: PLAN_CREDITS, webhookSecrets: [TEST_WEBHOOK_SECRET] },
+    env.deps,
+    log.logger,
+  );
+  const handler = createStripeWebhookHandler(() => deps);
+  const delivery: APIGatewayProxyEventV2 = signedApiGatewayEvent(event, {
+    timestamp: Math.floor(ms(NOW) / 1000),
+  });
+  return async () => {
+    const response = await handler(delivery, LAMBDA_CONTEXT);
+    const status = response.statusCode ?? 0;
+    return {
+      ok: status >= 200 && status < 300,
+      status,
+      detail: JSON.parse(response.body ?? 'null'),
+    };
+  };
+}
+
+/** An invoked function (credits, rollover): resolving is success, a throw is its status. */
+async function invoked(run: () => Promise<unknown>): Promise<Attempt> {
+  try {
+    return { ok: true, status: 200, detail: await run() };
+  } catch (error) {
+    // Anything but a named fault would be a bug; status 0 makes the 5xx assertion fail on it.
+    const status = error instanceof CreditsError ? error.status : 0;
+    return { ok: false, status, detail: `${(error as Error).name}: ${(error as Error).message}` };
+  }
+}
+
+function ledgerOf(items: readonly Item[], customerId: string) {
+  return items
+    .filter((item) => item.pk === customerPk(customerId) && String(item.sk).startsWith('LEDGER#'))
+    .map((item) => ({
+      type: item.type as string,
+      amount: item.amount as number,
+      ref: item.ref as string,
+      lots: (item.lots as { lotId: string }[]).map((lot) => lot.lotId),
+    }));
+}
+
+function factsOf(items: readonly Item[], customerId: string): string[] {
+  return items
+    .filter((item) => item.pk === customerPk(customerId) && String(item.sk).startsWith('FACT#'))
+    .map((item) => String(item.sk));
+}
+
+const typesAndAmounts = (entries: ReturnType<typeof ledgerOf>) =>
+  entries.map((entry) => [entry.type, entry.amount]);
+
+const OPERATIONS: readonly OperationSpec[] = [
+  {
+    name: 'grant',
+    rules: 'C3',
+    calls: ['BatchGetItem', 'TransactWriteItems'],
+    prepare: async () => {},
+    async caller(env, _healthy, ids) {
+      const { invoice, subscription } = idsOf(ids);
+      return webhookCaller(
+        env,
+        paidInvoiceEvent({
+          customerId: ids.customer,
+          subscriptionId: subscription,
+          invoiceId: invoice,
+          eventId: `evt_${ids.customer}`,
+          lines: [{ priceId: PRO, periodStart: MARCH, lineId: 'il_1' }],
+        }),
+      );
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([['grant', 500]]);
+      expect(factsOf(items, ids.customer)).toEqual([`FACT#grant#${idsOf(ids).invoice}`]);
+    },
+  },
+  {
+    name: 'referral',
+    rules: 'C10 C11 C12',
+    calls: ['BatchGetItem', 'TransactWriteItems', 'GetItem', 'BatchGetItem', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      const referrer = ids.referrer as string;
+      await grantHealthy(env, referrer, `in_${referrer}`, 100, FEB);
+      // The referrer asks for their code (C9) before sharing it.
+      await referralCodeOf(env.deps, referrer);
+    },
+    async caller(env, healthy, ids) {
+      const { invoice, subscription } = idsOf(ids);
+      // The referrer's code as their profile shows it, typed by the new customer (a read).
+      const code = await referralCodeOf(healthy.deps, ids.referrer as string);
+      return webhookCaller(
+        env,
+        paidInvoiceEvent({
+          customerId: ids.customer,
+          subscriptionId: subscription,
+          invoiceId: invoice,
+          eventId: `evt_${ids.customer}`,
+          lines: [{ priceId: PRO, periodStart: MARCH, lineId: 'il_1' }],
+          metadata: { referral_code: code },
+        }),
+      );
+    },
+    assessOnce(items, ids) {
+      const referrer = ids.referrer as string;
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
+        ['grant', 500],
+        ['referral_bonus', 250],
+      ]);
+      expect(typesAndAmounts(ledgerOf(items, referrer))).toEqual([
+        ['grant', 100],
+        ['referral_bonus', 250],
+      ]);
+      expect(factsOf(items, ids.customer)).toEqual([
+        `FACT#grant#${idsOf(ids).invoice}`,
+        'FACT#referral',
+      ]);
+    },
+  },
+  {
+    name: 'forfeit',
+    rules: 'C7',
+    calls: ['BatchGetItem', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await grantHealthy(env, ids.customer, idsOf(ids).invoice, 100, MARCH);
+      const spent = await consume(env.deps, {
+        customerId: ids.customer,
+        amount: 30,
+        idempotencyKey: 'before-end',
+        atMs: ms('2026-03-05T00:00:00Z'),
+      });
+      expect(spent).toEqual({ ok: true, balance: 70 });
+    },
+    async caller(env, _healthy, ids) {
+      return webhookCaller(
+        env,
+        subscriptionDeletedEvent({
+          customerId: ids.customer,
+          subscriptionId: idsOf(ids).subscription,
+          endedAt: ENDED_AT,
+          eventId: `evt_${ids.customer}`,
+        }),
+      );
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
+        ['grant', 100],
+        ['consumption', -30],
+        ['forfeit', -70],
+      ]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#end#${idsOf(ids).subscription}`);
+    },
+  },
+  {
+    name: 'spend',
+    rules: 'C15',
+    calls: ['BatchGetItem', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await grantHealthy(env, ids.customer, idsOf(ids).invoice, 10, MARCH);
+    },
+    async caller(env, _healthy, ids) {
+      const handler = createCreditsHandler(() => env.deps);
+      const request = {
+        action: 'consume',
+        customerId: ids.customer,
+        amount: 3,
+        idempotencyKey: idsOf(ids).spendKey,
+        now: NOW,
+      };
+      return () => invoked(() => handler(request, LAMBDA_CONTEXT));
+    },
+    assessOnce(items, ids) {
+      const entries = ledgerOf(items, ids.customer);
+      expect(typesAndAmounts(entries)).toEqual([
+        ['grant', 10],
+        ['consumption', -3],
+      ]);
+      expect(entries.filter((entry) => entry.ref === idsOf(ids).spendKey)).toHaveLength(1);
+    },
+  },
+  {
+    name: 'expiry',
+    rules: 'C6 C14',
+    // One Query per index shard; the customer's transaction follows its own shard's Query.
+    calls: [
+      'Query',
+      'Query',
+      'Query',
+      'Query',
+      'TransactWriteItems',
+      'Query',
+      'Query',
+      'Query',
+      'Query',
+    ],
+    async prepare(env, ids) {
+      await grantHealthy(env, ids.customer, `in_${ids.customer}_feb`, 10, FEB);
+      await grantHealthy(env, ids.customer, `in_${ids.customer}_mar`, 20, MARCH);
+      const spent = await consume(env.deps, {
+        customerId: ids.customer,
+        amount: 4,
+        idempotencyKey: 'before-expiry',
+        atMs: ms('2026-03-05T00:00:00Z'),
+      });
+      expect(spent).toEqual({ ok: true, balance: 26 });
+    },
+    async caller(env) {
+      const handler = createRolloverHandler(() => env.deps);
+      // The EventBridge schedule: a run that did not finish throws, so Lambda runs it again.
+      const scheduled = {
+        source: 'aws.events',
+        'detail-type': 'Scheduled Event',
+        time: EXPIRY_RUN_AT,
+      };
+      return () => invoked(() => handler(scheduled, LAMBDA_CONTEXT));
+    },
+    assessOnce(items, ids) {
+      const entries = ledgerOf(items, ids.customer);
+      expect(typesAndAmounts(entries)).toEqual([
+        ['grant', 10],
+        ['grant', 20],
+        ['consumption', -4],
+        ['expiry', -6],
+        ['expiry', -20],
+      ]);
+      const expiredLots = entries.filter((entry) => entry.type === 'expiry').flatMap((e) => e.lots);
+      expect(expiredLots.sort()).toEqual([
+        `in_${ids.customer}_feb#il_1`,
+        `in_${ids.customer}_mar#il_1`,
+      ]);
+    },
+  },
+];
+
+/** Customer ids of fixed width (no id is a prefix of another), all in EXPIRY_SHARD for expiry. */
+function customerIdsFor(operation: OperationSpec['name'], count: number): string[] {
+  const ids: string[] = [];
+  for (let n = 0; ids.length < count; n++) {
+    const id = `cus_${operation}_${String(n).padStart(4, '0')}`;
+    if (operation !== 'expiry' || expiryShard(id) === EXPIRY_SHARD) ids.push(id);
+  }
+  return ids;
+}
+
+function faultKindsFor(operation: DynamoOperation): FaultKind[] {
+  return Object.values(FaultKind).filter(
+    // DynamoDB reports transaction conflicts on transactions and on single-item writes, never
+    // on reads; these operations write only through TransactWriteItems.
+    (kind) => kind !== FaultKind.transactionConflict || operation === 'TransactWriteItems',
+  );
+}
+
+type Case = {
+  /** e.g. `2/5 TransactWriteItems`, for the test's name. */
+  readonly label: string;
+  readonly call: number;
+  readonly operation: DynamoOperation;
+  readonly kind: FaultKind;
+  readonly mode: Mode;
+  readonly ids: Ids;
+};
+
+function casesFor(spec: OperationSpec): { baseline: Ids; cases: Case[] } {
+  const shapes = spec.calls.flatMap((operation, call) =>
+    faultKindsFor(operation).flatMap((kind) =>
+      Object.values(Mode).map((mode) => ({
+        label: `${call + 1}/${spec.calls.length} ${operation}`,
+        call,
+        operation,
+        kind,
+        mode,
+      })),
+    ),
+  );
+  const customers = customerIdsFor(spec.name, shapes.length + 1);
+  const referrers = customerIdsFor('referral', shapes.length + 1).map((id) =>
+    id.replace('cus_referral_', 'cus_referrer_'),
+  );
+  const idsAt = (index: number): Ids => ({
+    customer: customers[index] as string,
+    ...(spec.name === 'referral' && { referrer: referrers[index] as string }),
+  });
+  return {
+    baseline: idsAt(0),
+    cases: shapes.map((shape, index) => ({ ...shape, ids: idsAt(index + 1) })),
+  };
+}
+
+/** The items of the customers involved (and the referrer's code), ids replaced by roles. */
+async function snapshot(env: Env, ids: Ids): Promise<{ raw: Item[]; normal: string }> {
+  const pks = [customerPk(ids.customer), ...(ids.referrer ? [customerPk(ids.referrer)] : [])];
+  const raw: Item[] = [];
+  for (const pk of pks) {
+    const page = await env.deps.db.send(
+      new QueryCommand({
+        TableName: env.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ConsistentRead: true,
+      }),
+    );
+    raw.push(...(page.Items ?? []));
+  }
+  const referrerAccount = raw.find(
+    (item) => ids.referrer && item.pk === customerPk(ids.referrer) && item.sk === 'ACCOUNT',
+  );
+  const code = referrerAccount?.referralCode as string | undefined;
+  if (code) {
+    const page = await env.deps.db.send(
+      new QueryCommand({
+        TableName: env.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `CODE#${code}` },
+        ConsistentRead: true,
+      }),
+    );
+    raw.push(...(page.Items ?? []));
+  }
+  let normal = JSON.stringify(raw, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : value,
+  );
+  const roles: [string, string][] = [
+    [ids.customer, '<customer>'],
+    ...(ids.referrer ? [[ids.referrer, '<referrer>'] as [string, string]] : []),
+    ...(code ? [[code, '<code>'] as [string, string]] : []),
+  ];
+  for (const [id, role] of roles) normal = normal.split(id).join(role);
+  // The index shard is a hash of the customer id.
+  normal = normal.replace(/EXPIRY#\d+/g, 'EXPIRY#<shard>');
+  return { raw, normal };
+}
+
+type Baseline = {
+  readonly calls: readonly string[];
+  /** Every state a fault-free run passes through: before, then after each transaction. */
+  readonly states: readonly string[];
+  readonly final: string;
+  readonly finalItems: readonly Item[];
+  readonly result: Attempt;
+};
+
+/** Runs the operation once without faults, snapshotting after each committed transaction. */
+async function recordBaseline(env: Env, spec: OperationSpec, ids: Ids): Promise<Baseline> {
+  await spec.prepare(env, ids);
+  const faulty = faultyStore(env, localClientConfig(), {
+    maxAttempts: await sdkDefaultMaxAttempts(),
+  });
+  try {
+    const states = [(await snapshot(env, ids)).normal];
+    faulty.faults.watch(async (seen, statusCode) => {
+      if (seen.operation === 'TransactWriteItems' && statusCode === 200) {
+        states.push((await snapshot(env, ids)).normal);
+      }
+    });
+    const faultyEnv: Env = {
+      deps: { ...faulty.deps, clock: () => ms(NOW) },
+      tableName: env.tableName,
+    };
+    const caller = await spec.caller(faultyEnv, env, ids);
+    const result = await caller();
+    const final = await snapshot(env, ids);
+    const calls = faulty.faults.requests
+      .filter((request) => request.attempt === 1)
+      .map((request) => request.operation);
+    return { calls, states, final: final.normal, finalItems: final.raw, result };
+  } finally {
+    faulty.destroy();
+  }
+}
+
+type Tally = {
+  cases: number;
+  deliveries: number;
+  faultedRequests: number;
+  /** Requests that failed without an injected fault (DynamoDB Local slower than the timeout). */
+  unplanned: Record<string, number>;
+  msByOperation: Record<string, number>;
+};
+const tally: Tally = {
+  cases: 0,
+  deliveries: 0,
+  faultedRequests: 0,
+  unplanned: {},
+  msByOperation: {},
+};
+
+describe('Faults at each DynamoDB call of each operation, then the caller retries (C16)', () => {
+  let maxAttempts = 0;
+  let retries: Awaited<ReturnType<typeof quickRetries>>;
+
+  beforeAll(async () => {
+    maxAttempts = await sdkDefaultMaxAttempts();
+    retries = await quickRetries(maxAttempts, RETRY_DELAY_MS);
+  });
+  afterAll(() => {
+    // One line for the README's figures.
+    console.info(`fault matrix: ${JSON.stringify(tally)}`);
+  });
+
+  for (const spec of OPERATIONS) {
+    const { baseline: baselineIds, cases } = casesFor(spec);
+    const concurrent = spec.name !== 'expiry';
+
+    describe(`${spec.name} (${spec.rules}): ${spec.calls.length} calls, ${cases.length} faulted runs`, () => {
+      let table: Awaited<ReturnType<typeof freshTable>>;
+      let healthy: Env;
+      let baseline: Baseline;
+
+      let startedMs = 0;
+      beforeAll(async () => {
+        startedMs = Date.now();
+        table = await freshTable(`faults-${spec.name}`);
+        healthy = {
+          deps: { db: table.db, tableName: table.tableName, clock: () => ms(NOW) },
+          tableName: table.tableName,
+        };
+        baseline = await recordBaseline(healthy, spec, baselineIds);
+      });
+      afterAll(async () => {
+        await table.drop();
+        tally.msByOperation[spec.name] = Date.now() - startedMs;
+      });
+
+      it(`${spec.rules} a fault-free run makes the calls ${spec.calls.join(', ')} and applies once`, () => {
+        expect(baseline.calls).toEqual(spec.calls);
+        expect(baseline.result.ok).toBe(true);
+        expect(baseline.states.at(-1)).toBe(baseline.final);
+        spec.assessOnce(baseline.finalItems, baselineIds);
+      });
+
+      const define = concurrent ? it.concurrent : it;
+      define.each(cases)(
+        `${spec.rules} C16 call $label, $kind ($mode): retried until success, applied once`,
+        async ({ call, kind, mode, ids }) => {
+          // Prepare: a fresh customer in the state the baseline started from.
+          await spec.prepare(healthy, ids);
+          const faulty = faultyStore(healthy, localClientConfig(), {
+            maxAttempts,
+            retryStrategy: retries(),
+            requestTimeoutMs: REQUEST_TIMEOUT_MS,
+          });
+          const env: Env = {
+            deps: { ...faulty.deps, clock: () => ms(NOW) },
+            tableName: healthy.tableName,
+          };
+          const caller = await spec.caller(env, healthy, ids);
+          try {
+            faulty.faults.fail({
+              atCall: call,
+              kind,
+              times: mode === Mode.once ? 1 : maxAttempts,
+            });
+
+            // Act: the caller repeats the same request until it succeeds.
+            const attempts: Attempt[] = [];
+            const states: string[] = [];
+            for (let delivery = 1; delivery <= MAX_DELIVERIES; delivery++) {
+              const attempt = await caller();
+              attempts.push(attempt);
+              states.push((await snapshot(healthy, ids)).normal);
+              if (attempt.ok) break;
+            }
+            // A duplicate after the success (Stripe delivers at least once).
+            const duplicate = await caller();
+            const afterDuplicate = await snapshot(healthy, ids);
+
+            // Assess: the fault happened, at the call it was aimed at.
+            const faulted = faulty.faults.requests.filter((request) => request.fault === kind);
+            expect(faulted.length).toBe(mode === Mode.once ? 1 : maxAttempts);
+            expect(faulted[0]?.operation).toBe(spec.calls[call]);
+            tally.cases += 1;
+            tally.deliveries += attempts.length;
+            tally.faultedRequests += faulted.length;
+            for (const { operation, failedWith } of faulty.faults.requests) {
+              if (!failedWith) continue;
+              const key = `${operation}: ${failedWith}`;
+              tally.unplanned[key] = (tally.unplanned[key] ?? 0) + 1;
+            }
+
+            // Assess: how many tries it took, and that no failure was a 4xx.
+            const absorbed = mode === Mode.once || kind === FaultKind.transactionConflict;
+            expect(attempts.map((attempt) => attempt.ok)).toEqual(
+              absorbed ? [true] : [false, true],
+            );
+            for (const failure of attempts.filter((attempt) => !attempt.ok)) {
+              expect(failure.status, JSON.stringify(failure.detail)).toBeGreaterThanOrEqual(500);
+              expect(failure.status).toBeLessThan(600);
+            }
+
+            // Assess: a 2xx only once the change was durable; before it, nothing half-written.
+            const last = states.length - 1;
+            expect(states[last]).toBe(baseline.final);
+            for (const state of states.slice(0, last)) expect(baseline.states).toContain(state);
+            expect(duplicate.ok).toBe(true);
+            expect(afterDuplicate.normal).toBe(baseline.final);
+            spec.assessOnce(afterDuplicate.raw, ids);
+            if (spec.name === 'spend') {
+              expect(attempts[last]?.detail).toEqual(baseline.result.detail);
+              expect(duplicate.detail).toEqual(baseline.result.detail);
+            }
+          } finally {
+            faulty.destroy();
+          }
+        },
+      );
+    });
+  }
+});
