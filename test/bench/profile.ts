@@ -7,10 +7,9 @@ import { type CapturedCall, runOurs, runSdk, webhookOn } from './throughput';
  * Where the time of an event goes, for the ours-versus-SDK pair: CPU profiles (V8's sampling
  * profiler, through node:inspector) of each arm over the same events against the replay
  * stand-in, taken in alternating chunks of 100 events, with self time grouped by what the code
- * is (zod, stripe-node, each SDK package, our lib/ folders, node's http and crypto, GC). Built-in
- * frames
- * (JSON.parse, RegExp, ...) count towards the code that called them. The difference between
- * the arms is what our code adds per event.
+ * is (zod, stripe-node, each SDK package, our lib/ folders, node's http and crypto, GC).
+ * Built-in frames (JSON.parse, RegExp, ...) count towards the code that called them. The
+ * difference between the arms is what our code adds per event.
  */
 export type ProfileRow = {
   readonly category: string;
