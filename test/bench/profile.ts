@@ -96,6 +96,8 @@ function selfTimeByCategory(profile: Profile) {
   const categories = new Map<string, number>();
   const functions = new Map<string, { category: string; micros: number }>();
   profile.samples.forEach((id, index) => {
+    // The first sample's delta is the profiler starting up (the inspector's dispatch), not work.
+    if (index === 0) return;
     const delta = profile.timeDeltas[index] ?? 0;
     const category = resolve(id);
     categories.set(category, (categories.get(category) ?? 0) + delta);
