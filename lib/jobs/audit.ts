@@ -118,7 +118,7 @@ async function auditAccount(
   let item = first;
   for (let attempt = 1; ; attempt++) {
     const ledger = await readLedger(deps, item.customerId);
-    const beyond = ledger.some((entry) => seqOf(entry) > item.ledgerSeq);
+    const beyond = ledger.some((entry) => seqOf(entry) > (item.ledgerSeq ?? 0));
     if (!beyond || attempt === 3) return checkAccount(item, ledger, nowMs);
     const again = await readAccountItem(deps, item.customerId);
     if (!again || again.version === item.version) return checkAccount(item, ledger, nowMs);
@@ -136,15 +136,18 @@ export function checkAccount(
   const problems: AuditProblem[] = [];
   const report = (problem: Omit<AuditProblem, 'customerId'>) =>
     problems.push({ customerId, ...problem });
+  // An account item written only by a referral-code request has no balance, ledgerSeq or lots
+  // yet; like the codec, read those as 0 and none.
+  const balance = item.balance ?? 0;
   const lots = Object.entries(item.lots ?? {});
   const lotsSum = lots.reduce((sum, [, lot]) => sum + lot.remaining, 0);
   const ledgerSum = ledger.reduce((sum, entry) => sum + entry.amount, 0);
   const lastBalanceAfter = ledger.at(-1)?.balanceAfter ?? 0;
-  if (item.balance !== lotsSum) {
+  if (balance !== lotsSum) {
     report({
       problem: AuditProblemKind.balanceDiffersFromLots,
       expected: lotsSum,
-      actual: item.balance,
+      actual: balance,
     });
   }
   if (ledgerSum !== lotsSum) {
@@ -186,11 +189,12 @@ export function checkAccount(
 function checkLedger(item: AccountItem, ledger: readonly LedgerItem[]): AuditProblem[] {
   const customerId = item.customerId;
   const problems: AuditProblem[] = [];
-  if (ledger.length !== item.ledgerSeq) {
+  const ledgerSeq = item.ledgerSeq ?? 0;
+  if (ledger.length !== ledgerSeq) {
     problems.push({
       customerId,
       problem: AuditProblemKind.ledgerLengthDiffersFromSeq,
-      expected: item.ledgerSeq,
+      expected: ledgerSeq,
       actual: ledger.length,
     });
   }
