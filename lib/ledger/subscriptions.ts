@@ -1,6 +1,12 @@
-import { addLots, EntryType, endSubscription as endRule } from '../credits/account';
+import { type Account, addLots, EntryType, endSubscription as endRule } from '../credits/account';
 import { LotSource, newLot, spendableBalance } from '../credits/lots';
-import { accountIn, type CommandResult, runCommand } from '../store/command';
+import {
+  accountIn,
+  type CommandResult,
+  CommandStatus,
+  type Decision,
+  runCommand,
+} from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 
 /** One subscription line of a paid invoice: its credits already multiplied by quantity (C2). */
@@ -28,11 +34,11 @@ export type GrantOutcome =
  * line becomes a lot granted at its period start (C4). C8: an ended subscription grants nothing,
  * and that is recorded so that the invoice stays settled.
  */
-export function grantSubscriptionInvoice(
+export async function grantSubscriptionInvoice(
   deps: LedgerDeps,
   grant: SubscriptionGrant,
 ): Promise<CommandResult<GrantOutcome>> {
-  return runCommand<GrantOutcome>(
+  const result = await runCommand<GrantOutcome>(
     deps,
     {
       customerIds: [grant.customerId],
@@ -43,9 +49,7 @@ export function grantSubscriptionInvoice(
       },
       decide(accounts) {
         const account = accountIn(accounts, grant.customerId);
-        if (grant.subscriptionId in account.endedSubscriptions) {
-          return { kind: 'record', outcome: { result: 'ignored', reason: 'subscription_ended' } };
-        }
+        if (grant.subscriptionId in account.endedSubscriptions) return ignoreEnded(account, grant);
         const lots = grant.lines.map((line) =>
           newLot({
             id: `${grant.invoiceId}#${line.lineId}`,
@@ -61,8 +65,6 @@ export function grantSubscriptionInvoice(
           { type: EntryType.grant, atMs: grantedAtMs, ref: grant.invoiceId },
           lots,
         );
-        const first = account.firstPaidInvoice;
-        const isEarliest = !first || grant.invoiceCreatedMs < first.atMs;
         const activeSince = account.activeSubscriptions[grant.subscriptionId] ?? grantedAtMs;
         const updated = {
           ...change.account,
@@ -70,7 +72,7 @@ export function grantSubscriptionInvoice(
             ...account.activeSubscriptions,
             [grant.subscriptionId]: Math.min(activeSince, grantedAtMs),
           },
-          ...(isEarliest && {
+          ...(isEarliestPaid(account, grant) && {
             firstPaidInvoice: { id: grant.invoiceId, atMs: grant.invoiceCreatedMs },
           }),
         };
@@ -85,6 +87,32 @@ export function grantSubscriptionInvoice(
     },
     deps.clock,
   );
+  // Remembering that an ignored invoice was paid (ignoreEnded) is bookkeeping, not a grant.
+  return result.status === CommandStatus.applied && result.outcome.result === 'ignored'
+    ? { ...result, status: CommandStatus.recorded }
+    : result;
+}
+
+function isEarliestPaid(account: Account, grant: SubscriptionGrant): boolean {
+  const first = account.firstPaidInvoice;
+  return !first || grant.invoiceCreatedMs < first.atMs;
+}
+
+/**
+ * C8: an ended subscription grants nothing; the invoice is recorded as settled. C10/C12/C16: it
+ * was paid all the same, so it makes the customer "not new" for a later referral code: when it
+ * is the earliest paid invoice, the account remembers it, or a customer whose first subscription
+ * ended would redeem a code later only if Stripe had delivered that end before this invoice.
+ */
+function ignoreEnded(account: Account, grant: SubscriptionGrant): Decision<GrantOutcome> {
+  const outcome = { result: 'ignored', reason: 'subscription_ended' } as const;
+  if (!isEarliestPaid(account, grant)) return { kind: 'record', outcome };
+  const firstPaidInvoice = { id: grant.invoiceId, atMs: grant.invoiceCreatedMs };
+  return {
+    kind: 'apply',
+    changes: [{ account: { ...account, firstPaidInvoice }, entries: [] }],
+    outcome,
+  };
 }
 
 export type EndOutcome = { readonly result: 'ended'; readonly forfeited: number };
