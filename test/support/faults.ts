@@ -132,7 +132,8 @@ function attemptOf(request: RequestLike): number {
 function bodyText(request: RequestLike): string {
   const { body } = request;
   if (typeof body === 'string') return body;
-  if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
+  // The SDK's body may be a Uint8Array that warns when used as a string: decode its bytes.
+  if (body instanceof Uint8Array) return new TextDecoder('utf-8').decode(body);
   return '';
 }
 
