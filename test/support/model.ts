@@ -167,6 +167,20 @@ export class CreditsModel {
   }
 
   /**
+   * C11: a referral bonus lot (or any lot granted outside a subscription invoice) arrives like
+   * a grant: C4 expiry from its grant time, and forfeited at once when an end already covers it.
+   */
+  addLot(customerId: string, lot: { id: string; credits: number; grantedAtMs: number }): void {
+    this.receive(this.customer(customerId), {
+      id: lot.id,
+      granted: lot.credits,
+      remaining: lot.credits,
+      grantedAtMs: lot.grantedAtMs,
+      expiresAtMs: threeMonthsAfter(lot.grantedAtMs),
+    });
+  }
+
+  /**
    * C7/C8/C16: a lot arriving after an end that covers it (granted at or before that end, and
    * alive then) is forfeited at once, as it would have been had it arrived before the end.
    */

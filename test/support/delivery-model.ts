@@ -1,0 +1,915 @@
+import fc from 'fast-check';
+import { CreditsModel, type ModelLot, threeMonthsAfter } from './model';
+
+/**
+ * The system-level model-based test's two halves, free of DynamoDB and of lib/:
+ *
+ * 1. HISTORIES. fast-check generates an abstract history (customer numbers, plan choices,
+ *    hours, shuffle keys); `planHistory` turns it, without any I/O, into a concrete plan: Stripe
+ *    events with their ids and Stripe times, how often and in which order each is delivered and
+ *    which deliveries run concurrently, spends, expiry runs and clock moves. The plan prints as
+ *    a readable script, which is what a failing run shows after shrinking.
+ * 2. THE REFERENCE MODEL. `DeliveryModel` reads Stripe facts (a paid invoice, an ended
+ *    subscription) the way DOMAIN.md states the rules, on top of the plain ledger model of
+ *    model.ts, and processes each batch's events once, in the plan's canonical order.
+ *
+ * Where DOMAIN.md itself says that order matters, the planner keeps the racing events out of
+ * one batch (see `conflicts`), so that any difference between the real system and the model is
+ * a C16 failure: duplication, order or concurrency changed an outcome.
+ */
+
+/** C2: the plan catalog the real webhook gets as PLAN_CREDITS. 45 is odd, so C11 rounds down. */
+export const PLAN_CREDITS: Readonly<Record<string, number>> = {
+  price_basic: 45,
+  price_pro: 500,
+};
+const PRICE_IDS = Object.keys(PLAN_CREDITS);
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+// ---------------------------------------------------------------------------------------------
+// Abstract histories: what fast-check generates and shrinks.
+
+/** One delivery of an event: its shuffle key, and whether it runs alongside the previous one. */
+export type Copy = { key: number; together: boolean };
+/** The deliveries of each event an intent makes (an intent makes up to three events). */
+export type Copies = [Copy[], Copy[], Copy[]];
+
+export type AbstractReferral =
+  | { kind: 'none' }
+  /** Another customer's code (their own, when `of` is the subscriber), typed in some form. */
+  | { kind: 'friend'; of: number; typed: Typed }
+  | { kind: 'own'; typed: Typed }
+  | { kind: 'unknown'; code: string };
+
+/** C9: lookup ignores case and dashes, so the code may arrive in any of these forms. */
+export type Typed = 'display' | 'lower' | 'compact';
+
+export type Intent =
+  | {
+      kind: 'subscribe';
+      customer: number;
+      plan: number;
+      quantity: number;
+      startHoursAgo: number;
+      referral: AbstractReferral;
+      via: InvoiceVia;
+      /** A subscription cancelled soon after it began: its end comes in the same batch. */
+      endsAfter: { hours: number; via: 'deleted' | 'updated' } | null;
+      copies: Copies;
+    }
+  | { kind: 'renew'; customer: number; subscription: number; via: InvoiceVia; copies: Copies }
+  | {
+      kind: 'cancel';
+      customer: number;
+      subscription: number;
+      via: 'deleted' | 'updated' | 'both';
+      hoursAgo: number;
+      copies: Copies;
+    }
+  | {
+      kind: 'trouble';
+      customer: number;
+      subscription: number;
+      status: 'past_due' | 'cancel_at_period_end';
+      copies: Copies;
+    };
+
+/** Which event types carry a paid invoice: either, or both (C3: granted once either way). */
+export type InvoiceVia = 'paid' | 'succeeded' | 'both';
+
+export type AbstractStep =
+  | { kind: 'batch'; intents: Intent[] }
+  | { kind: 'spend'; customer: number; amount: number; retryOf: number | null }
+  | { kind: 'expire' }
+  | { kind: 'advance'; hours: number }
+  | { kind: 'advanceToExpiry'; nth: number }
+  | { kind: 'referralCode'; customer: number }
+  | { kind: 'replay' };
+
+export type AbstractHistory = { startMs: number; customers: number; steps: AbstractStep[] };
+
+const customerNumber = fc.nat({ max: 3 });
+/** A value a quarter of the time, else null (shrinks to null). */
+function sometimes<T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | null> {
+  return fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary });
+}
+const copy: fc.Arbitrary<Copy> = fc.record({ key: fc.nat({ max: 9 }), together: fc.boolean() });
+/** Every event is delivered 1 to 3 times (C16: at least once). */
+const deliveries = fc.array(copy, { minLength: 1, maxLength: 3 });
+const copies: fc.Arbitrary<Copies> = fc.tuple(deliveries, deliveries, deliveries);
+const typed = fc.constantFrom<Typed>('display', 'lower', 'compact');
+const via = fc.constantFrom<InvoiceVia>('paid', 'paid', 'succeeded', 'both');
+
+const referral: fc.Arbitrary<AbstractReferral> = fc.oneof(
+  { weight: 5, arbitrary: fc.constant({ kind: 'none' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('friend' as const), of: customerNumber, typed }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('own' as const), typed }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('unknown' as const),
+      // Well-formed but nobody's, and not a code at all.
+      code: fc.constantFrom('ZZZZZ-ZZZZZ', 'FRIEND-2026'),
+    }),
+  },
+);
+
+const intent: fc.Arbitrary<Intent> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('subscribe' as const),
+      customer: customerNumber,
+      plan: fc.nat({ max: PRICE_IDS.length - 1 }),
+      quantity: fc.integer({ min: 1, max: 3 }),
+      startHoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 72 })),
+      referral,
+      via,
+      endsAfter: sometimes(
+        fc.record({
+          hours: fc.nat({ max: 48 }),
+          via: fc.constantFrom('deleted' as const, 'updated' as const),
+        }),
+      ),
+      copies,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('renew' as const),
+      customer: customerNumber,
+      subscription: fc.nat({ max: 3 }),
+      via,
+      copies,
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('cancel' as const),
+      customer: customerNumber,
+      subscription: fc.nat({ max: 3 }),
+      via: fc.constantFrom('deleted' as const, 'updated' as const, 'both' as const),
+      hoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 24 * 40 })),
+      copies,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('trouble' as const),
+      customer: customerNumber,
+      subscription: fc.nat({ max: 3 }),
+      status: fc.constantFrom('past_due' as const, 'cancel_at_period_end' as const),
+      copies,
+    }),
+  },
+);
+
+const step: fc.Arbitrary<AbstractStep> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('batch' as const),
+      intents: fc.array(intent, { minLength: 1, maxLength: 5 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('spend' as const),
+      customer: customerNumber,
+      amount: fc.oneof(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 61, max: 900 })),
+      retryOf: sometimes(fc.nat({ max: 5 })),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'expire' as const }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('advance' as const),
+      // Hours, days, or months.
+      hours: fc.oneof(
+        fc.integer({ min: 1, max: 23 }),
+        fc.integer({ min: 24, max: 24 * 20 }),
+        fc.integer({ min: 24 * 25, max: 24 * 100 }),
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('advanceToExpiry' as const),
+      nth: fc.nat({ max: 2 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('referralCode' as const), customer: customerNumber }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'replay' as const }) },
+);
+
+/** Where the clock starts: at month ends, where C4's clamping and renewal anchors show, or anywhere. */
+const startMs = fc.oneof(
+  fc
+    .constantFrom(
+      '2026-01-31T10:00:00Z', // renewals 28 Feb, 31 Mar; lots expire 30 Apr
+      '2027-11-30T08:00:00Z', // -> 29 Feb 2028 (leap year)
+      '2026-05-31T23:00:00Z',
+      '2026-12-31T00:00:00Z',
+    )
+    .map((iso) => Date.parse(iso)),
+  fc
+    .integer({ min: 0, max: 3 * 365 * 24 })
+    .map((hours) => Date.parse('2026-01-01T00:00:00Z') + hours * HOUR_MS),
+);
+
+export function historyArbitrary(maxSteps: number): fc.Arbitrary<Plan> {
+  return fc
+    .record({
+      startMs,
+      customers: fc.integer({ min: 2, max: 4 }),
+      steps: fc.array(step, { minLength: 1, maxLength: maxSteps }),
+    })
+    .map(planHistory);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concrete plans: what the test runs, and what a failure prints.
+
+/** A referral code as the planner knows it: some customer's (asked for at run time), or text. */
+export type PlannedReferral =
+  | { kind: 'codeOf'; customer: number; typed: Typed }
+  | { kind: 'literal'; code: string };
+
+export type InvoiceEvent = {
+  kind: 'invoice';
+  eventId: string;
+  type: 'invoice.paid' | 'invoice.payment_succeeded';
+  customer: number;
+  invoiceId: string;
+  subscriptionId: string;
+  billingReason: 'subscription_create' | 'subscription_cycle';
+  priceId: string;
+  quantity: number;
+  lineId: string;
+  /** Stripe's period start and end (C4: the lot's time); the invoice is created at the start. */
+  periodStartMs: number;
+  periodEndMs: number;
+  /** The subscription's metadata `referral_code`, on its first invoice and its renewals (C10). */
+  referral: PlannedReferral | null;
+};
+
+export type EndEvent = {
+  kind: 'end';
+  eventId: string;
+  type: 'customer.subscription.deleted' | 'customer.subscription.updated';
+  customer: number;
+  subscriptionId: string;
+  endedAtMs: number;
+};
+
+/** C7: payment trouble or a cancellation scheduled for the period end forfeits nothing. */
+export type TroubleEvent = {
+  kind: 'trouble';
+  eventId: string;
+  customer: number;
+  subscriptionId: string;
+  status: 'past_due' | 'active';
+  cancelAtPeriodEnd: boolean;
+};
+
+export type PlannedEvent = InvoiceEvent | EndEvent | TroubleEvent;
+
+/** One delivery: which event of the part (its index) and which copy of it. */
+export type Delivery = { event: number; copy: number };
+
+/**
+ * Events delivered as one shuffled lot. `waves` run one after the other; the deliveries inside
+ * a wave run concurrently (interleaved by fast-check's scheduler).
+ */
+export type Part = { events: PlannedEvent[]; waves: Delivery[][] };
+
+export type PlannedStep =
+  | { kind: 'deliver'; atMs: number; parts: Part[] }
+  | { kind: 'spend'; atMs: number; customer: number; amount: number; key: string; retry: boolean }
+  | { kind: 'expire'; atMs: number }
+  | { kind: 'clock'; toMs: number; why: string }
+  | { kind: 'referralCode'; customer: number }
+  /** C17: every event delivered so far, replayed through the backfill function. */
+  | { kind: 'replay'; events: PlannedEvent[] };
+
+export type Plan = {
+  startMs: number;
+  customers: number;
+  steps: PlannedStep[];
+  toString(): string;
+};
+
+type PlannedSubscription = {
+  id: string;
+  customer: number;
+  number: number;
+  anchorMs: number;
+  priceId: string;
+  quantity: number;
+  referral: PlannedReferral | null;
+  periods: number;
+  lastStartMs: number;
+  canceled: boolean;
+};
+
+/** Stripe bills monthly on the anchor's day, clamped to shorter months (31 Jan -> 28 Feb). */
+export function monthsAfter(anchorMs: number, months: number): number {
+  const at = new Date(anchorMs);
+  const index = at.getUTCFullYear() * 12 + at.getUTCMonth() + months;
+  const year = Math.floor(index / 12);
+  const month = index % 12;
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  const timeOfDayMs = anchorMs - Math.floor(anchorMs / DAY_MS) * DAY_MS;
+  return Date.UTC(year, month, Math.min(at.getUTCDate(), lastDay)) + timeOfDayMs;
+}
+
+/** What one intent makes: its events, their deliveries, and how to date its ends. */
+type Made = { events: PlannedEvent[]; copies: Copies; settle?: (batchAtMs: number) => void };
+
+function settleEnds(ends: readonly EndEvent[], endedAtMs: number): void {
+  for (const end of ends) end.endedAtMs = endedAtMs;
+}
+
+/** The planner's state while it walks the abstract steps. */
+class Planner {
+  nowMs: number;
+  readonly steps: PlannedStep[] = [];
+  private readonly subscriptions: PlannedSubscription[] = [];
+  private readonly codesAsked = new Set<number>();
+  private readonly spends: { customer: number; amount: number; key: string }[] = [];
+  private readonly delivered: PlannedEvent[] = [];
+  private nextEventNumber = 0;
+
+  constructor(
+    startMs: number,
+    private readonly customers: number,
+  ) {
+    this.nowMs = startMs;
+  }
+
+  add(step: AbstractStep, index: number): void {
+    switch (step.kind) {
+      case 'batch':
+        this.batch(step.intents);
+        break;
+      case 'spend':
+        this.spend(step, index);
+        break;
+      case 'expire':
+        this.steps.push({ kind: 'expire', atMs: this.nowMs });
+        break;
+      case 'advance':
+        this.moveClock(this.nowMs + step.hours * HOUR_MS, `+${step.hours} h`);
+        break;
+      case 'advanceToExpiry':
+        this.advanceToExpiry(step.nth);
+        break;
+      case 'referralCode':
+        this.askCode(this.customer(step.customer), true);
+        break;
+      case 'replay':
+        if (this.delivered.length > 0) {
+          this.steps.push({ kind: 'replay', events: [...this.delivered] });
+        }
+        break;
+    }
+  }
+
+  private customer(n: number): number {
+    return n % this.customers;
+  }
+
+  private moveClock(toMs: number, why: string): void {
+    if (toMs === this.nowMs) return;
+    this.nowMs = toMs;
+    this.steps.push({ kind: 'clock', toMs, why });
+  }
+
+  /** C6's edge: the clock lands exactly on a lot's expiry (the nth next one planned). */
+  private advanceToExpiry(nth: number): void {
+    const expiries = [
+      ...new Set(
+        this.subscriptions.flatMap((sub) =>
+          Array.from({ length: sub.periods }, (_, n) =>
+            threeMonthsAfter(monthsAfter(sub.anchorMs, n)),
+          ),
+        ),
+      ),
+    ]
+      .filter((atMs) => atMs > this.nowMs)
+      .sort((a, b) => a - b);
+    const target = expiries[Math.min(nth, expiries.length - 1)];
+    if (target !== undefined) this.moveClock(target, 'to a lot expiry');
+  }
+
+  private askCode(customer: number, always: boolean): void {
+    if (!always && this.codesAsked.has(customer)) return;
+    this.codesAsked.add(customer);
+    this.steps.push({ kind: 'referralCode', customer });
+  }
+
+  private spend(step: Extract<AbstractStep, { kind: 'spend' }>, index: number): void {
+    const earlier =
+      step.retryOf === null || this.spends.length === 0
+        ? undefined
+        : this.spends[step.retryOf % this.spends.length];
+    const request = earlier ?? {
+      customer: this.customer(step.customer),
+      amount: step.amount,
+      key: `img-${index}`,
+    };
+    if (!earlier) this.spends.push(request);
+    this.steps.push({ kind: 'spend', atMs: this.nowMs, ...request, retry: earlier !== undefined });
+  }
+
+  private eventId(): string {
+    this.nextEventNumber += 1;
+    return `evt_${this.nextEventNumber}`;
+  }
+
+  /** The customer's subscriptions still running, the nth of them (modulo), if any. */
+  private running(customer: number, nth: number): PlannedSubscription | undefined {
+    const live = this.subscriptions.filter((sub) => sub.customer === customer && !sub.canceled);
+    return live.length === 0 ? undefined : live[nth % live.length];
+  }
+
+  private batch(intents: readonly Intent[]): void {
+    const planned: Made[] = [];
+    for (const each of intents) {
+      const made = this.resolve(each);
+      if (made) planned.push(made);
+    }
+    if (planned.length === 0) return;
+    // Stripe sends an invoice when its period starts: a renewal moves the clock to its period.
+    const latestStart = Math.max(
+      ...planned.flatMap((made) =>
+        made.events.map((event) => (event.kind === 'invoice' ? event.periodStartMs : 0)),
+      ),
+    );
+    const atMs = Math.max(this.nowMs, latestStart);
+    this.nowMs = atMs;
+    for (const made of planned) made.settle?.(atMs);
+    const parts = splitIntoParts(planned);
+    this.delivered.push(...parts.flatMap((part) => part.events));
+    this.steps.push({ kind: 'deliver', atMs, parts });
+  }
+
+  private resolve(each: Intent): Made | undefined {
+    const customer = this.customer(each.customer);
+    switch (each.kind) {
+      case 'subscribe': {
+        const referral = this.referralOf(customer, each.referral);
+        const number = this.subscriptions.filter((sub) => sub.customer === customer).length;
+        const anchorMs = this.nowMs - each.startHoursAgo * HOUR_MS;
+        const sub: PlannedSubscription = {
+          id: `sub_c${customer}_${number}`,
+          customer,
+          number,
+          anchorMs,
+          priceId: PRICE_IDS[each.plan % PRICE_IDS.length] as string,
+          quantity: each.quantity,
+          referral,
+          periods: 0,
+          lastStartMs: anchorMs,
+          canceled: false,
+        };
+        this.subscriptions.push(sub);
+        const events: PlannedEvent[] = this.invoices(sub, each.via);
+        const quick = each.endsAfter;
+        if (!quick) return { events, copies: each.copies };
+        const ends = this.end(sub, quick.via);
+        return {
+          events: [...events, ...ends],
+          copies: each.copies,
+          // Cancelled within hours of starting, and at the latest now.
+          settle: (atMs) => settleEnds(ends, Math.min(anchorMs + quick.hours * HOUR_MS, atMs)),
+        };
+      }
+      case 'renew': {
+        const sub = this.running(customer, each.subscription);
+        return sub && { events: this.invoices(sub, each.via), copies: each.copies };
+      }
+      case 'cancel': {
+        const sub = this.running(customer, each.subscription);
+        if (!sub) return undefined;
+        const ends = this.end(sub, each.via);
+        // C8: a subscription ends after its last period began (a later renewal would not exist).
+        const lastStartMs = sub.lastStartMs;
+        return {
+          events: ends,
+          copies: each.copies,
+          settle: (atMs) => settleEnds(ends, Math.max(lastStartMs, atMs - each.hoursAgo * HOUR_MS)),
+        };
+      }
+      case 'trouble': {
+        const sub = this.running(customer, each.subscription);
+        if (!sub) return undefined;
+        const event: TroubleEvent = {
+          kind: 'trouble',
+          eventId: this.eventId(),
+          customer,
+          subscriptionId: sub.id,
+          status: each.status === 'past_due' ? 'past_due' : 'active',
+          cancelAtPeriodEnd: each.status === 'cancel_at_period_end',
+        };
+        return { events: [event], copies: each.copies };
+      }
+    }
+  }
+
+  /** Ends the subscription: no renewal after this; the time is set once the batch's is known. */
+  private end(sub: PlannedSubscription, via: 'deleted' | 'updated' | 'both'): EndEvent[] {
+    sub.canceled = true;
+    const types =
+      via === 'both'
+        ? (['customer.subscription.deleted', 'customer.subscription.updated'] as const)
+        : via === 'deleted'
+          ? (['customer.subscription.deleted'] as const)
+          : (['customer.subscription.updated'] as const);
+    return types.map((type) => ({
+      kind: 'end',
+      eventId: this.eventId(),
+      type,
+      customer: sub.customer,
+      subscriptionId: sub.id,
+      endedAtMs: Number.NaN,
+    }));
+  }
+
+  /** The subscription's next period's invoice, as one or both event types. */
+  private invoices(sub: PlannedSubscription, invoiceVia: InvoiceVia): InvoiceEvent[] {
+    const period = sub.periods;
+    sub.periods += 1;
+    const periodStartMs = monthsAfter(sub.anchorMs, period);
+    sub.lastStartMs = periodStartMs;
+    const invoice = {
+      kind: 'invoice' as const,
+      customer: sub.customer,
+      invoiceId: `in_c${sub.customer}_${sub.number}_${period}`,
+      subscriptionId: sub.id,
+      billingReason:
+        period === 0 ? ('subscription_create' as const) : ('subscription_cycle' as const),
+      priceId: sub.priceId,
+      quantity: sub.quantity,
+      lineId: `il_c${sub.customer}_${sub.number}_${period}`,
+      periodStartMs,
+      periodEndMs: monthsAfter(sub.anchorMs, period + 1),
+      referral: sub.referral,
+    };
+    const types =
+      invoiceVia === 'both'
+        ? (['invoice.paid', 'invoice.payment_succeeded'] as const)
+        : invoiceVia === 'paid'
+          ? (['invoice.paid'] as const)
+          : (['invoice.payment_succeeded'] as const);
+    return types.map((type) => ({ ...invoice, type, eventId: this.eventId() }));
+  }
+
+  /** A code that names a customer must exist first: that customer asks for it (C9). */
+  private referralOf(customer: number, wanted: AbstractReferral): PlannedReferral | null {
+    switch (wanted.kind) {
+      case 'none':
+        return null;
+      case 'unknown':
+        return { kind: 'literal', code: wanted.code };
+      case 'own':
+      case 'friend': {
+        const owner = wanted.kind === 'own' ? customer : this.customer(wanted.of);
+        this.askCode(owner, false);
+        return { kind: 'codeOf', customer: owner, typed: wanted.typed };
+      }
+    }
+  }
+}
+
+/**
+ * The customer whose code a first invoice redeems, when that is another customer: the only
+ * redemptions whose outcome depends on other accounts' state.
+ */
+function referrerOf(event: PlannedEvent): number | undefined {
+  if (event.kind !== 'invoice' || event.billingReason !== 'subscription_create') return undefined;
+  const referral = event.referral;
+  if (referral?.kind !== 'codeOf' || referral.customer === event.customer) return undefined;
+  return referral.customer;
+}
+
+/**
+ * Whether `a` and `b` race in a way DOMAIN.md decides by order, so that they must not be
+ * delivered in one shuffled batch:
+ * - C12: "a referrer with no active subscription AT REDEMPTION gets no bonus". A redemption of
+ *   r's code must not share a batch with any event of r (r's first invoice, which makes r
+ *   active; a renewal, which can date r's subscription; r's cancellation, which ends it), or
+ *   the bonus would depend on which Stripe delivered first.
+ * - C10/C12: "the first paid invoice qualifies; the customer is new". A first invoice that
+ *   redeems a code must not share a batch with the first invoice of another subscription of the
+ *   same customer: delivered first, the redeeming invoice is the first paid one the system knows.
+ *   A renewal of the SAME subscription may share the batch: lib/ledger/referrals.ts refuses a
+ *   renewal without recording anything, and isNewCustomer (lib/credits/referral.ts) compares
+ *   invoice creation times, so the first invoice still redeems when it arrives after its
+ *   renewal; the model's answer is the same in either order.
+ */
+function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
+  const referrerA = referrerOf(a);
+  const referrerB = referrerOf(b);
+  if (referrerA !== undefined && referrerA === b.customer) return true;
+  if (referrerB !== undefined && referrerB === a.customer) return true;
+  const firstOfOther =
+    a.kind === 'invoice' &&
+    b.kind === 'invoice' &&
+    a.customer === b.customer &&
+    a.subscriptionId !== b.subscriptionId &&
+    a.billingReason === 'subscription_create' &&
+    b.billingReason === 'subscription_create';
+  return firstOfOther && (referrerA !== undefined || referrerB !== undefined);
+}
+
+/**
+ * Splits a batch into parts delivered one after the other, in the intents' order, starting a new
+ * part whenever an event conflicts with one already in the current part; then shuffles each
+ * part's deliveries by their keys and groups them into waves of concurrent deliveries.
+ */
+function splitIntoParts(planned: readonly Made[]): Part[] {
+  const parts: { events: PlannedEvent[]; copies: Copy[][] }[] = [];
+  let current: { events: PlannedEvent[]; copies: Copy[][] } | undefined;
+  for (const made of planned) {
+    const clash = current?.events.some((event) =>
+      made.events.some((other) => conflicts(event, other)),
+    );
+    if (!current || clash) {
+      current = { events: [], copies: [] };
+      parts.push(current);
+    }
+    made.events.forEach((event, i) => {
+      current?.events.push(event);
+      current?.copies.push(made.copies[i] ?? made.copies[0] ?? [{ key: 0, together: false }]);
+    });
+  }
+  return parts.map(({ events, copies: eventCopies }) => ({
+    events,
+    waves: wavesOf(eventCopies),
+  }));
+}
+
+function wavesOf(eventCopies: readonly Copy[][]): Delivery[][] {
+  const deliveries = eventCopies
+    .flatMap((list, event) => list.map((each, copyIndex) => ({ ...each, event, copy: copyIndex })))
+    // A stable sort on the generated keys: the shuffle shrinks towards the intents' order.
+    .sort((a, b) => a.key - b.key);
+  const waves: Delivery[][] = [];
+  for (const delivery of deliveries) {
+    const last = waves.at(-1);
+    const entry = { event: delivery.event, copy: delivery.copy };
+    if (last && delivery.together) last.push(entry);
+    else waves.push([entry]);
+  }
+  return waves;
+}
+
+export function planHistory(history: AbstractHistory): Plan {
+  const planner = new Planner(history.startMs, history.customers);
+  for (const [index, each] of history.steps.entries()) planner.add(each, index);
+  const plan = { startMs: history.startMs, customers: history.customers, steps: planner.steps };
+  return { ...plan, toString: () => describePlan(plan) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing: a failing history reads as a script.
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(':00.000Z', 'Z');
+
+function describeReferral(referral: PlannedReferral | null): string {
+  if (!referral) return '';
+  if (referral.kind === 'literal') return ` referral_code=${JSON.stringify(referral.code)}`;
+  return ` referral_code=<code of c${referral.customer}, ${referral.typed}>`;
+}
+
+export function describeEvent(event: PlannedEvent): string {
+  switch (event.kind) {
+    case 'invoice':
+      return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}, period from ${iso(event.periodStartMs)}${describeReferral(event.referral)})`;
+    case 'end':
+      return `${event.type} ${event.subscriptionId} (c${event.customer}, canceled, ended_at ${iso(event.endedAtMs)})`;
+    case 'trouble':
+      return `customer.subscription.updated ${event.subscriptionId} (c${event.customer}, ${event.status}${event.cancelAtPeriodEnd ? ', cancel_at_period_end' : ''})`;
+  }
+}
+
+function describeStep(step: PlannedStep, index: number): string {
+  const head = `#${index}`;
+  switch (step.kind) {
+    case 'deliver': {
+      const lines = [`${head} deliver at ${iso(step.atMs)}:`];
+      step.parts.forEach((part, p) => {
+        lines.push(`     part ${p + 1}:`);
+        part.events.forEach((event, e) => {
+          lines.push(`       e${e} ${event.eventId} ${describeEvent(event)}`);
+        });
+        const waves = part.waves.map((wave) => `[${wave.map((d) => `e${d.event}`).join(' || ')}]`);
+        lines.push(`       deliveries in order (|| = concurrent): ${waves.join(' ')}`);
+      });
+      return lines.join('\n');
+    }
+    case 'spend':
+      return `${head} c${step.customer} ${step.retry ? 'retries' : 'spends'} ${step.amount} (key ${step.key}) at ${iso(step.atMs)}`;
+    case 'expire':
+      return `${head} expiry run (rollover) at ${iso(step.atMs)}`;
+    case 'clock':
+      return `${head} clock ${step.why} -> ${iso(step.toMs)}`;
+    case 'referralCode':
+      return `${head} c${step.customer} asks for its referral code`;
+    case 'replay':
+      return `${head} backfill replays all ${step.events.length} events so far`;
+  }
+}
+
+function describePlan(plan: Omit<Plan, 'toString'>): string {
+  return [
+    `history of c0..c${plan.customers - 1} from ${iso(plan.startMs)}:`,
+    ...plan.steps.map(describeStep),
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference model at the level of Stripe facts.
+
+/** A paid subscription invoice, as the model reads it: ids, Stripe times, the typed code. */
+export type ModelInvoice = {
+  customerId: string;
+  invoiceId: string;
+  subscriptionId: string;
+  billingReason: 'subscription_create' | 'subscription_cycle';
+  createdMs: number;
+  lines: { lineId: string; priceId: string; quantity: number; periodStartMs: number }[];
+  referralCode: string | null;
+};
+
+export type LotView = {
+  source: 'subscription' | 'referral_bonus' | 'adjustment';
+  granted: number;
+  remaining: number;
+  grantedAt: string;
+  expiresAt: string;
+};
+
+type Person = {
+  /** C10/C12: the earliest paid invoice received, by Stripe's creation time. */
+  firstPaid?: { invoiceId: string; createdMs: number };
+  /** C12: the one settled redemption attempt (what it carried), if any. */
+  referral?: string;
+  /** Subscription id -> the earliest period start granted for it; deleted when it ends. */
+  active: Map<string, number>;
+  ended: Set<string>;
+};
+
+/**
+ * DOMAIN.md's rules applied to Stripe facts, each once:
+ * - C2/C3: a paid invoice's line grants price credits x quantity, once per invoice id, whichever
+ *   event type carries it; C8 an ended subscription grants nothing (model.ts).
+ * - C7: an end forfeits what was granted up to it (model.ts); payment trouble changes nothing.
+ * - C9: a code belongs to one customer; lookup ignores case and dashes.
+ * - C10-C12: the first `subscription_create` invoice carrying a code settles the customer's one
+ *   redemption: rejected (unknown code, own code, not a new customer) or redeemed, giving the
+ *   new customer half the purchase (rounded down) as a lot granted at the purchase's period
+ *   start, and the referrer the same when they have an active subscription. A renewal carrying
+ *   the subscription's code settles nothing. "Not new" means a paid invoice created earlier was
+ *   received, whatever became of its grant. "Active" follows lib/credits/referral.ts's reading:
+ *   a subscription whose credits were granted, not ended, that had started by the purchase's
+ *   period start.
+ */
+export class DeliveryModel {
+  readonly ledger = new CreditsModel();
+  private readonly people = new Map<string, Person>();
+  /** Canonical code -> its owner. */
+  private readonly owners = new Map<string, string>();
+
+  constructor(private readonly planCredits: Readonly<Record<string, number>>) {}
+
+  private person(customerId: string): Person {
+    let found = this.people.get(customerId);
+    if (!found) {
+      found = { active: new Map(), ended: new Set() };
+      this.people.set(customerId, found);
+    }
+    return found;
+  }
+
+  /** C9: case, spaces and dashes do not matter. */
+  static canonicalCode(typed: string): string {
+    return typed.toUpperCase().replace(/[\s-]/g, '');
+  }
+
+  registerCode(customerId: string, code: string): void {
+    this.owners.set(DeliveryModel.canonicalCode(code), customerId);
+  }
+
+  invoicePaid(invoice: ModelInvoice, nowMs: number): void {
+    const person = this.person(invoice.customerId);
+    const lines = invoice.lines.map((line) => ({
+      lineId: line.lineId,
+      credits: (this.planCredits[line.priceId] ?? Number.NaN) * line.quantity,
+      periodStartMs: line.periodStartMs,
+    }));
+    const result = this.ledger.grant(
+      invoice.customerId,
+      { invoiceId: invoice.invoiceId, subscriptionId: invoice.subscriptionId, lines },
+      nowMs,
+    );
+    const startMs = Math.min(...lines.map((line) => line.periodStartMs));
+    if (result.status === 'applied') {
+      const since = person.active.get(invoice.subscriptionId) ?? startMs;
+      person.active.set(invoice.subscriptionId, Math.min(since, startMs));
+    }
+    if (!person.firstPaid || invoice.createdMs < person.firstPaid.createdMs) {
+      person.firstPaid = { invoiceId: invoice.invoiceId, createdMs: invoice.createdMs };
+    }
+    if (invoice.referralCode === null || invoice.billingReason !== 'subscription_create') return;
+    const credits = lines.reduce((sum, line) => sum + line.credits, 0);
+    this.redeem(invoice, credits, startMs);
+  }
+
+  private redeem(invoice: ModelInvoice, purchaseCredits: number, startMs: number): void {
+    const person = this.person(invoice.customerId);
+    if (person.referral !== undefined) return; // C12: at most once, ever
+    const code = DeliveryModel.canonicalCode(invoice.referralCode ?? '');
+    person.referral = `${invoice.invoiceId} ${code}`;
+    const referrerId = this.owners.get(code);
+    if (referrerId === undefined || referrerId === invoice.customerId) return;
+    if (person.firstPaid && person.firstPaid.invoiceId !== invoice.invoiceId) return;
+    const bonus = Math.floor(purchaseCredits / 2);
+    if (bonus === 0) return;
+    this.ledger.addLot(invoice.customerId, {
+      id: `referral#${invoice.invoiceId}`,
+      credits: bonus,
+      grantedAtMs: startMs,
+    });
+    const referrer = this.person(referrerId);
+    const active = [...referrer.active.values()].some((sinceMs) => sinceMs <= startMs);
+    if (!active) return;
+    this.ledger.addLot(referrerId, {
+      id: `referral#${invoice.customerId}`,
+      credits: bonus,
+      grantedAtMs: startMs,
+    });
+  }
+
+  subscriptionEnded(end: { customerId: string; subscriptionId: string; endedAtMs: number }): void {
+    const person = this.person(end.customerId);
+    this.ledger.end(end.customerId, end.subscriptionId, end.endedAtMs);
+    person.active.delete(end.subscriptionId);
+    person.ended.add(end.subscriptionId);
+  }
+
+  consume(customerId: string, amount: number, key: string, atMs: number): unknown {
+    return this.ledger.consume(customerId, amount, key, atMs);
+  }
+
+  expire(customerId: string, atMs: number): void {
+    this.ledger.expire(customerId, atMs);
+  }
+
+  balance(customerId: string, atMs: number): number {
+    return this.ledger.balance(customerId, atMs);
+  }
+
+  /** The lots unexpired at `atMs`, in burn order (C5), as the `credits` balance lists them. */
+  liveLots(customerId: string, atMs: number): LotView[] {
+    return this.ledger
+      .lots(customerId)
+      .filter((lot) => atMs < lot.expiresAtMs)
+      .sort(
+        (a, b) =>
+          a.expiresAtMs - b.expiresAtMs ||
+          a.grantedAtMs - b.grantedAtMs ||
+          (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+      )
+      .map(viewOf);
+  }
+}
+
+function viewOf(lot: ModelLot): LotView {
+  return {
+    source: lot.id.startsWith('referral#')
+      ? 'referral_bonus'
+      : lot.id.startsWith('adjust#')
+        ? 'adjustment'
+        : 'subscription',
+    granted: lot.granted,
+    remaining: lot.remaining,
+    grantedAt: new Date(lot.grantedAtMs).toISOString(),
+    expiresAt: new Date(lot.expiresAtMs).toISOString(),
+  };
+}
