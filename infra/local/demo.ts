@@ -149,6 +149,11 @@ async function show(
   return view.balance;
 }
 
+// Ctrl-C: exit, and the exit hook of startDynamoDbLocal takes the JVM down with us.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => process.exit(130));
+}
+
 main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exitCode = 1;

@@ -86,6 +86,11 @@ export async function startDynamoDbLocal(options: {
     child.kill('SIGKILL');
     throw new Error(`${(error as Error).message}\n${output.join('')}`);
   }
+  // Whatever way this process ends (an error, a closed pipe, process.exit), the JVM must not
+  // outlive it: 'exit' handlers run synchronously, and kill() is synchronous.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   return {
     endpoint: `http://127.0.0.1:${options.port}`,
     port: options.port,
