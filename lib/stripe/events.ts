@@ -30,7 +30,14 @@ const envelopeSchema = z.object({
   created: unixSeconds,
   api_version: z.string().min(1).nullable(),
   livemode: z.boolean().optional(),
-  data: z.object({ object: z.looseObject({ object: z.string().optional() }) }),
+  // Checked for being an object but not copied: each event type's translation parses the part
+  // of it that it uses, and copying a whole invoice here was a measurable share of the hot path.
+  data: z.object({
+    object: z.custom<Readonly<Record<string, unknown>>>(
+      (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+      'must be an object',
+    ),
+  }),
 });
 
 /** A Stripe event whose envelope is valid and whose API version is the supported one. */
