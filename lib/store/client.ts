@@ -13,7 +13,12 @@ export type StoreDeps = {
 
 /** A document client; `endpoint` points it at DynamoDB Local. */
 export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  const client = new DynamoDBClient(config);
+  // Without a request timeout a hung connection would hold the Lambda until its own timeout;
+  // a timed-out request is retried by the SDK like any other transient failure.
+  const client = new DynamoDBClient({
+    requestHandler: { requestTimeout: 5_000, connectionTimeout: 2_000 },
+    ...config,
+  });
   return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true },
   });

@@ -57,7 +57,9 @@ function apiBaseOptions(apiBase: string): {
 
 /** A failed Stripe API call as a fault that keeps Stripe's error as its cause. */
 export function stripeFault(what: string, error: unknown): StripeApiError {
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const raw = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  // Stripe's 401 message quotes the (masked) key, e.g. `sk_live_****abcd`: keep even that out.
+  const detail = raw.replace(/\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9*]+/g, '[key]');
   return new StripeApiError(`Stripe API call failed (${what}): ${detail}`, error);
 }
 

@@ -10,7 +10,9 @@ import { CreditsError } from '../errors';
 export class UnsupportedApiVersionError extends CreditsError {
   readonly received: string | null;
   readonly supported: string;
-  constructor(received: string | null, supported: string) {
+  /** The refused event's id (its signature was valid), so ops can find and replay it. */
+  readonly eventId: string | undefined;
+  constructor(received: string | null, supported: string, eventId?: string) {
     super(
       `event api_version ${received ?? '(none)'} is not the supported ${supported}: set the ` +
         `Stripe webhook endpoint's API version to ${supported}, then replay the refused events ` +
@@ -19,6 +21,7 @@ export class UnsupportedApiVersionError extends CreditsError {
     );
     this.received = received;
     this.supported = supported;
+    this.eventId = eventId;
   }
 }
 

@@ -65,7 +65,7 @@ export function parseStripeEvent(json: unknown): StripeEvent {
   }
   const event = parsed.data;
   if (event.api_version !== SUPPORTED_API_VERSION) {
-    throw new UnsupportedApiVersionError(event.api_version, SUPPORTED_API_VERSION);
+    throw new UnsupportedApiVersionError(event.api_version, SUPPORTED_API_VERSION, event.id);
   }
   return {
     id: event.id,

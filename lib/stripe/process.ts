@@ -233,7 +233,11 @@ function responseOf(summary: EventSummary) {
 }
 
 function failure(logger: Logger, error: unknown, event: StripeEvent | undefined): DeliveryResponse {
-  const context = event ? { eventId: event.id, type: event.type } : {};
+  const context = event
+    ? { eventId: event.id, type: event.type }
+    : error instanceof UnsupportedApiVersionError && error.eventId
+      ? { eventId: error.eventId }
+      : {};
   if (error instanceof CreditsError && error.expose) {
     const level = error instanceof UnsupportedApiVersionError ? 'error' : 'warn';
     logger[level]('stripe delivery refused', {
