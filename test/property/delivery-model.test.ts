@@ -57,7 +57,7 @@ const RUNS = Number(process.env.DELIVERY_RUNS ?? 200);
 const SEED =
   process.env.DELIVERY_SEED === undefined ? undefined : Number(process.env.DELIVERY_SEED);
 const PATH = process.env.DELIVERY_PATH;
-const MAX_STEPS = 8;
+const MAX_STEPS = 10;
 /** A history takes a few hundred ms; the rest is room for a loaded machine and for shrinking. */
 const TIMEOUT_MS = 120_000 + RUNS * 1_500;
 

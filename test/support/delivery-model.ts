@@ -181,11 +181,15 @@ const step: fc.Arbitrary<AbstractStep> = fc.oneof(
     }),
   },
   {
-    weight: 4,
+    weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('spend' as const),
       customer: customerNumber,
-      amount: fc.oneof(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 61, max: 900 })),
+      // Mostly a few images; sometimes more than any balance here (C15's refusal).
+      amount: fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: 1, max: 60 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 61, max: 900 }) },
+      ),
       retryOf: sometimes(fc.nat({ max: 5 })),
     }),
   },
@@ -393,6 +397,13 @@ class Planner {
     return n % this.customers;
   }
 
+  /** Subscribers are the ones who spend (anyone else is refused, C15), if there are any yet. */
+  private spender(n: number): number {
+    const running = this.subscriptions.filter((sub) => !sub.canceled);
+    const subscribers = [...new Set(running.map((sub) => sub.customer))].sort();
+    return subscribers.length === 0 ? this.customer(n) : (subscribers[n % subscribers.length] ?? 0);
+  }
+
   private moveClock(toMs: number, why: string): void {
     if (toMs === this.nowMs) return;
     this.nowMs = toMs;
@@ -423,12 +434,14 @@ class Planner {
   }
 
   private spend(step: Extract<AbstractStep, { kind: 'spend' }>, index: number): void {
+    // Before anyone has subscribed a spend can only be refused: not worth a step.
+    if (this.subscriptions.length === 0) return;
     const earlier =
       step.retryOf === null || this.spends.length === 0
         ? undefined
         : this.spends[step.retryOf % this.spends.length];
     const request = earlier ?? {
-      customer: this.customer(step.customer),
+      customer: this.spender(step.customer),
       amount: step.amount,
       key: `img-${index}`,
     };
