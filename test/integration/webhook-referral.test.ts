@@ -108,7 +108,9 @@ describe('Referral program through the webhook (C9-C12)', () => {
       metadata: { referral_code: code.replace('-', '') },
     });
     const deliveries = await Promise.all(Array.from({ length: 5 }, () => h.deliver(first)));
-    expect(deliveries.map((each) => [each.statusCode, each.body])).toEqual(deliveries.map(() => [200, expect.anything()]));
+    expect(deliveries.map((each) => [each.statusCode, each.body])).toEqual(
+      deliveries.map(() => [200, expect.anything()]),
+    );
     await subscribe('cus_new_b', PRO, { code: code.toLowerCase() });
     expect((await h.balance('cus_new_a')).balance).toBe(150);
     expect((await h.balance('cus_new_b')).balance).toBe(750);
