@@ -97,6 +97,8 @@ async function interleave<T>(
   let wake: () => void = () => {};
   const results = tasks.map((task, i) => {
     const gate = async (operation: string) => {
+      // A delivery makes its DynamoDB calls one at a time; two at once would hang the driver.
+      if (state[i] === 'waiting') throw new Error(`${task.label} made two DynamoDB calls at once`);
       state[i] = 'waiting';
       wake();
       await scheduler.schedule(Promise.resolve(), `${task.label} ${operation}`, undefined, (go) => {
