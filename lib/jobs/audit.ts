@@ -1,12 +1,12 @@
-import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
-import { readAccountItem } from '../ledger/queries';
+import { queryLedger, readAccountItem } from '../ledger/queries';
 import type { StoreDeps } from '../store/client';
 import type { AccountItem, LedgerItem } from '../store/codec';
 import { callStore } from '../store/command';
-import { ACCOUNT_SK, customerPk, LEDGER_PREFIX } from '../store/keys';
+import { ACCOUNT_SK, LEDGER_PREFIX } from '../store/keys';
 
 /**
  * The `audit` action (ops, after an incident): checks C14 for one customer, or for the whole
@@ -235,19 +235,12 @@ async function readLedger(deps: StoreDeps, customerId: string): Promise<LedgerIt
   const entries: LedgerItem[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const response = await callStore('Query', () =>
-      deps.db.send(
-        new QueryCommand({
-          TableName: deps.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': customerPk(customerId), ':prefix': LEDGER_PREFIX },
-          ConsistentRead: true,
-          ...(startKey && { ExclusiveStartKey: startKey }),
-        }),
-      ),
-    );
-    entries.push(...((response.Items ?? []) as LedgerItem[]));
-    startKey = response.LastEvaluatedKey;
+    const page = await queryLedger(deps, customerId, {
+      newestFirst: false,
+      ...(startKey && { startKey }),
+    });
+    entries.push(...page.items);
+    startKey = page.lastKey;
   } while (startKey);
   return entries;
 }

@@ -85,21 +85,39 @@ export async function ledgerOf(
 ): Promise<LedgerPage> {
   // Decoded before the call: inside callStore a bad cursor would become a StoreError (503).
   const startKey = page.cursor ? decodeCursor(page.cursor, customerId) : undefined;
+  const response = await queryLedger(deps, customerId, {
+    newestFirst: true,
+    limit: page.limit ?? 100,
+    ...(startKey && { startKey }),
+  });
+  const entries = response.items.map(entryView);
+  const last = response.lastKey;
+  return last ? { entries, nextCursor: encodeCursor(last.sk as string) } : { entries };
+}
+
+/** One page of a customer's ledger items (strongly consistent), in seq order either way. */
+export async function queryLedger(
+  deps: StoreDeps,
+  customerId: string,
+  page: { newestFirst: boolean; limit?: number; startKey?: Record<string, unknown> },
+) {
   const response = await callStore('Query', () =>
     deps.db.send(
       new QueryCommand({
         TableName: deps.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':pk': customerPk(customerId), ':prefix': LEDGER_PREFIX },
-        ScanIndexForward: false,
-        Limit: page.limit ?? 100,
-        ...(startKey && { ExclusiveStartKey: startKey }),
+        ScanIndexForward: !page.newestFirst,
+        ConsistentRead: true,
+        ...(page.limit !== undefined && { Limit: page.limit }),
+        ...(page.startKey && { ExclusiveStartKey: page.startKey }),
       }),
     ),
   );
-  const entries = (response.Items ?? []).map((item) => entryView(item as LedgerItem));
-  const last = response.LastEvaluatedKey;
-  return last ? { entries, nextCursor: encodeCursor(last.sk as string) } : { entries };
+  return {
+    items: (response.Items ?? []) as LedgerItem[],
+    lastKey: response.LastEvaluatedKey,
+  };
 }
 
 function entryView(item: LedgerItem): LedgerEntryView {

@@ -9,20 +9,8 @@ import {
   spend,
   withEntries,
 } from '../../lib/credits/account';
-import { bookBalance, type Lot, newLot } from '../../lib/credits/lots';
-
-const ms = (iso: string) => Date.parse(iso);
-
-function lot(id: string, grantedAt: string, granted: number, remaining = granted): Lot {
-  const fresh = newLot({
-    id,
-    source: 'subscription',
-    credits: granted,
-    grantedAtMs: ms(grantedAt),
-    ref: `in_${id}`,
-  });
-  return { ...fresh, remaining };
-}
+import { bookBalance, type Lot } from '../../lib/credits/lots';
+import { lot, ms } from '../support/lots';
 
 /** An account that has already written `ledgerSeq` entries explaining `lots`. */
 function accountWith(lots: Lot[], ledgerSeq = 3): Account {

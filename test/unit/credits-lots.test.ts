@@ -2,27 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   bookBalance,
   burn,
-  type Lot,
-  newLot,
   nextExpiryMs,
   partitionExpired,
   partitionForfeited,
   spendableBalance,
 } from '../../lib/credits/lots';
-
-const ms = (iso: string) => Date.parse(iso);
-
-/** A lot granted at `grantedAt` with `remaining` of `granted` credits left. */
-function lot(id: string, grantedAt: string, granted: number, remaining = granted): Lot {
-  const fresh = newLot({
-    id,
-    source: 'subscription',
-    credits: granted,
-    grantedAtMs: ms(grantedAt),
-    ref: `in_${id}`,
-  });
-  return { ...fresh, remaining };
-}
+import { lot, ms } from '../support/lots';
 
 describe('Function: burn', () => {
   it('C5 burns the lot that expires soonest first: rollover before fresh', () => {
