@@ -1,4 +1,3 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBackfillHandler } from '../../functions/backfill';
@@ -7,6 +6,7 @@ import { balanceOf, ledgerOf } from '../../lib/ledger/queries';
 import { capturingLogger } from '../../lib/log';
 import { processDepsFromConfig } from '../../lib/stripe/deps';
 import type { ProcessDeps } from '../../lib/stripe/process';
+import { tableItems } from '../support/faults';
 import {
   ms,
   paidInvoiceEvent,
@@ -102,22 +102,9 @@ function inRange(event: Json): boolean {
   return createdMs >= ms(SINCE) && createdMs < ms(UNTIL);
 }
 
+/** Every item of the table, sorted by key, as one string to compare before and after. */
 async function snapshot(table: Table): Promise<string> {
-  const items: Json[] = [];
-  let startKey: Json | undefined;
-  do {
-    const page = await table.db.send(
-      new ScanCommand({
-        TableName: table.tableName,
-        ConsistentRead: true,
-        ...(startKey && { ExclusiveStartKey: startKey }),
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  const key = (item: Json) => `${item.pk}|${item.sk}`;
-  return JSON.stringify(items.sort((a, b) => (key(a) < key(b) ? -1 : 1)));
+  return JSON.stringify(await tableItems(table));
 }
 
 /** Balances with their lots, and each ledger as a multiset, for every customer. */

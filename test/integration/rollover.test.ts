@@ -1,4 +1,4 @@
-import { ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { type ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRolloverHandler } from '../../functions/rollover';
@@ -7,6 +7,7 @@ import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
 import { consume } from '../../lib/ledger/spending';
 import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { capturingLogger } from '../../lib/log';
+import { tableItems } from '../support/faults';
 import { freshTable } from '../support/table';
 
 type Table = Awaited<ReturnType<typeof freshTable>>;
@@ -35,23 +36,9 @@ async function grant(
 }
 
 /** Every item of the table, in key order, to prove that a run wrote nothing. */
+/** Every item of the table, sorted by key, as one string to compare before and after. */
 async function snapshot(table: Table): Promise<string> {
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await table.db.send(
-      new ScanCommand({
-        TableName: table.tableName,
-        ConsistentRead: true,
-        ...(startKey && { ExclusiveStartKey: startKey }),
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  const key = (item: Record<string, unknown>) => `${item.pk}|${item.sk}`;
-  items.sort((a, b) => (key(a) < key(b) ? -1 : 1));
-  return JSON.stringify(items);
+  return JSON.stringify(await tableItems(table));
 }
 
 async function expiryEntries(table: Table, customerId: string) {
