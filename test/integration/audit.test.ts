@@ -5,11 +5,12 @@ import { type AuditReport, audit } from '../../lib/jobs/audit';
 import { runRollover } from '../../lib/jobs/rollover';
 import { redeemReferral } from '../../lib/ledger/referrals';
 import { adjust, consume } from '../../lib/ledger/spending';
-import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { endSubscription } from '../../lib/ledger/subscriptions';
 import { capturingLogger } from '../../lib/log';
 import { runCreditsRequest } from '../../lib/ops/credits-api';
 import { referralCodeOf } from '../../lib/referrals/store';
 import { accountKey, ledgerKey } from '../../lib/store/keys';
+import { grantOneLine } from '../support/grants';
 import { freshTable } from '../support/table';
 
 type Table = Awaited<ReturnType<typeof freshTable>>;
@@ -17,21 +18,7 @@ type Table = Awaited<ReturnType<typeof freshTable>>;
 const iso = (text: string) => Date.parse(text);
 const clockAt = (table: Table, at: string) => ({ ...table, clock: () => iso(at) });
 
-async function grant(
-  table: Table,
-  customerId: string,
-  invoiceId: string,
-  credits: number,
-  at: string,
-) {
-  await grantSubscriptionInvoice(clockAt(table, at), {
-    customerId,
-    invoiceId,
-    subscriptionId: `sub_${customerId}`,
-    invoiceCreatedMs: iso(at),
-    lines: [{ lineId: 'il_1', credits, periodStartMs: iso(at) }],
-  });
-}
+const grant = grantOneLine;
 
 /**
  * A table with every kind of entry: grants, spends, an adjustment, a referral on both sides,

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
 import { adjust, consume } from '../../lib/ledger/spending';
-import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import type { StoreDeps } from '../../lib/store/client';
 import { tableItems } from '../support/faults';
+import { grantOneLine } from '../support/grants';
 import { freshTable } from '../support/table';
 
 const ms = (iso: string) => Date.parse(iso);
@@ -17,19 +17,9 @@ async function grant(
   customerId: string,
   invoiceId: string,
   credits: number,
-  periodStartMs: number,
+  at: string | number,
 ) {
-  const result = await grantSubscriptionInvoice(
-    { ...deps, clock: () => periodStartMs },
-    {
-      customerId,
-      invoiceId,
-      subscriptionId: `sub_${customerId}`,
-      invoiceCreatedMs: periodStartMs,
-      lines: [{ lineId: 'il_1', credits, periodStartMs }],
-    },
-  );
-  expect(result.status).toBe('applied');
+  expect((await grantOneLine(deps, customerId, invoiceId, credits, at)).status).toBe('applied');
 }
 
 describe('Function: consume', () => {

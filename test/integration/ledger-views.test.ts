@@ -3,9 +3,10 @@ import { InputError } from '../../lib/errors';
 import { expireCustomer } from '../../lib/ledger/expiry';
 import { balanceOf, type LedgerEntryView, ledgerOf } from '../../lib/ledger/queries';
 import { adjust, consume } from '../../lib/ledger/spending';
-import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { endSubscription } from '../../lib/ledger/subscriptions';
 import type { StoreDeps } from '../../lib/store/client';
 import { tableItems } from '../support/faults';
+import { grantOneLine } from '../support/grants';
 import { freshTable } from '../support/table';
 
 const ms = (iso: string) => Date.parse(iso);
@@ -15,24 +16,7 @@ const MAR = ms('2026-03-05T10:00:00Z');
 /** After the adjustment of 10 Feb expired (10 May) and before February's lot does (28 May). */
 const VIEW_AT = ms('2026-05-15T00:00:00Z');
 
-async function grant(
-  deps: StoreDeps,
-  customerId: string,
-  invoiceId: string,
-  credits: number,
-  atMs: number,
-) {
-  await grantSubscriptionInvoice(
-    { ...deps, clock: () => atMs },
-    {
-      customerId,
-      invoiceId,
-      subscriptionId: `sub_${customerId}`,
-      invoiceCreatedMs: atMs,
-      lines: [{ lineId: 'il_1', credits, periodStartMs: atMs }],
-    },
-  );
-}
+const grant = grantOneLine;
 
 /** Every entry of the ledger, following cursors page by page. */
 async function wholeLedger(deps: StoreDeps, customerId: string, limit: number) {

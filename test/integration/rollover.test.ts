@@ -5,9 +5,9 @@ import { createRolloverHandler } from '../../functions/rollover';
 import { RolloverIncompleteError, runRollover } from '../../lib/jobs/rollover';
 import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
 import { consume } from '../../lib/ledger/spending';
-import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { capturingLogger } from '../../lib/log';
 import { tableItems } from '../support/faults';
+import { grantOneLine } from '../support/grants';
 import { freshTable } from '../support/table';
 
 type Table = Awaited<ReturnType<typeof freshTable>>;
@@ -16,23 +16,13 @@ const iso = (text: string) => Date.parse(text);
 const DAY_MS = 86_400_000;
 
 async function grant(
-  table: Table,
+  deps: Table,
   customerId: string,
   invoiceId: string,
   credits: number,
-  at: string,
+  at: string | number,
 ) {
-  const result = await grantSubscriptionInvoice(
-    { ...table, clock: () => iso(at) },
-    {
-      customerId,
-      invoiceId,
-      subscriptionId: `sub_${customerId}`,
-      invoiceCreatedMs: iso(at),
-      lines: [{ lineId: 'il_1', credits, periodStartMs: iso(at) }],
-    },
-  );
-  expect(result.status).toBe('applied');
+  expect((await grantOneLine(deps, customerId, invoiceId, credits, at)).status).toBe('applied');
 }
 
 /** Every item of the table, in key order, to prove that a run wrote nothing. */
