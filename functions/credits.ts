@@ -1,7 +1,8 @@
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import type { LedgerDeps } from '../lib/ledger/deps';
 import { runCreditsRequest } from '../lib/ops/credits-api';
-import { depsFromEnv } from '../lib/runtime';
+import { budgetOf, depsFromEnv } from '../lib/runtime';
 
 /**
  * `credits` (invoke-only): balance, consume, ledger, referralCode and adjust for the image app
@@ -9,7 +10,9 @@ import { depsFromEnv } from '../lib/runtime';
  * invocation's error; nothing is written.
  */
 export function createCreditsHandler(deps: () => LedgerDeps) {
-  return middy(async (event: unknown) => runCreditsRequest(deps(), event));
+  return middy(async (event: unknown, context: Context) =>
+    runCreditsRequest(deps(), event, { budget: budgetOf(context) }),
+  );
 }
 
 export const handler = createCreditsHandler(depsFromEnv);

@@ -1,6 +1,11 @@
 import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
 import { nowMs } from '../lib/ledger/deps';
+import { budgetOf } from '../lib/runtime';
 import { webhookDepsFromEnv } from '../lib/stripe/deps';
 import { deliveryFromHttpEvent } from '../lib/stripe/http';
 import { handleDelivery, type WebhookDeps } from '../lib/stripe/process';
@@ -12,9 +17,13 @@ import { handleDelivery, type WebhookDeps } from '../lib/stripe/process';
  */
 export function createStripeWebhookHandler(deps: () => WebhookDeps) {
   return middy(
-    async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    async (
+      event: APIGatewayProxyEventV2,
+      context: Context,
+    ): Promise<APIGatewayProxyStructuredResultV2> => {
       const webhook = deps();
-      const response = await handleDelivery(webhook, deliveryFromHttpEvent(event, nowMs(webhook)));
+      const delivery = deliveryFromHttpEvent(event, nowMs(webhook));
+      const response = await handleDelivery(webhook, delivery, { budget: budgetOf(context) });
       return {
         statusCode: response.statusCode,
         headers: { 'content-type': 'application/json' },

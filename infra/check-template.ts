@@ -22,7 +22,7 @@ const DEFAULT_TEMPLATE = '.serverless/cloudformation-template-update-stack.json'
 /** Where serverless-esbuild leaves the bundles (`keepOutputDirectory: true`). */
 const BUNDLE_DIR = '.esbuild/.build';
 const TABLE_ID = 'CreditsTable';
-const EXPIRING_INDEX = 'expiring';
+const EXPIRING_INDEX = 'lotsByExpiry';
 const SECRET_NAMES = ['STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY'] as const;
 const SSM_REFERENCE =
   /^\{\{resolve:ssm(-secure)?:\/image-credits\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_./-]+(:\d+)?\}\}$/;
@@ -31,11 +31,12 @@ const STRIPE_SECRET_VALUE = /\b(sk|rk)_(live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za
 
 /** The actions each item of a runCommand transaction or read needs (see serverless.yml). */
 const LEDGER_COMMANDS = [
-  'dynamodb:BatchGetItem',
   'dynamodb:ConditionCheckItem',
+  'dynamodb:DeleteItem',
   'dynamodb:GetItem',
   'dynamodb:PutItem',
   'dynamodb:Query',
+  'dynamodb:UpdateItem',
 ] as const;
 
 type FunctionSpec = {
@@ -75,8 +76,8 @@ const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
     logicalId: 'CreditsLambdaFunction',
     handler: 'functions/credits.handler',
     secrets: [],
-    // UpdateItem: the referral-code claim; Scan: the `audit` action's whole-table pass.
-    dynamodb: { table: [...LEDGER_COMMANDS, 'dynamodb:UpdateItem', 'dynamodb:Scan'] },
+    // Scan: the `audit` action's whole-table pass.
+    dynamodb: { table: [...LEDGER_COMMANDS, 'dynamodb:Scan'] },
     deadLetter: false,
   },
 };

@@ -3,8 +3,12 @@ import {
   type CreateTableCommandInput,
   DescribeTableCommand,
   type DynamoDBClient,
+  PutItemCommand,
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { SCHEMA_KEY } from '../lib/store/keys';
+import { SCHEMA_VERSION } from '../lib/store/state';
 import definition from './table.json' with { type: 'json' };
 
 /**
@@ -29,8 +33,18 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
   };
 }
 
-/** The index the expiry job queries; named once here and in table.json. */
-export const EXPIRING_INDEX = properties.GlobalSecondaryIndexes[0]?.IndexName ?? 'expiring';
+/**
+ * A table created here holds nothing older than the current shape, and says so, so that the
+ * code never looks for 0.1.0 items in it (lib/store/state.ts).
+ */
+async function markCurrentSchema(client: DynamoDBClient, tableName: string) {
+  await client.send(
+    new PutItemCommand({
+      TableName: tableName,
+      Item: marshall({ ...SCHEMA_KEY, version: SCHEMA_VERSION }),
+    }),
+  );
+}
 
 /** Creates the table if it does not exist yet; returns whether it was created. */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<boolean> {
@@ -42,6 +56,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   }
   try {
     await client.send(new CreateTableCommand(createTableInput(tableName)));
+    await markCurrentSchema(client, tableName);
     return true;
   } catch (error) {
     // Two processes starting at once may both see no table; the loser's create is a no-op.

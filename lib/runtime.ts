@@ -1,6 +1,8 @@
 import { type Config, loadConfig } from './config';
 import type { LedgerDeps } from './ledger/deps';
+import { budgetFor } from './store/call';
 import { createDocumentClient } from './store/client';
+import { createLotCache } from './store/lot-cache';
 
 /**
  * Builds the dependencies a Lambda needs from its environment. Functions call this lazily,
@@ -19,7 +21,7 @@ export function depsFromConfig(config: Config): LedgerDeps & { config: Config } 
       },
     }),
   });
-  return { db, tableName: config.tableName, config };
+  return { db, tableName: config.tableName, lotCache: createLotCache(), config };
 }
 
 /** Memoises a factory: the first call builds, later calls reuse (one per container). */
@@ -36,3 +38,13 @@ export function once<T>(factory: () => T): () => T {
 }
 
 export const depsFromEnv = once(() => depsFromConfig(loadConfig()));
+
+/**
+ * The budget of one invocation: the Lambda's remaining time less a margin, so that retries
+ * end with a clean error before the Lambda is killed. Outside Lambda (tests, the local
+ * stack), the store's default.
+ */
+export function budgetOf(context: { getRemainingTimeInMillis?: () => number } | undefined) {
+  const remaining = context?.getRemainingTimeInMillis;
+  return typeof remaining === 'function' ? budgetFor(remaining.call(context)) : undefined;
+}

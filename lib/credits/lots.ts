@@ -18,7 +18,25 @@ export type Lot = {
   readonly expiresAtMs: number;
   /** The cause: invoice id, referee customer id, ops idempotency key. */
   readonly ref: string;
+  /**
+   * Set when a subscription's end took the lot's credits (C7): which, and how many. The lot is
+   * kept, with nothing left, as the record of what was taken until it expires.
+   */
+  readonly forfeit?: { readonly by: string; readonly credits: number };
+  /**
+   * Written without touching the customer's account item (a referrer's bonus, C12), so that
+   * the referees of one referrer never write a common item; the account's lot count leaves it
+   * out (see lib/store/lot-cache.ts for what that means for cached spends).
+   */
+  readonly quiet?: boolean;
 };
+
+/**
+ * A lot written quietly (a referrer's bonus) is granted no earlier than this before its
+ * writer's clock; a later one is written with the account's knowledge instead. Spends planned
+ * on a cached state rely on it (lib/store/lot-cache.ts).
+ */
+export const QUIET_GRANT_WINDOW_MS = 10 * 60_000;
 
 export function newLot(fields: {
   id: string;
@@ -43,6 +61,11 @@ export function isExpiredAt(lot: Lot, nowMs: number): boolean {
   return nowMs >= lot.expiresAtMs;
 }
 
+/** C6/C14: credits that can be spent at `nowMs`: granted by then, not expired, not forfeited. */
+export function isSpendableAt(lot: Lot, nowMs: number): boolean {
+  return lot.grantedAtMs <= nowMs && !isExpiredAt(lot, nowMs) && lot.remaining > 0;
+}
+
 /** C5: soonest expiry first; ties broken by grant time, then id, so burns are deterministic. */
 export function byBurnOrder(a: Lot, b: Lot): number {
   return a.expiresAtMs - b.expiresAtMs || a.grantedAtMs - b.grantedAtMs || compare(a.id, b.id);
@@ -52,9 +75,9 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** C14: what a customer can spend at `nowMs` is the remaining credit of unexpired lots. */
+/** C14: what a customer can spend at `nowMs` is the remaining credit of spendable lots. */
 export function spendableBalance(lots: readonly Lot[], nowMs: number): number {
-  return lots.reduce((sum, lot) => (isExpiredAt(lot, nowMs) ? sum : sum + lot.remaining), 0);
+  return lots.reduce((sum, lot) => (isSpendableAt(lot, nowMs) ? sum + lot.remaining : sum), 0);
 }
 
 /** What the ledger says the customer holds: every lot not yet reclaimed, expired or not. */
@@ -62,51 +85,43 @@ export function bookBalance(lots: readonly Lot[]): number {
   return lots.reduce((sum, lot) => sum + lot.remaining, 0);
 }
 
+/** How many credits a change moved in or out of one lot (recorded on ledger entries). */
 export type Burn = { readonly lotId: string; readonly amount: number };
 
+/** One lot a spend takes from: `drains` when it takes everything that was left. */
+export type LotTake = { readonly lot: Lot; readonly amount: number; readonly drains: boolean };
+
 /**
- * Takes `amount` credits from the unexpired lots in burn order (C5). Returns null when they
- * hold fewer than `amount` (C15: all or nothing). Lots that reach zero are dropped.
+ * C5/C15: takes `amount` credits from the lots spendable at `nowMs`, soonest expiry first.
+ * Returns null when they hold fewer than `amount` (all or nothing).
  */
-export function burn(
-  lots: readonly Lot[],
-  amount: number,
-  nowMs: number,
-): { lots: Lot[]; burns: Burn[] } | null {
+export function planBurn(lots: readonly Lot[], amount: number, nowMs: number): LotTake[] | null {
   if (spendableBalance(lots, nowMs) < amount) return null;
   let left = amount;
-  const burns: Burn[] = [];
-  const after: Lot[] = [];
-  for (const lot of [...lots].sort(byBurnOrder)) {
-    const take = isExpiredAt(lot, nowMs) ? 0 : Math.min(left, lot.remaining);
+  const takes: LotTake[] = [];
+  for (const lot of lots.filter((each) => isSpendableAt(each, nowMs)).sort(byBurnOrder)) {
+    if (left === 0) break;
+    const take = Math.min(left, lot.remaining);
     left -= take;
-    if (take > 0) burns.push({ lotId: lot.id, amount: take });
-    if (lot.remaining - take > 0) after.push({ ...lot, remaining: lot.remaining - take });
+    takes.push({ lot, amount: take, drains: take === lot.remaining });
   }
-  return { lots: after, burns };
+  return takes;
 }
 
-/** Splits lots into those expired at `nowMs` and those still alive (C6). */
-export function partitionExpired(lots: readonly Lot[], nowMs: number) {
-  const expired = lots.filter((lot) => isExpiredAt(lot, nowMs)).sort(byBurnOrder);
-  const alive = lots.filter((lot) => !isExpiredAt(lot, nowMs));
-  return { expired, alive };
+/** The lots expired at `nowMs` that still exist, soonest first (C6: the job reclaims them). */
+export function expiredLots(lots: readonly Lot[], nowMs: number): Lot[] {
+  return lots.filter((lot) => isExpiredAt(lot, nowMs)).sort(byBurnOrder);
 }
 
 /**
- * C7/C8: a subscription ending at `endedAtMs` forfeits the lots granted at or before that
- * moment. Lots already expired by then are left for the expiry job, so the ledger reads the
- * same whether the job ran before the cancellation arrived or after.
+ * C7/C8: a subscription ending at `endedAtMs` forfeits the credits of the lots granted at or
+ * before that moment. Lots already expired by then are left for the expiry job, so the ledger
+ * reads the same whether the job ran before the cancellation arrived or after.
  */
-export function partitionForfeited(lots: readonly Lot[], endedAtMs: number) {
-  const forfeited = lots
-    .filter((lot) => lot.grantedAtMs <= endedAtMs && !isExpiredAt(lot, endedAtMs))
+export function forfeitableAt(lots: readonly Lot[], endedAtMs: number): Lot[] {
+  return lots
+    .filter(
+      (lot) => lot.grantedAtMs <= endedAtMs && !isExpiredAt(lot, endedAtMs) && lot.remaining > 0,
+    )
     .sort(byBurnOrder);
-  const kept = lots.filter((lot) => !forfeited.includes(lot));
-  return { forfeited, kept };
-}
-
-/** The soonest expiry among the lots, which the expiry index is keyed on. */
-export function nextExpiryMs(lots: readonly Lot[]): number | undefined {
-  return lots.length === 0 ? undefined : Math.min(...lots.map((lot) => lot.expiresAtMs));
 }

@@ -1,24 +1,25 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { bookBalance } from '../credits/lots';
+import type { CustomerState } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
-import { queryLedger, readAccountItem } from '../ledger/queries';
 import type { StoreDeps } from '../store/client';
-import type { AccountItem, LedgerItem } from '../store/codec';
-import { callStore } from '../store/command';
-import { ACCOUNT_SK, LEDGER_PREFIX } from '../store/keys';
+import type { LedgerItem } from '../store/items';
+import { wholeLedger } from '../store/ledger';
+import { scanAccounts } from '../store/scan';
+import { readState } from '../store/state';
 
 /**
  * The `audit` action (ops, after an incident): checks C14 for one customer, or for the whole
- * table a page at a time. For each account it compares
- * - the stored `balance` attribute, the sum of the lots' remaining credits, the sum of the
- *   ledger's amounts, and the last entry's balanceAfter (all four must be equal);
- * - every lot: 0 < remaining <= granted;
- * - the ledger: seqs 1..ledgerSeq with no gap, each balanceAfter the running sum;
- * - with `now`: no lot expired at `now` is still held, i.e. the expiry job has run for `now`
- *   (C14: only then does the ledger equal the spendable balance).
- * The whole-table mode Scans the table (filtered to account items): an ops tool that reads
- * everything once, on purpose, unlike the expiry job, which never scans.
+ * table a page at a time. For each customer it checks
+ * - the ledger's sum equals the lots' remaining credit (every change writes both at once);
+ * - every lot: 0 <= remaining <= granted, and a forfeited one holds nothing;
+ * - the account's lot count equals its lots (the spend cache relies on it);
+ * - no entry's balanceAfter is negative (C1);
+ * - with `now`: no lot expired at `now` still holds credit, i.e. the expiry job has run for
+ *   `now` (C14: only then does the ledger equal the spendable balance).
+ * balanceAfter is not checked against the running sum: two overlapping spends of one customer
+ * each record the balance they read (see lib/credits/state.ts), so only the sum is exact.
  */
 export type AuditProblem = {
   readonly customerId: string;
@@ -26,19 +27,18 @@ export type AuditProblem = {
   readonly expected: number | string;
   readonly actual: number | string;
   readonly lotId?: string;
-  readonly seq?: number;
+  /** The ledger entry's key, for problems of one entry. */
+  readonly entry?: string;
 };
 
 export const AuditProblemKind = {
-  balanceDiffersFromLots: 'balance_differs_from_lots',
   ledgerSumDiffersFromLots: 'ledger_sum_differs_from_lots',
-  lastBalanceAfterDiffersFromLots: 'last_balance_after_differs_from_lots',
   lotRemainingOutOfRange: 'lot_remaining_out_of_range',
-  ledgerSeqGap: 'ledger_seq_gap',
-  ledgerLengthDiffersFromSeq: 'ledger_length_differs_from_seq',
-  balanceAfterNotRunningSum: 'balance_after_not_running_sum',
+  lotCountDiffers: 'lot_count_differs',
+  negativeBalanceAfter: 'negative_balance_after',
   ledgerWithoutAccount: 'ledger_without_account',
   expiredLotNotReclaimed: 'expired_lot_not_reclaimed',
+  legacyAccount: 'legacy_account',
 } as const;
 export type AuditProblemKind = (typeof AuditProblemKind)[keyof typeof AuditProblemKind];
 
@@ -58,22 +58,30 @@ export type AuditRequest = {
 };
 
 const DEFAULT_LIMIT = 100;
-/** Scan calls one page may make: bounds an invocation on a table of mostly ledger items. */
-const MAX_SCAN_CALLS = 50;
 const CONCURRENCY = 4;
+/** Reads of a customer that keeps changing under the audit before it checks what it has. */
+const MAX_READS = 3;
 
 export async function audit(deps: StoreDeps, request: AuditRequest): Promise<AuditReport> {
   if (request.customerId !== undefined) {
     const problems = await auditCustomer(deps, request.customerId, request.nowMs);
     return problems === undefined ? { checked: 0, problems: [] } : { checked: 1, problems };
   }
-  const page = await scanAccounts(deps, request.limit ?? DEFAULT_LIMIT, request.cursor);
+  const page = await scanAccounts(deps, {
+    limit: request.limit ?? DEFAULT_LIMIT,
+    ...(request.cursor && { startKey: decodeCursor(request.cursor) }),
+  });
   const problems: AuditProblem[] = [];
   let next = 0;
   const worker = async () => {
     while (next < page.accounts.length) {
-      const item = page.accounts[next++];
-      if (item) problems.push(...(await auditAccount(deps, item, request.nowMs)));
+      const account = page.accounts[next++];
+      if (!account) continue;
+      if (account.legacy) {
+        problems.push(legacyProblem(account.customerId));
+        continue;
+      }
+      problems.push(...((await auditCustomer(deps, account.customerId, request.nowMs)) ?? []));
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -85,71 +93,69 @@ export async function audit(deps: StoreDeps, request: AuditRequest): Promise<Aud
   };
 }
 
-/** Undefined when the customer has neither an account nor a ledger. */
+function legacyProblem(customerId: string): AuditProblem {
+  return {
+    customerId,
+    problem: AuditProblemKind.legacyAccount,
+    expected: 'the current item shape',
+    actual: 'a 0.1.0 account item: run `npm run migrate`',
+  };
+}
+
+/**
+ * Undefined when the customer has neither state nor ledger. The state is read before and
+ * after the ledger: a writer landing in between changes the lots' sum, and the audit reads
+ * again rather than reporting a difference that was never there.
+ */
 async function auditCustomer(
   deps: StoreDeps,
   customerId: string,
   nowMs: number | undefined,
 ): Promise<AuditProblem[] | undefined> {
-  const item = await readAccountItem(deps, customerId);
-  if (item) return auditAccount(deps, item, nowMs);
-  const ledger = await readLedger(deps, customerId);
-  if (ledger.length === 0) return undefined;
-  return [
-    {
-      customerId,
-      problem: AuditProblemKind.ledgerWithoutAccount,
-      expected: 'an account item',
-      actual: `${ledger.length} ledger entries and no account`,
-    },
-  ];
-}
-
-/**
- * Reads the ledger after the account. Entries up to the account's ledgerSeq were written in
- * the same transactions as the account and never change; an entry beyond it is either a
- * writer that got in between (the account's version moved: read again) or a real problem.
- */
-async function auditAccount(
-  deps: StoreDeps,
-  first: AccountItem,
-  nowMs: number | undefined,
-): Promise<AuditProblem[]> {
-  let item = first;
-  for (let attempt = 1; ; attempt++) {
-    const ledger = await readLedger(deps, item.customerId);
-    const beyond = ledger.some((entry) => seqOf(entry) > (item.ledgerSeq ?? 0));
-    if (!beyond || attempt === 3) return checkAccount(item, ledger, nowMs);
-    const again = await readAccountItem(deps, item.customerId);
-    if (!again || again.version === item.version) return checkAccount(item, ledger, nowMs);
-    item = again;
+  const read = () => readState(deps, customerId, farBudget(), { migrateLegacy: false });
+  let before = await read();
+  if (before.legacy) return [legacyProblem(customerId)];
+  for (let reads = 1; ; reads++) {
+    const ledger = await wholeLedger(deps, customerId, farBudget());
+    const after = await read();
+    const settled = bookBalance(after.state.lots) === bookBalance(before.state.lots);
+    if (settled || reads === MAX_READS) {
+      const state = after.state;
+      if (state.version === 0 && state.lots.length === 0) {
+        return ledger.length === 0 ? undefined : [orphanLedger(customerId, ledger.length)];
+      }
+      return checkCustomer(state, ledger, nowMs);
+    }
+    before = after;
   }
 }
 
-/** C14 for one account, given its item and its whole ledger in seq order. Pure. */
-export function checkAccount(
-  item: AccountItem,
+function orphanLedger(customerId: string, entries: number): AuditProblem {
+  return {
+    customerId,
+    problem: AuditProblemKind.ledgerWithoutAccount,
+    expected: 'an account item',
+    actual: `${entries} ledger entries and no account`,
+  };
+}
+
+/** An ops pass may take its time: each read gets the default budget anew. */
+function farBudget() {
+  return { deadlineMs: Date.now() + 30_000 };
+}
+
+/** C14 for one customer, given its state and its whole ledger. Pure. */
+export function checkCustomer(
+  state: CustomerState,
   ledger: readonly LedgerItem[],
   nowMs?: number,
 ): AuditProblem[] {
-  const customerId = item.customerId;
+  const customerId = state.customerId;
   const problems: AuditProblem[] = [];
   const report = (problem: Omit<AuditProblem, 'customerId'>) =>
     problems.push({ customerId, ...problem });
-  // An account item written only by a referral-code request has no balance, ledgerSeq or lots
-  // yet; like the codec, read those as 0 and none.
-  const balance = item.balance ?? 0;
-  const lots = Object.entries(item.lots ?? {});
-  const lotsSum = lots.reduce((sum, [, lot]) => sum + lot.remaining, 0);
+  const lotsSum = bookBalance(state.lots);
   const ledgerSum = ledger.reduce((sum, entry) => sum + entry.amount, 0);
-  const lastBalanceAfter = ledger.at(-1)?.balanceAfter ?? 0;
-  if (balance !== lotsSum) {
-    report({
-      problem: AuditProblemKind.balanceDiffersFromLots,
-      expected: lotsSum,
-      actual: balance,
-    });
-  }
   if (ledgerSum !== lotsSum) {
     report({
       problem: AuditProblemKind.ledgerSumDiffersFromLots,
@@ -157,137 +163,54 @@ export function checkAccount(
       actual: ledgerSum,
     });
   }
-  if (lastBalanceAfter !== lotsSum) {
+  const counted = state.lots.filter((lot) => !lot.quiet).length;
+  if (counted !== state.lotCount) {
     report({
-      problem: AuditProblemKind.lastBalanceAfterDiffersFromLots,
-      expected: lotsSum,
-      actual: lastBalanceAfter,
+      problem: AuditProblemKind.lotCountDiffers,
+      expected: counted,
+      actual: state.lotCount,
     });
   }
-  for (const [lotId, lot] of lots) {
-    if (!(lot.remaining > 0 && lot.remaining <= lot.granted)) {
+  for (const lot of state.lots) {
+    const range = lot.forfeit
+      ? lot.remaining === 0
+      : lot.remaining > 0 && lot.remaining <= lot.granted;
+    if (!range) {
       report({
         problem: AuditProblemKind.lotRemainingOutOfRange,
-        lotId,
-        expected: `0 < remaining <= ${lot.granted}`,
+        lotId: lot.id,
+        expected: lot.forfeit ? '0 (forfeited)' : `0 < remaining <= ${lot.granted}`,
         actual: lot.remaining,
       });
     }
-    if (nowMs !== undefined && Date.parse(lot.expiresAt) <= nowMs) {
+    if (nowMs !== undefined && lot.expiresAtMs <= nowMs && lot.remaining > 0) {
       report({
         problem: AuditProblemKind.expiredLotNotReclaimed,
-        lotId,
-        expected: `reclaimed by the expiry job for ${toIso(nowMs)} (expired ${lot.expiresAt})`,
+        lotId: lot.id,
+        expected: `reclaimed by the expiry job for ${toIso(nowMs)} (expired ${toIso(lot.expiresAtMs)})`,
         actual: lot.remaining,
       });
     }
   }
-  problems.push(...checkLedger(item, ledger));
-  return problems;
-}
-
-function checkLedger(item: AccountItem, ledger: readonly LedgerItem[]): AuditProblem[] {
-  const customerId = item.customerId;
-  const problems: AuditProblem[] = [];
-  const ledgerSeq = item.ledgerSeq ?? 0;
-  if (ledger.length !== ledgerSeq) {
-    problems.push({
-      customerId,
-      problem: AuditProblemKind.ledgerLengthDiffersFromSeq,
-      expected: ledgerSeq,
-      actual: ledger.length,
+  const negative = ledger.find((entry) => entry.balanceAfter < 0);
+  if (negative) {
+    report({
+      problem: AuditProblemKind.negativeBalanceAfter,
+      expected: '>= 0',
+      actual: negative.balanceAfter,
+      entry: negative.sk,
     });
-  }
-  const gap = ledger.findIndex((entry, index) => seqOf(entry) !== index + 1);
-  if (gap >= 0) {
-    const entry = ledger[gap] as LedgerItem;
-    problems.push({
-      customerId,
-      problem: AuditProblemKind.ledgerSeqGap,
-      expected: gap + 1,
-      actual: seqOf(entry),
-    });
-  }
-  // The first entry whose balanceAfter is not the running sum; later ones follow from it.
-  let running = 0;
-  for (const entry of ledger) {
-    running += entry.amount;
-    if (entry.balanceAfter !== running) {
-      problems.push({
-        customerId,
-        problem: AuditProblemKind.balanceAfterNotRunningSum,
-        seq: seqOf(entry),
-        expected: running,
-        actual: entry.balanceAfter,
-      });
-      break;
-    }
   }
   return problems;
-}
-
-function seqOf(entry: LedgerItem): number {
-  return Number(entry.sk.slice(LEDGER_PREFIX.length));
-}
-
-/** The whole ledger of a customer, oldest first. */
-async function readLedger(deps: StoreDeps, customerId: string): Promise<LedgerItem[]> {
-  const entries: LedgerItem[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await queryLedger(deps, customerId, {
-      newestFirst: false,
-      ...(startKey && { startKey }),
-    });
-    entries.push(...page.items);
-    startKey = page.lastKey;
-  } while (startKey);
-  return entries;
-}
-
-type TableKey = { pk: string; sk: string };
-
-/**
- * Up to `limit` account items from where `cursor` left off. When a Scan page holds more than
- * the page wants, the cursor is the last account taken: any item's key is a valid place for
- * a Scan to resume after.
- */
-async function scanAccounts(deps: StoreDeps, limit: number, cursor: string | undefined) {
-  const accounts: AccountItem[] = [];
-  let startKey: Record<string, unknown> | undefined = cursor ? decodeCursor(cursor) : undefined;
-  for (let calls = 0; calls < MAX_SCAN_CALLS && accounts.length < limit; calls++) {
-    const response = await callStore('Scan', () =>
-      deps.db.send(
-        new ScanCommand({
-          TableName: deps.tableName,
-          FilterExpression: 'sk = :account',
-          ExpressionAttributeValues: { ':account': ACCOUNT_SK },
-          ConsistentRead: true,
-          ...(startKey && { ExclusiveStartKey: startKey }),
-        }),
-      ),
-    );
-    const items = (response.Items ?? []) as AccountItem[];
-    const room = limit - accounts.length;
-    accounts.push(...items.slice(0, room));
-    if (items.length > room) {
-      const last = accounts.at(-1) as AccountItem;
-      return { accounts, nextKey: { pk: last.pk, sk: last.sk } };
-    }
-    startKey = response.LastEvaluatedKey;
-    if (!startKey) return { accounts };
-  }
-  return { accounts, ...(startKey && { nextKey: startKey }) };
 }
 
 const cursorSchema = z.object({ pk: z.string().min(1), sk: z.string().min(1) });
 
-function encodeCursor(key: Record<string, unknown>): string {
-  const { pk, sk } = key as TableKey;
-  return Buffer.from(JSON.stringify({ pk, sk }), 'utf8').toString('base64url');
+function encodeCursor(key: { pk: string; sk: string }): string {
+  return Buffer.from(JSON.stringify({ pk: key.pk, sk: key.sk }), 'utf8').toString('base64url');
 }
 
-function decodeCursor(cursor: string): TableKey {
+function decodeCursor(cursor: string): { pk: string; sk: string } {
   try {
     return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
   } catch {

@@ -1,8 +1,8 @@
 import * as z from 'zod';
 import { InputError } from '../errors';
+import { parseWith } from '../input';
 import { nowMs } from '../ledger/deps';
 import { errorFields } from '../log';
-import { parseWith } from '../ops/credits-request';
 import { depsFromEnv, once } from '../runtime';
 import { CommandStatus } from '../store/command';
 import { stripeFault } from '../stripe/client';
@@ -88,7 +88,6 @@ export async function runBackfill(
   request: BackfillRequest,
   options: BackfillOptions = {},
 ): Promise<BackfillReport> {
-  const runDeps: ProcessDeps = { ...deps, dryRun: request.dryRun };
   const items =
     request.source === 'range'
       ? await listEvents(deps, request, options.pageSize ?? 100)
@@ -104,7 +103,7 @@ export async function runBackfill(
     if (options.remainingTimeMs && options.remainingTimeMs() < stopBelowMs) {
       return finish(deps, tally, item);
     }
-    await replayOne(runDeps, item, tally);
+    await replayOne(deps, item, tally);
     if ((index + 1) % (options.progressEvery ?? 100) === 0) {
       deps.logger.info('backfill progress', {
         done: index + 1,
@@ -153,7 +152,7 @@ async function replayOne(deps: ProcessDeps, item: Replayable, tally: Tally): Pro
   }
   let summary: EventSummary;
   try {
-    summary = await processEvent(deps, item.event);
+    summary = await processEvent(deps, item.event, { dryRun: tally.dryRun });
   } catch (error) {
     const fields = errorFields(error);
     tally.failures.push({

@@ -1,42 +1,39 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { EXPIRING_INDEX } from '../../infra/table';
 import { toIso } from '../credits/time';
 import { CreditsError } from '../errors';
+import { parseWith } from '../input';
 import type { LedgerDeps } from '../ledger/deps';
 import { expireCustomer } from '../ledger/expiry';
 import { createLogger, errorFields, type Logger } from '../log';
-import { parseWith } from '../ops/credits-request';
-import { type AccountItem, accountFromItem } from '../store/codec';
-import { CommandStatus, callStore } from '../store/command';
-import { allExpiryShards } from '../store/keys';
-import { meterReads } from './read-meter';
+import { CommandStatus } from '../store/command';
+import { expiredLotsPage } from '../store/expiry-index';
+import { allLotShards } from '../store/keys';
+import { meterReads } from '../store/read-meter';
 
 /**
- * The expiry job (C6). It reads only the accounts whose soonest lot has expired, through the
- * sparse `expiring` index (one Query per shard, `nextExpiryAt <= now`), never the whole table,
- * and expires each with the index's projection of the account as the command's first read.
+ * The expiry job (C6). It reads only the lots that have expired, through the sparse
+ * `lotsByExpiry` index (one Query per shard page, `expiresAt <= now`), never the whole table,
+ * sweeping the index's shards in parallel, and expires each customer found.
  *
  * Safe to run repeatedly, concurrently and late:
- * - an expired lot is reclaimed in the same transaction that moves the account's nextExpiryAt
- *   past `now` (or drops it from the index), so a rerun finds nothing;
- * - two runs racing on one account: the second loses the version condition, re-reads, and
- *   finds the lot already gone, so each lot is expired once;
+ * - an expired lot is deleted in the same transaction that writes its expiry entry, on
+ *   condition that it still holds what was read, so each lot is expired once even when two
+ *   runs race on one customer;
  * - an expiry entry is dated at the lot's own expiresAt, not at the run, so a late run writes
  *   the same ledger as a punctual one.
- * Out of time, it stops between accounts and reports `complete: false`; the next run simply
- * continues, because every account it finished has left the index range.
+ * Out of time, it stops between customers and reports `complete: false`; the next run simply
+ * continues, because every lot it finished has left the index.
  */
 export type RolloverOptions = {
   readonly nowMs: number;
   readonly dryRun?: boolean;
   /** Time left before the caller (a Lambda) is killed; absent means unlimited. */
   readonly remainingTimeMs?: () => number;
-  /** Stop starting new accounts when less than this is left; default 30 s. */
+  /** Stop starting new customers when less than this is left; default 30 s. */
   readonly stopWhenBelowMs?: number;
   /** Index items per Query page; default 100. */
   readonly pageSize?: number;
-  /** Accounts expired at once within a page; default 4. */
+  /** Shards swept at once; default 4. */
   readonly concurrency?: number;
   /** Where the run's summary and per-customer faults go; default: JSON lines on stderr. */
   readonly logger?: Logger;
@@ -47,7 +44,7 @@ export type RolloverReport = {
   readonly expiredCredits: number;
   /** Customers who had (or, in a dry run, would have) lots expired by this run. */
   readonly customers: number;
-  /** Items DynamoDB read for this run: index items scanned plus any re-reads after lost races. */
+  /** Items DynamoDB read for this run: index items plus each customer's state. */
   readonly itemsRead: number;
   readonly errors: number;
   /** False when the run stopped for time; run it again to continue. */
@@ -73,6 +70,8 @@ type Run = {
   readonly nowIso: string;
   readonly log: Logger;
   readonly tally: Tally;
+  /** Customers this run has expired already: a customer with lots on many pages is done once. */
+  readonly done: Set<string>;
   outOfTime(): boolean;
 };
 
@@ -83,24 +82,33 @@ export async function runRollover(
   const meter = meterReads(deps.db);
   const stopBelowMs = options.stopWhenBelowMs ?? DEFAULT_STOP_WHEN_BELOW_MS;
   const run: Run = {
-    deps: { ...deps, db: meter.db, dryRun: options.dryRun === true },
+    // Expiry never uses the spend cache: its decisions must see the customer as stored.
+    deps: { db: meter.db, tableName: deps.tableName, ...(deps.clock && { clock: deps.clock }) },
     options,
     nowIso: toIso(options.nowMs),
     log: options.logger ?? createLogger(),
     tally: { expiredLots: 0, expiredCredits: 0, customers: 0, errors: 0 },
+    done: new Set(),
     outOfTime: () => (options.remainingTimeMs ? options.remainingTimeMs() < stopBelowMs : false),
   };
-  const unfinishedShards: string[] = [];
-  for (const shard of allExpiryShards()) {
-    const finished = unfinishedShards.length === 0 && (await sweepShard(run, shard));
-    if (!finished) unfinishedShards.push(shard);
-  }
-  const complete = unfinishedShards.length === 0;
+  const shards = allLotShards();
+  const unfinished = new Set<string>();
+  let next = 0;
+  const worker = async () => {
+    while (next < shards.length) {
+      const shard = shards[next++] as string;
+      if (!(await sweepShard(run, shard))) unfinished.add(shard);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(options.concurrency ?? 4, shards.length) }, worker),
+  );
+  const complete = unfinished.size === 0;
   const report: RolloverReport = {
     ...run.tally,
     itemsRead: meter.itemsRead(),
     complete,
-    ...(!complete && { unfinishedShards }),
+    ...(!complete && { unfinishedShards: shards.filter((shard) => unfinished.has(shard)) }),
     dryRun: options.dryRun === true,
     now: run.nowIso,
   };
@@ -108,76 +116,45 @@ export async function runRollover(
   return report;
 }
 
-/** Expires every account of one shard whose soonest lot has expired; false if out of time. */
+/** Expires every customer of one shard with an expired lot; false if out of time. */
 async function sweepShard(run: Run, shard: string): Promise<boolean> {
   let startKey: Record<string, unknown> | undefined;
   do {
     if (run.outOfTime()) return false;
-    const page = await queryExpiring(run, shard, startKey);
-    if (!(await expireAll(run, page.accounts))) return false;
-    startKey = page.lastKey;
+    const page = await expiredLotsPage(run.deps, {
+      shard,
+      nowMs: run.options.nowMs,
+      limit: run.options.pageSize ?? 100,
+      ...(startKey && { startKey }),
+    });
+    for (const customerId of page.customerIds) {
+      if (run.outOfTime()) return false;
+      if (run.done.has(customerId)) continue;
+      run.done.add(customerId);
+      await expireOne(run, customerId);
+    }
+    startKey = page.nextKey;
   } while (startKey);
   return true;
 }
 
-async function queryExpiring(run: Run, shard: string, startKey?: Record<string, unknown>) {
-  const response = await callStore('Query', () =>
-    run.deps.db.send(
-      new QueryCommand({
-        TableName: run.deps.tableName,
-        IndexName: EXPIRING_INDEX,
-        KeyConditionExpression: 'expiryShard = :shard AND nextExpiryAt <= :now',
-        ExpressionAttributeValues: { ':shard': shard, ':now': run.nowIso },
-        Limit: run.options.pageSize ?? 100,
-        ...(startKey && { ExclusiveStartKey: startKey }),
-      }),
-    ),
-  );
-  return {
-    // Projection ALL: the index item is the account item, as of a moment ago.
-    accounts: (response.Items ?? []).map((item) => accountFromItem(item as AccountItem)),
-    lastKey: response.LastEvaluatedKey,
-  };
-}
-
-/** Runs a few accounts at a time; stops taking new ones when time runs short. */
-async function expireAll(
-  run: Run,
-  accounts: readonly ReturnType<typeof accountFromItem>[],
-): Promise<boolean> {
-  let next = 0;
-  let stopped = false;
-  const worker = async () => {
-    while (next < accounts.length) {
-      if (run.outOfTime()) {
-        stopped = true;
-        return;
-      }
-      const account = accounts[next++];
-      if (account) await expireOne(run, account);
-    }
-  };
-  const workers = Math.min(run.options.concurrency ?? 4, accounts.length);
-  await Promise.all(Array.from({ length: workers }, worker));
-  return !stopped;
-}
-
-async function expireOne(run: Run, account: ReturnType<typeof accountFromItem>) {
+async function expireOne(run: Run, customerId: string) {
   try {
-    const result = await expireCustomer(run.deps, account.customerId, run.options.nowMs, {
-      preloaded: account,
+    const result = await expireCustomer(run.deps, customerId, run.options.nowMs, {
+      dryRun: run.options.dryRun === true,
     });
     // `refused` means nothing was left to expire: a concurrent run got there first.
-    if (result.status !== CommandStatus.applied) return;
+    if (result.status !== CommandStatus.applied || result.outcome.expiredLots === 0) return;
     run.tally.customers += 1;
     run.tally.expiredLots += result.outcome.expiredLots;
     run.tally.expiredCredits += result.outcome.expiredCredits;
   } catch (error) {
-    // One customer's fault (throttling, contention) must not stop the others; the account
-    // stays in the index range, so the next run retries it.
+    // One customer's fault (throttling, contention) must not stop the others; the lot stays
+    // in the index, so the next run retries it.
     run.tally.errors += 1;
+    run.done.delete(customerId);
     run.log.error('expiry failed for a customer', {
-      customerId: account.customerId,
+      customerId,
       error: errorFields(error),
     });
   }

@@ -1,67 +1,86 @@
-import { type Account, expire, MAX_LOTS_PER_EXPIRY } from '../credits/account';
-import { accountIn, type CommandResult, runCommand } from '../store/command';
+import {
+  afterPending,
+  EntryType,
+  expire,
+  MAX_LOTS_PER_EXPIRY,
+  settlePendingForfeits,
+} from '../credits/state';
+import {
+  type CommandResult,
+  CommandStatus,
+  type RunOptions,
+  runCommand,
+  stateIn,
+} from '../store/command';
 import type { LedgerDeps } from './deps';
 
 export type ExpiryOutcome = { readonly expiredLots: number; readonly expiredCredits: number };
 
-/** What expiring `account` at `atMs` would reclaim, without writing (dry runs, planning). */
-export function plannedExpiry(
-  account: Account,
-  atMs: number,
-  maxLots = Number.POSITIVE_INFINITY,
-): ExpiryOutcome {
-  const change = expire(account, atMs, maxLots);
-  return {
-    expiredLots: change?.entries.length ?? 0,
-    // 0 - sum, not -sum: an empty run must report 0, not -0 (Object.is and stored outcomes differ).
-    expiredCredits: 0 - (change?.entries.reduce((sum, entry) => sum + entry.amount, 0) ?? 0),
-  };
-}
-
 /**
  * C6: records every lot of the customer expired at `atMs` as an expiry entry and reclaims it.
- * Idempotent through the account's version alone: a lot, once reclaimed, is gone, so a rerun
- * or a concurrent run finds nothing left to expire. `preloaded` (the expiry job's index
- * projection) saves the first read; a stale one loses the version condition and is re-read.
+ * Idempotent through the state alone: a lot, once reclaimed, is gone, so a rerun or a
+ * concurrent run finds nothing left to expire (each deletion is conditioned on the lot being
+ * as read). More expired lots than one transaction holds are reclaimed in batches.
  */
 export async function expireCustomer(
   deps: LedgerDeps,
   customerId: string,
   atMs: number,
-  options: { readonly preloaded?: Account } = {},
+  options: RunOptions = {},
 ): Promise<CommandResult<ExpiryOutcome>> {
-  let result = await expireBatch(deps, customerId, atMs, options.preloaded);
-  let total = result.outcome;
-  // A customer with more expired lots than one transaction holds is reclaimed in batches.
-  while (result.outcome.expiredLots === MAX_LOTS_PER_EXPIRY && !result.dryRun) {
-    result = await expireBatch(deps, customerId, atMs, undefined);
+  let total: ExpiryOutcome = { expiredLots: 0, expiredCredits: 0 };
+  for (;;) {
+    const { outcome, ...result } = await expireBatch(deps, customerId, atMs, options);
     total = {
-      expiredLots: total.expiredLots + result.outcome.expiredLots,
-      expiredCredits: total.expiredCredits + result.outcome.expiredCredits,
+      expiredLots: total.expiredLots + outcome.expiredLots,
+      expiredCredits: total.expiredCredits + outcome.expiredCredits,
     };
+    // A dry run reports every lot it would reclaim at once; a run goes on while batches fill.
+    if (result.dryRun || outcome.reclaimedLots < MAX_LOTS_PER_EXPIRY) {
+      // `refused` when no credit expired, even if records of forfeited lots were cleared.
+      const status = total.expiredLots > 0 ? CommandStatus.applied : CommandStatus.refused;
+      return { ...result, status, outcome: total };
+    }
   }
-  return { ...result, status: total.expiredLots > 0 ? 'applied' : result.status, outcome: total };
 }
+
+/** A batch's outcome also counts the lots it deleted that had nothing left (no entry). */
+type BatchOutcome = ExpiryOutcome & { readonly reclaimedLots: number };
 
 function expireBatch(
   deps: LedgerDeps,
   customerId: string,
   atMs: number,
-  preloaded: Account | undefined,
-): Promise<CommandResult<ExpiryOutcome>> {
-  return runCommand<ExpiryOutcome>(
+  options: RunOptions,
+): Promise<CommandResult<BatchOutcome>> {
+  return runCommand<BatchOutcome>(
     deps,
     {
+      label: `expiry of ${customerId}`,
       customerIds: [customerId],
-      ...(preloaded && { preloaded: new Map([[customerId, preloaded]]) }),
-      decide(accounts) {
-        const account = accountIn(accounts, customerId);
-        const change = expire(account, atMs);
-        // A dry run reports every lot it would reclaim, not only the first batch.
-        const outcome = plannedExpiry(account, atMs, deps.dryRun ? undefined : MAX_LOTS_PER_EXPIRY);
-        return change ? { kind: 'apply', changes: [change], outcome } : { kind: 'refuse', outcome };
+      decide(states) {
+        // Forfeits the rules imply but nobody wrote come first, at their ends' times (C7).
+        const { state, change: pending } = settlePendingForfeits(stateIn(states, customerId));
+        const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_LOTS_PER_EXPIRY;
+        const expired = expire(state, atMs, limit);
+        const change = expired ? afterPending(pending, expired) : pending;
+        if (!change) {
+          return {
+            kind: 'refuse',
+            outcome: { expiredLots: 0, expiredCredits: 0, reclaimedLots: 0 },
+          };
+        }
+        const expiries = change.entries.filter((entry) => entry.type === EntryType.expiry);
+        const outcome = {
+          // A forfeited lot kept as a record has nothing left to expire: no entry, no count.
+          expiredLots: expiries.length,
+          reclaimedLots: change.reclaimed.length,
+          // 0 - sum, not -sum: an empty run must report 0, not -0.
+          expiredCredits: 0 - expiries.reduce((sum, entry) => sum + entry.amount, 0),
+        };
+        return { kind: 'apply', changes: [change], outcome };
       },
     },
-    deps.clock,
+    options,
   );
 }

@@ -1,33 +1,21 @@
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { type Account, type EntryType, emptyAccount } from '../credits/account';
-import { byBurnOrder, isExpiredAt, type LotSource, spendableBalance } from '../credits/lots';
+import { byBurnOrder, isSpendableAt, type LotSource, spendableBalance } from '../credits/lots';
+import { type CustomerState, type EntryType, effectiveLots } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
+import { type Budget, defaultBudget } from '../store/call';
 import type { StoreDeps } from '../store/client';
-import { type AccountItem, accountFromItem, type LedgerItem } from '../store/codec';
-import { callStore } from '../store/command';
-import { accountKey, customerPk, LEDGER_PREFIX } from '../store/keys';
+import type { LedgerItem } from '../store/items';
+import { LEDGER_PREFIX } from '../store/keys';
+import { queryLedger } from '../store/ledger';
+import { readState } from '../store/state';
 
-/** The customer's account item as stored, or undefined for a customer never written. */
-export async function readAccountItem(
+/** The customer's state as stored now (a customer never written has an empty one). */
+export async function readCustomer(
   deps: StoreDeps,
   customerId: string,
-): Promise<AccountItem | undefined> {
-  const response = await callStore('GetItem', () =>
-    deps.db.send(
-      new GetCommand({
-        TableName: deps.tableName,
-        Key: accountKey(customerId),
-        ConsistentRead: true,
-      }),
-    ),
-  );
-  return response.Item as AccountItem | undefined;
-}
-
-export async function readAccount(deps: StoreDeps, customerId: string): Promise<Account> {
-  const item = await readAccountItem(deps, customerId);
-  return item ? accountFromItem(item) : emptyAccount(customerId);
+  budget: Budget = defaultBudget(),
+): Promise<CustomerState> {
+  return (await readState(deps, customerId, budget)).state;
 }
 
 export type BalanceView = {
@@ -42,17 +30,17 @@ export type BalanceView = {
   }[];
 };
 
-/** C6/C14: the balance as of `atMs` counts only unexpired lots, whether or not the job ran. */
+/** C6/C14: the balance as of `atMs` counts only spendable lots, whether or not the job ran. */
 export async function balanceOf(
   deps: StoreDeps,
   customerId: string,
   atMs: number,
 ): Promise<BalanceView> {
-  const account = await readAccount(deps, customerId);
-  const alive = account.lots.filter((lot) => !isExpiredAt(lot, atMs)).sort(byBurnOrder);
+  const lots = effectiveLots(await readCustomer(deps, customerId));
+  const alive = lots.filter((lot) => isSpendableAt(lot, atMs)).sort(byBurnOrder);
   return {
     customerId,
-    balance: spendableBalance(account.lots, atMs),
+    balance: spendableBalance(lots, atMs),
     lots: alive.map((lot) => ({
       source: lot.source,
       granted: lot.granted,
@@ -84,40 +72,14 @@ export async function ledgerOf(
   page: { limit?: number; cursor?: string } = {},
 ): Promise<LedgerPage> {
   // Decoded before the call: inside callStore a bad cursor would become a StoreError (503).
-  const startKey = page.cursor ? decodeCursor(page.cursor, customerId) : undefined;
+  const afterSk = page.cursor ? decodeCursor(page.cursor) : undefined;
   const response = await queryLedger(deps, customerId, {
     newestFirst: true,
     limit: page.limit ?? 100,
-    ...(startKey && { startKey }),
+    ...(afterSk && { afterSk }),
   });
   const entries = response.items.map(entryView);
-  const last = response.lastKey;
-  return last ? { entries, nextCursor: encodeCursor(last.sk as string) } : { entries };
-}
-
-/** One page of a customer's ledger items (strongly consistent), in seq order either way. */
-export async function queryLedger(
-  deps: StoreDeps,
-  customerId: string,
-  page: { newestFirst: boolean; limit?: number; startKey?: Record<string, unknown> },
-) {
-  const response = await callStore('Query', () =>
-    deps.db.send(
-      new QueryCommand({
-        TableName: deps.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':prefix': LEDGER_PREFIX },
-        ScanIndexForward: !page.newestFirst,
-        ConsistentRead: true,
-        ...(page.limit !== undefined && { Limit: page.limit }),
-        ...(page.startKey && { ExclusiveStartKey: page.startKey }),
-      }),
-    ),
-  );
-  return {
-    items: (response.Items ?? []) as LedgerItem[],
-    lastKey: response.LastEvaluatedKey,
-  };
+  return response.lastSk ? { entries, nextCursor: encodeCursor(response.lastSk) } : { entries };
 }
 
 function entryView(item: LedgerItem): LedgerEntryView {
@@ -135,9 +97,9 @@ function encodeCursor(sk: string): string {
   return Buffer.from(sk, 'utf8').toString('base64url');
 }
 
-function decodeCursor(cursor: string, customerId: string) {
+function decodeCursor(cursor: string): string {
   const sk = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!sk.startsWith(LEDGER_PREFIX))
     throw new InputError('cursor', 'is not a cursor from a ledger page');
-  return { pk: customerPk(customerId), sk };
+  return sk;
 }

@@ -1,6 +1,25 @@
-import { addLots, EntryType, isInsufficient, spend } from '../credits/account';
 import { LotSource, newLot, spendableBalance } from '../credits/lots';
-import { accountIn, type CommandResult, CommandStatus, runCommand } from '../store/command';
+import {
+  afterPending,
+  type CustomerState,
+  EntryType,
+  effectiveLots,
+  grantLots,
+  isInsufficient,
+  type StateChange,
+  settlePendingForfeits,
+  spend,
+  stateAfter,
+} from '../credits/state';
+import { InputError } from '../errors';
+import {
+  type CommandResult,
+  CommandStatus,
+  type Decision,
+  type RunOptions,
+  runCommand,
+  stateIn,
+} from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 
 export type SpendOutcome =
@@ -15,68 +34,100 @@ function conflictOr(result: CommandResult<SpendOutcome>): SpendOutcome {
 }
 
 /**
- * C15: spends `amount` credits (one per image) from the lots unexpired at `atMs`, all or
- * nothing. The caller's idempotency key makes a retry return the first result.
+ * The outcome of a change that took credits: the balance after it, as this caller read the
+ * lots (concurrent spends of the same customer may each report the balance they saw).
+ */
+function spent(
+  state: CustomerState,
+  change: StateChange,
+  balanceAtMs: number,
+): Decision<SpendOutcome> {
+  const balance = spendableBalance(effectiveLots(stateAfter(state, change)), balanceAtMs);
+  return { kind: 'apply', changes: [change], outcome: { ok: true, balance } };
+}
+
+/**
+ * C15: spends `amount` credits (one per image) from the lots spendable at `atMs`, all or
+ * nothing. The caller's idempotency key makes a retry return the first result. A spend as of
+ * now may be planned on the container's lot cache (one DynamoDB call); one as of another time
+ * always reads first.
  */
 export async function consume(
   deps: LedgerDeps,
   request: { customerId: string; amount: number; idempotencyKey: string; atMs?: number },
+  options: RunOptions = {},
 ): Promise<SpendOutcome> {
-  const atMs = request.atMs ?? nowMs(deps);
+  const now = nowMs(deps);
+  const atMs = request.atMs ?? now;
   const result = await runCommand<SpendOutcome>(
     deps,
     {
+      label: `consume for ${request.customerId}`,
       customerIds: [request.customerId],
       fact: {
         customerId: request.customerId,
         key: `consume#${request.idempotencyKey}`,
         fingerprint: fingerprint({ amount: request.amount }),
       },
-      decide(accounts) {
-        const account = accountIn(accounts, request.customerId);
-        const change = spend(account, {
+      ...(atMs === now && { cache: { customerId: request.customerId, atMs } }),
+      decide(states) {
+        const state = stateIn(states, request.customerId);
+        const change = spend(state, {
+          id: `consume#${request.idempotencyKey}`,
           type: EntryType.consumption,
           amount: request.amount,
           atMs,
           ref: request.idempotencyKey,
         });
         if (isInsufficient(change)) return { kind: 'refuse', outcome: { ok: false, ...change } };
-        const balance = spendableBalance(change.account.lots, atMs);
-        return { kind: 'apply', changes: [change], outcome: { ok: true, balance } };
+        return spent(state, change, atMs);
       },
     },
-    deps.clock,
+    options,
   );
   return conflictOr(result);
 }
 
+export type AdjustRequest = {
+  customerId: string;
+  amount: number;
+  reason: string;
+  idempotencyKey: string;
+  atMs?: number;
+};
+
 /**
  * Ops adjustments: a positive amount is a new lot granted at `atMs` (expiring like any other,
  * C4); a negative one burns like a spend and is refused rather than driving a balance below 0.
+ * A lot that would have expired by now when granted is refused: it would add nothing
+ * spendable while reporting success.
  */
 export async function adjust(
   deps: LedgerDeps,
-  request: {
-    customerId: string;
-    amount: number;
-    reason: string;
-    idempotencyKey: string;
-    atMs?: number;
-  },
+  request: AdjustRequest,
+  options: RunOptions = {},
 ): Promise<SpendOutcome> {
   const atMs = request.atMs ?? nowMs(deps);
+  if (request.amount > 0 && newLot(adjustmentLot(request, atMs)).expiresAtMs <= nowMs(deps)) {
+    throw new InputError('at', 'is so long ago that the credits would already have expired');
+  }
   const result = await runCommand<SpendOutcome>(
     deps,
     {
+      label: `adjust for ${request.customerId}`,
       customerIds: [request.customerId],
       fact: {
         customerId: request.customerId,
         key: `adjust#${request.idempotencyKey}`,
         fingerprint: fingerprint({ amount: request.amount, reason: request.reason }),
       },
-      decide(accounts) {
-        const account = accountIn(accounts, request.customerId);
+      decide(states) {
+        const read = stateIn(states, request.customerId);
+        // A grant writes the account: forfeits the rules imply but nobody wrote go with it.
+        const { state, change: pending } =
+          request.amount > 0 ? settlePendingForfeits(read) : { state: read, change: undefined };
         const entry = {
+          id: `adjust#${request.idempotencyKey}`,
           type: EntryType.adjustment,
           atMs,
           ref: request.idempotencyKey,
@@ -84,22 +135,23 @@ export async function adjust(
         };
         const change =
           request.amount > 0
-            ? addLots(account, entry, [
-                newLot({
-                  id: `adjust#${request.idempotencyKey}`,
-                  source: LotSource.adjustment,
-                  credits: request.amount,
-                  grantedAtMs: atMs,
-                  ref: request.idempotencyKey,
-                }),
-              ])
-            : spend(account, { ...entry, amount: -request.amount });
+            ? afterPending(pending, grantLots(state, entry, [newLot(adjustmentLot(request, atMs))]))
+            : spend(state, { ...entry, amount: -request.amount });
         if (isInsufficient(change)) return { kind: 'refuse', outcome: { ok: false, ...change } };
-        const balance = spendableBalance(change.account.lots, nowMs(deps));
-        return { kind: 'apply', changes: [change], outcome: { ok: true, balance } };
+        return spent(read, change, nowMs(deps));
       },
     },
-    deps.clock,
+    options,
   );
   return conflictOr(result);
+}
+
+function adjustmentLot(request: AdjustRequest, atMs: number) {
+  return {
+    id: `adjust#${request.idempotencyKey}`,
+    source: LotSource.adjustment,
+    credits: request.amount,
+    grantedAtMs: atMs,
+    ref: request.idempotencyKey,
+  };
 }

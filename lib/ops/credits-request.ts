@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { InputError } from '../errors';
+import { parseWith } from '../input';
 
 /**
  * The `credits` function's input (DESIGN.md), validated once at the edge. Amounts are whole
@@ -68,15 +68,4 @@ export type CreditsRequest = z.infer<typeof creditsRequestSchema>;
 /** Parses an invoke's JSON; the first problem becomes an InputError naming its field. */
 export function parseCreditsRequest(input: unknown): CreditsRequest {
   return parseWith(creditsRequestSchema, input);
-}
-
-export function parseWith<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new InputError('input', 'must be a JSON object');
-  }
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const field = issue?.path.length ? issue.path.join('.') : 'input';
-  throw new InputError(field, issue?.message ?? 'is invalid');
 }

@@ -1,20 +1,28 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { type Account, type Change, emptyAccount, LotExistsError } from '../credits/account';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type CustomerState, LotExistsError, type StateChange, stateAfter } from '../credits/state';
 import { toIso } from '../credits/time';
-import { ContentionError, StoreError } from '../errors';
+import { type Budget, backoff, callStore, checkTimeForAttempt, defaultBudget } from './call';
 import type { StoreDeps } from './client';
-import { type AccountItem, accountFromItem, accountToItem, ledgerEntryToItem } from './codec';
-import { accountKey, factKey } from './keys';
+import { factKey } from './keys';
+import { countersAfter, mayPlanOnCache } from './lot-cache';
+import { readState, type StateRead } from './state';
+import { changeItems, type LotsGuard, type TransactItem, transact } from './transact';
 
 /**
- * What a command decided, given the accounts as they are now:
- * - `apply`: write the changed accounts, their ledger entries and the fact, atomically;
+ * What a command decided, given the customers' states as they are now:
+ * - `apply`: write the changes, their ledger entries and the fact, atomically; `final: false`
+ *   writes the changes without the fact, for a command that needs several transactions (an
+ *   end forfeiting more lots than one holds): it runs again until a decision is final;
  * - `record`: write only the fact (the command is settled, e.g. ignored with a reason);
  * - `refuse`: write nothing (e.g. insufficient credits), so a retry may still succeed later.
  */
 export type Decision<O> =
-  | { readonly kind: 'apply'; readonly changes: readonly Change[]; readonly outcome: O }
+  | {
+      readonly kind: 'apply';
+      readonly changes: readonly StateChange[];
+      readonly outcome: O;
+      readonly final?: boolean;
+    }
   | { readonly kind: 'record'; readonly outcome: O }
   | { readonly kind: 'refuse'; readonly outcome: O };
 
@@ -30,7 +38,7 @@ export type CommandStatus = (typeof CommandStatus)[keyof typeof CommandStatus];
 export type CommandResult<O> = {
   readonly status: CommandStatus;
   readonly outcome: O;
-  /** Set when deps.dryRun asked to decide without writing. */
+  /** Set when the caller asked to decide without writing. */
   readonly dryRun?: true;
 };
 
@@ -44,18 +52,26 @@ export type Fact = {
 };
 
 export type Command<O> = {
-  /** Accounts the decision reads; each is written back or checked unchanged in the same transaction. */
+  /** Says what it is in errors, e.g. `consume for cus_1`. */
+  readonly label: string;
+  /** Customers whose state the decision reads. */
   readonly customerIds: readonly string[];
-  /** Absent for commands made idempotent by the account's state alone (expiry). */
+  /** Absent for commands made idempotent by the state alone (expiry). */
   readonly fact?: Fact;
-  /** Pure: the same accounts give the same decision. */
-  decide(accounts: ReadonlyMap<string, Account>): Decision<O>;
+  /** Pure: the same states give the same decision. */
+  decide(states: ReadonlyMap<string, CustomerState>): Decision<O>;
   /**
-   * Accounts already read elsewhere (the expiry job gets them from its index's projection),
-   * used for the first attempt instead of a read; a lost race falls back to a consistent read.
-   * Only for commands without a fact.
+   * A spend of one customer decided at `atMs` (the clock's now, never an as-of time): it may
+   * be planned on the container's lot cache, and a consistent read refills it.
    */
-  readonly preloaded?: ReadonlyMap<string, Account>;
+  readonly cache?: { readonly customerId: string; readonly atMs: number };
+};
+
+/** How a call runs: its time budget, and whether it may write (modes are parameters). */
+export type RunOptions = {
+  readonly budget?: Budget;
+  /** Decide every command but write nothing (backfill and rollover dry runs). */
+  readonly dryRun?: boolean;
 };
 
 type FactItem = {
@@ -67,64 +83,162 @@ type FactItem = {
 };
 
 /**
- * Reads the accounts and the fact, decides, and writes everything in one transaction that is
- * conditioned on (a) each account's version being the one read and (b) the fact not existing.
- * Losing either condition to a concurrent writer means re-reading and deciding again; a fact
- * that now exists makes the command a no-op that returns the first outcome (C3, C15, C16).
+ * Reads the customers' states, decides, and writes the decision in one transaction whose
+ * conditions are what the decision read and the fact's absence. Losing a condition to a
+ * concurrent writer means reading and deciding again, until the budget runs out
+ * (ContentionError); a fact that exists makes the command a no-op that returns the first
+ * outcome (C3, C15, C16).
  */
 export async function runCommand<O>(
   deps: StoreDeps,
   command: Command<O>,
-  clock: () => number = Date.now,
+  options: RunOptions = {},
 ): Promise<CommandResult<O>> {
-  const maxAttempts = deps.maxAttempts ?? 40;
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const { accounts, fact } =
-      attempt === 1 && command.preloaded && !command.fact
-        ? { accounts: command.preloaded, fact: undefined }
-        : await load(deps, command);
-    if (fact) return settled(fact, command.fact);
-    const decision = decideOrRetry(command, accounts);
+  const budget = options.budget ?? defaultBudget();
+  const cached = await runOnCache(deps, command, { ...options, budget });
+  if (cached) return cached;
+  for (let attempt = 1; ; attempt++) {
+    checkTimeForAttempt(budget, command.label, attempt - 1);
+    // One read at a time: a command reads one or two customers, and a test's interleaving
+    // driver (test/property) relies on each delivery making one call at a time.
+    const reads: StateRead[] = [];
+    for (const id of command.customerIds) reads.push(await readState(deps, id, budget));
+    const states = new Map(reads.map((read) => [read.state.customerId, read.state]));
+    const decision = decideOrRetry(command, states);
     if (!decision) {
-      await backoff(attempt);
-      continue;
+      // The state shows the command's own writes: it was applied before, or is being
+      // applied right now by a concurrent delivery whose fact is not visible yet.
+      const existing = command.fact && (await readFact(deps, command.fact, budget));
+      if (existing) return settled(existing, command.fact);
+    } else {
+      const result = await carryOut(deps, command, states, decision, { ...options, budget });
+      if (result) {
+        remember(deps, command, reads, decision, result);
+        return result;
+      }
     }
-    if (decision.kind === 'refuse') {
-      return { status: CommandStatus.refused, outcome: decision.outcome };
-    }
-    if (deps.dryRun) {
-      // Dry runs stop here: what would be written is decided, nothing is.
-      const status = decision.kind === 'apply' ? CommandStatus.applied : CommandStatus.recorded;
-      return { status, outcome: decision.outcome, dryRun: true };
-    }
-    const written = await write(deps, command, accounts, decision, clock());
-    if (written) {
-      const status = decision.kind === 'apply' ? CommandStatus.applied : CommandStatus.recorded;
-      return { status, outcome: decision.outcome };
-    }
-    await backoff(attempt);
+    await backoff(attempt, budget);
   }
-  throw new ContentionError(
-    `gave up after ${maxAttempts} attempts against concurrent writers to ${command.customerIds.join(', ')}`,
-  );
 }
 
 /**
- * The accounts and the fact are read in one BatchGetItem, which is consistent per item but not
- * a snapshot: a writer landing in between can show its lots without its fact. Deciding on that
- * is still safe (the write is conditioned on the fact's absence), except where the rules refuse
- * the impossible state outright; then read again.
+ * A spend planned on the lot cache and written on its guard (lib/store/lot-cache.ts).
+ * Undefined when there is no fresh entry, the plan needs a fresh read, or the guard failed.
  */
+async function runOnCache<O>(
+  deps: StoreDeps,
+  command: Command<O>,
+  options: RunOptions & { budget: Budget },
+): Promise<CommandResult<O> | undefined> {
+  const cache = deps.lotCache;
+  if (!command.cache || !cache || options.dryRun) return undefined;
+  const { customerId, atMs } = command.cache;
+  const entry = cache.get(customerId, atMs);
+  if (!entry) return undefined;
+  const states = new Map([[customerId, entry.state]]);
+  const decision = decideOrRetry(command, states);
+  // Only a spend's own change of this one customer is written on the cache's guard.
+  if (decision?.kind !== 'apply' || decision.changes.length !== 1) return undefined;
+  const change = decision.changes[0];
+  if (!change || !mayPlanOnCache(entry, change)) return undefined;
+  const guard = { lotsVersion: entry.state.lotsVersion, version: entry.state.version };
+  const result = await carryOut(deps, command, states, decision, { ...options, guard });
+  if (result?.status === CommandStatus.applied) {
+    cache.put(customerId, cachedAfter(entry.state, change), entry.readAtMs);
+  } else {
+    cache.forget(customerId);
+  }
+  return result;
+}
+
+/** After a write from a fresh read: a spend's consistent read, as changed, fills the cache. */
+function remember<O>(
+  deps: StoreDeps,
+  command: Command<O>,
+  reads: readonly StateRead[],
+  decision: Decision<O>,
+  result: CommandResult<O>,
+): void {
+  if (!command.cache || !deps.lotCache) return;
+  const { customerId, atMs } = command.cache;
+  const read = reads.find((each) => each.state.customerId === customerId);
+  const change = decision.kind === 'apply' ? decision.changes[0] : undefined;
+  if (!read?.consistent || result.status !== CommandStatus.applied || !change) {
+    deps.lotCache.forget(customerId);
+    return;
+  }
+  deps.lotCache.put(customerId, cachedAfter(read.state, change), atMs);
+}
+
+function cachedAfter(before: CustomerState, change: StateChange): CustomerState {
+  return { ...stateAfter(before, change), ...countersAfter(before, change) };
+}
+
+/** A decision, or undefined when the read caught a writer half-visible (read again). */
 function decideOrRetry<O>(
   command: Command<O>,
-  accounts: ReadonlyMap<string, Account>,
+  states: ReadonlyMap<string, CustomerState>,
 ): Decision<O> | undefined {
   try {
-    return command.decide(accounts);
+    return command.decide(states);
   } catch (error) {
     if (error instanceof LotExistsError && command.fact) return undefined;
     throw error;
   }
+}
+
+/** Writes a decision; undefined when it lost a race and must be decided again. */
+export async function carryOut<O>(
+  deps: StoreDeps,
+  command: Pick<Command<O>, 'fact'>,
+  states: ReadonlyMap<string, CustomerState>,
+  decision: Decision<O>,
+  options: RunOptions & { budget: Budget; guard?: LotsGuard },
+): Promise<CommandResult<O> | undefined> {
+  if (decision.kind === 'refuse') {
+    // A refusal writes nothing, so only a read tells whether this is a retry of a command
+    // that succeeded before (C15: a retried spend returns the first result).
+    const existing = command.fact && (await readFact(deps, command.fact, options.budget));
+    if (existing) return settled(existing, command.fact);
+    return { status: CommandStatus.refused, outcome: decision.outcome };
+  }
+  const status = decision.kind === 'apply' ? CommandStatus.applied : CommandStatus.recorded;
+  if (options.dryRun) return { status, outcome: decision.outcome, dryRun: true };
+  const changes = decision.kind === 'apply' ? decision.changes : [];
+  const items: TransactItem[] = changes.flatMap((change) =>
+    changeItems(deps, stateOf(states, change.customerId), change, options.guard),
+  );
+  const final = decision.kind === 'record' || decision.final !== false;
+  const factIndex =
+    command.fact && final ? items.push(factItem(deps, command.fact, decision)) - 1 : -1;
+  const written = await transact(deps, items, options.budget, factIndex);
+  if (written.kind === 'settled') return settled(written.item as FactItem, command.fact);
+  if (written.kind === 'lost') return undefined;
+  // A change that needs another transaction runs again from a fresh read.
+  return final ? { status, outcome: decision.outcome } : undefined;
+}
+
+function stateOf(states: ReadonlyMap<string, CustomerState>, customerId: string) {
+  const state = states.get(customerId);
+  if (!state) throw new Error(`decision changed ${customerId}, which it did not read`);
+  return state;
+}
+
+function factItem<O>(deps: StoreDeps, fact: Fact, decision: Decision<O>): TransactItem {
+  const item: FactItem = {
+    ...factKey(fact.customerId, fact.key),
+    fingerprint: fact.fingerprint,
+    outcome: decision.outcome,
+    recordedAt: toIso(Date.now()),
+  };
+  return {
+    Put: {
+      TableName: deps.tableName,
+      Item: item,
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    },
+  };
 }
 
 function settled<O>(item: FactItem, fact: Fact | undefined): CommandResult<O> {
@@ -133,175 +247,31 @@ function settled<O>(item: FactItem, fact: Fact | undefined): CommandResult<O> {
   return { status, outcome: item.outcome as O };
 }
 
-async function load<O>(deps: StoreDeps, command: Command<O>) {
-  const keys = command.customerIds.map(accountKey);
-  if (command.fact) keys.push(factKey(command.fact.customerId, command.fact.key));
-  const items = await batchGet(deps, keys);
-  const accounts = new Map<string, Account>();
-  for (const customerId of command.customerIds) {
-    const item = items.get(`${accountKey(customerId).pk}|${accountKey(customerId).sk}`);
-    accounts.set(
-      customerId,
-      item ? accountFromItem(item as AccountItem) : emptyAccount(customerId),
-    );
-  }
-  const fact = command.fact
-    ? (items.get(Object.values(factKey(command.fact.customerId, command.fact.key)).join('|')) as
-        | FactItem
-        | undefined)
-    : undefined;
-  return { accounts, fact };
-}
-
-/** Strongly consistent batch read of a few keys, following UnprocessedKeys until done. */
-export async function batchGet(
+/** The fact of a command applied before, if any (a refusal's check; duplicate short-cuts). */
+export async function readFact(
   deps: StoreDeps,
-  keys: readonly { pk: string; sk: string }[],
-): Promise<Map<string, Record<string, unknown>>> {
-  const found = new Map<string, Record<string, unknown>>();
-  let pending: Record<string, unknown>[] = dedupe(keys);
-  for (let round = 1; pending.length > 0; round++) {
-    const response = await callStore('BatchGetItem', () =>
-      deps.db.send(
-        new BatchGetCommand({
-          RequestItems: { [deps.tableName]: { Keys: pending, ConsistentRead: true } },
-        }),
-      ),
-    );
-    for (const item of response.Responses?.[deps.tableName] ?? []) {
-      found.set(`${item.pk}|${item.sk}`, item);
-    }
-    pending = response.UnprocessedKeys?.[deps.tableName]?.Keys ?? [];
-    if (pending.length > 0) {
-      if (round >= 10) throw new StoreError('BatchGetItem left keys unprocessed 10 times');
-      await backoff(round);
-    }
-  }
-  return found;
-}
-
-function dedupe(keys: readonly { pk: string; sk: string }[]) {
-  const seen = new Map(keys.map((key) => [`${key.pk}|${key.sk}`, key]));
-  return [...seen.values()];
-}
-
-async function write<O>(
-  deps: StoreDeps,
-  command: Command<O>,
-  accounts: ReadonlyMap<string, Account>,
-  decision: Exclude<Decision<O>, { kind: 'refuse' }>,
-  nowMs: number,
-): Promise<boolean> {
-  const changes = decision.kind === 'apply' ? decision.changes : [];
-  const changed = new Set(changes.map((change) => change.account.customerId));
-  const items: NonNullable<TransactWriteCommand['input']['TransactItems']> = [];
-  for (const change of changes) {
-    const before = accounts.get(change.account.customerId);
-    if (!before)
-      throw new Error(`decision changed ${change.account.customerId}, which it did not read`);
-    items.push({
-      Put: {
+  fact: Pick<Fact, 'customerId' | 'key'>,
+  budget: Budget,
+): Promise<FactItem | undefined> {
+  const response = await callStore('GetItem', budget, (options) =>
+    deps.db.send(
+      new GetCommand({
         TableName: deps.tableName,
-        Item: accountToItem({ ...change.account, version: before.version }),
-        ...versionCondition(before),
-      },
-    });
-    for (const entry of change.entries) {
-      items.push({
-        Put: {
-          TableName: deps.tableName,
-          Item: ledgerEntryToItem(change.account.customerId, entry),
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      });
-    }
-  }
-  // Accounts read but left unchanged still guard the decision: it was made on their state.
-  for (const [customerId, account] of accounts) {
-    if (changed.has(customerId)) continue;
-    // An account read as absent guards too: the decision assumed it does not exist.
-    items.push({
-      ConditionCheck: {
-        TableName: deps.tableName,
-        Key: accountKey(customerId),
-        ...versionCondition(account),
-      },
-    });
-  }
-  if (command.fact) {
-    const fact: FactItem = {
-      ...factKey(command.fact.customerId, command.fact.key),
-      fingerprint: command.fact.fingerprint,
-      outcome: decision.outcome,
-      recordedAt: toIso(nowMs),
-    };
-    items.push({
-      Put: {
-        TableName: deps.tableName,
-        Item: fact,
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    });
-  }
-  if (items.length === 0) return true;
-  return transact(deps, items);
-}
-
-function versionCondition(account: Account) {
-  if (account.version === 0) return { ConditionExpression: 'attribute_not_exists(pk)' };
-  return {
-    ConditionExpression: '#version = :version',
-    ExpressionAttributeNames: { '#version': 'version' },
-    ExpressionAttributeValues: { ':version': account.version },
-  };
-}
-
-/** Returns false when a condition failed or another transaction got in the way: re-read and retry. */
-async function transact(
-  deps: StoreDeps,
-  items: NonNullable<TransactWriteCommand['input']['TransactItems']>,
-): Promise<boolean> {
-  try {
-    await callStore('TransactWriteItems', () =>
-      deps.db.send(new TransactWriteCommand({ TransactItems: items })),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof StoreError && isLostRace(error.cause)) return false;
-    throw error;
-  }
-}
-
-function isLostRace(error: unknown): boolean {
-  if (!(error instanceof TransactionCanceledException)) return false;
-  const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code ?? 'None');
-  return codes.every((code) =>
-    ['None', 'ConditionalCheckFailed', 'TransactionConflict'].includes(code),
+        Key: factKey(fact.customerId, fact.key),
+        ConsistentRead: true,
+      }),
+      options,
+    ),
   );
+  return response.Item as FactItem | undefined;
 }
 
-/** Wraps a DynamoDB call so that its failures surface as StoreError with the cause kept. */
-export async function callStore<T>(operation: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof StoreError) throw error;
-    throw new StoreError(
-      `DynamoDB ${operation} failed: ${(error as Error).name ?? 'Error'}`,
-      error,
-    );
-  }
-}
-
-/** Full-jitter exponential backoff, capped, between optimistic-locking attempts. */
-function backoff(attempt: number): Promise<void> {
-  const capMs = Math.min(1_000, 10 * 2 ** Math.min(attempt, 7));
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * capMs));
-}
-
-/** The account a decision asked for; runCommand always loads every id in `customerIds`. */
-export function accountIn(accounts: ReadonlyMap<string, Account>, customerId: string): Account {
-  const account = accounts.get(customerId);
-  if (!account) throw new Error(`account ${customerId} was not loaded for this command`);
-  return account;
+/** The state a decision asked for; runCommand always reads every id in `customerIds`. */
+export function stateIn(
+  states: ReadonlyMap<string, CustomerState>,
+  customerId: string,
+): CustomerState {
+  const state = states.get(customerId);
+  if (!state) throw new Error(`state of ${customerId} was not read for this command`);
+  return state;
 }

@@ -1,34 +1,76 @@
+import { toIso } from '../credits/time';
+
 /**
- * One table holds everything, keyed so that a customer's state, ledger and applied facts
- * share a partition (read together, written in one transaction):
+ * One table holds everything. A customer's partition keeps its current state under one sort
+ * key prefix, so that one Query reads all of it and nothing else, and its history beside it:
  *
- *   pk = CUST#<customer>  sk = ACCOUNT              live lots, counters, subscription facts
- *   pk = CUST#<customer>  sk = LEDGER#<seq, 12 digits>  immutable ledger entries (C13)
- *   pk = CUST#<customer>  sk = FACT#<kind>#<key>    applied commands: natural key -> outcome
- *   pk = CODE#<code>      sk = CODE                 referral code -> its owner (C9)
+ *   pk = CUST#<customer>  sk = STATE#ACCOUNT                 facts, counters (small, fixed)
+ *   pk = CUST#<customer>  sk = STATE#LOT#<expiresAt>#<lot>   one item per lot (C4)
+ *   pk = CUST#<customer>  sk = STATE#SUB#<subscription>      one item per subscription
+ *   pk = CUST#<customer>  sk = LEDGER#<recordedAt>#<entry>   immutable ledger entries (C13)
+ *   pk = CUST#<customer>  sk = FACT#<kind>#<key>             applied commands: key -> outcome
+ *   pk = CODE#<code>      sk = CODE                          referral code -> its owner (C9)
+ *   pk = TABLE            sk = SCHEMA                        the data's shape (migrations)
  *
- * The `expiring` index is sparse: only account items holding live lots carry its keys
- * (expiryShard, nextExpiryAt), so the expiry job reads the customers whose soonest lot has
- * expired and nobody else.
+ * No item grows with the number of lots, referrals or spends: each of those is its own item.
+ * Lot items carry the keys of the sparse `lotsByExpiry` index (lotShard, expiresAt), which
+ * never change after the lot is written, so spends never write the index.
  */
-export const ACCOUNT_SK = 'ACCOUNT';
+export const STATE_PREFIX = 'STATE#';
+export const ACCOUNT_SK = `${STATE_PREFIX}ACCOUNT`;
+export const LOT_PREFIX = `${STATE_PREFIX}LOT#`;
+export const SUBSCRIPTION_PREFIX = `${STATE_PREFIX}SUB#`;
 export const LEDGER_PREFIX = 'LEDGER#';
 export const FACT_PREFIX = 'FACT#';
 export const CODE_SK = 'CODE';
+/** 0.1.0 kept a customer's whole state in one item under this sort key (lib/store/legacy.ts). */
+export const LEGACY_ACCOUNT_SK = 'ACCOUNT';
 
-/** Index partitions, so index writes for many customers never pile onto one partition. */
-export const EXPIRY_SHARDS = 8;
+/** The index the expiry job queries (infra/table.json defines it under this name). */
+export const LOTS_BY_EXPIRY_INDEX = 'lotsByExpiry';
+/** Index partitions: the job sweeps them in parallel, and no partition takes every write. */
+export const LOT_SHARDS = 16;
 
 export function customerPk(customerId: string): string {
   return `CUST#${customerId}`;
+}
+
+export function customerIdOfPk(pk: string): string {
+  return pk.slice('CUST#'.length);
 }
 
 export function accountKey(customerId: string) {
   return { pk: customerPk(customerId), sk: ACCOUNT_SK };
 }
 
-export function ledgerKey(customerId: string, seq: number) {
-  return { pk: customerPk(customerId), sk: `${LEDGER_PREFIX}${String(seq).padStart(12, '0')}` };
+export function legacyAccountKey(customerId: string) {
+  return { pk: customerPk(customerId), sk: LEGACY_ACCOUNT_SK };
+}
+
+/** Lots sort by expiry inside the state, the first key of the burn order (C5). */
+export function lotKey(customerId: string, lot: { id: string; expiresAtMs: number }) {
+  return { pk: customerPk(customerId), sk: `${LOT_PREFIX}${toIso(lot.expiresAtMs)}#${lot.id}` };
+}
+
+export function subscriptionKey(customerId: string, subscriptionId: string) {
+  return { pk: customerPk(customerId), sk: `${SUBSCRIPTION_PREFIX}${subscriptionId}` };
+}
+
+/**
+ * Entries sort by the time they were recorded (see nextRecordedAtMs), then by their place in
+ * the change that wrote them; the id keeps the key unique.
+ */
+export function ledgerKey(
+  customerId: string,
+  recordedAtMs: number,
+  index: number,
+  entryId: string,
+) {
+  const place = String(index).padStart(3, '0');
+  return {
+    pk: customerPk(customerId),
+    sk: `${LEDGER_PREFIX}${toIso(recordedAtMs)}#${place}#${entryId}`,
+  };
 }
 
 export function factKey(customerId: string, key: string) {
@@ -39,16 +81,31 @@ export function codeKey(code: string) {
   return { pk: `CODE#${code}`, sk: CODE_SK };
 }
 
-/** A stable shard for a customer (FNV-1a), so its index entry never moves between shards. */
-export function expiryShard(customerId: string): string {
+export const SCHEMA_KEY = { pk: 'TABLE', sk: 'SCHEMA' } as const;
+
+/** A stable shard for a customer (FNV-1a), so all of its lots share one index partition. */
+export function lotShard(customerId: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < customerId.length; i++) {
     hash ^= customerId.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return `EXPIRY#${hash % EXPIRY_SHARDS}`;
+  return `LOTS#${hash % LOT_SHARDS}`;
 }
 
-export function allExpiryShards(): string[] {
-  return Array.from({ length: EXPIRY_SHARDS }, (_, i) => `EXPIRY#${i}`);
+export function allLotShards(): string[] {
+  return Array.from({ length: LOT_SHARDS }, (_, i) => `LOTS#${i}`);
+}
+
+let lastRecordedAtMs = 0;
+
+/**
+ * The ledger orders entries by when they were recorded, on the real clock (never a test's or
+ * an as-of time), made strictly increasing within this process so that one process's entries
+ * keep their order even within a millisecond. Entries of different processes interleave by
+ * their clocks; entries of one transaction share a time and keep their order.
+ */
+export function nextRecordedAtMs(): number {
+  lastRecordedAtMs = Math.max(Date.now(), lastRecordedAtMs + 1);
+  return lastRecordedAtMs;
 }

@@ -1,9 +1,13 @@
 import { CreditsError } from '../errors';
 import type { LedgerDeps } from '../ledger/deps';
-import { redeemReferral } from '../ledger/referrals';
-import { endSubscription, grantSubscriptionInvoice } from '../ledger/subscriptions';
+import {
+  endSubscription,
+  type GrantOutcome,
+  grantSubscriptionInvoice,
+  type RedemptionOutcome,
+} from '../ledger/subscriptions';
 import { errorFields, type Logger } from '../log';
-import { type CommandResult, CommandStatus } from '../store/command';
+import { type CommandResult, CommandStatus, type RunOptions } from '../store/command';
 import type { PlanCatalog } from './catalog';
 import type { StripeAccess } from './client';
 import { UnsupportedApiVersionError } from './errors';
@@ -34,7 +38,7 @@ export const EventOutcome = {
 export type EventOutcome = (typeof EventOutcome)[keyof typeof EventOutcome];
 
 export type CommandReport = {
-  readonly command: DomainCommand['kind'];
+  readonly command: DomainCommand['kind'] | 'redeemReferral';
   /** The natural key that makes the command idempotent. */
   readonly key: string;
   readonly customerId: string;
@@ -59,7 +63,11 @@ export type EventSummary = {
  * (store, unknown price, Stripe API) are thrown; running the event again after a fault is safe,
  * because every command already applied is found by its natural key.
  */
-export async function processEvent(deps: ProcessDeps, event: StripeEvent): Promise<EventSummary> {
+export async function processEvent(
+  deps: ProcessDeps,
+  event: StripeEvent,
+  options: RunOptions = {},
+): Promise<EventSummary> {
   const translation = await translateEvent(deps, event);
   const base = { eventId: event.id, type: event.type };
   if (translation.kind === 'ignored') {
@@ -75,8 +83,8 @@ export async function processEvent(deps: ProcessDeps, event: StripeEvent): Promi
   const reports: CommandReport[] = [];
   let dryRun = false;
   for (const command of translation.commands) {
-    const { report, result } = await execute(deps, command);
-    reports.push(report);
+    const { report: reported, result } = await execute(deps, command, options);
+    reports.push(...reported);
     dryRun ||= result.dryRun === true;
   }
   const summary: EventSummary = {
@@ -93,27 +101,56 @@ export async function processEvent(deps: ProcessDeps, event: StripeEvent): Promi
 async function execute(
   deps: ProcessDeps,
   command: DomainCommand,
-): Promise<{ report: CommandReport; result: CommandResult<unknown> }> {
+  options: RunOptions,
+): Promise<{ report: CommandReport[]; result: CommandResult<unknown> }> {
   switch (command.kind) {
     case 'grantSubscriptionInvoice': {
-      const result = await grantSubscriptionInvoice(deps, command.grant);
+      const result = await grantSubscriptionInvoice(deps, command.grant, options);
       const { grant } = command;
-      return { result, report: report(command.kind, grant.invoiceId, grant.customerId, result) };
-    }
-    case 'redeemReferral': {
-      const result = await redeemReferral(deps, command.redemption);
-      const { redemption } = command;
       return {
         result,
-        report: report(command.kind, redemption.customerId, redemption.customerId, result),
+        report: [
+          report(command.kind, grant.invoiceId, grant.customerId, result),
+          ...redemptionReport(grant.customerId, result),
+        ],
       };
     }
     case 'endSubscription': {
-      const result = await endSubscription(deps, command.end);
+      const result = await endSubscription(deps, command.end, options);
       const { end } = command;
-      return { result, report: report(command.kind, end.subscriptionId, end.customerId, result) };
+      return { result, report: [report(command.kind, end.subscriptionId, end.customerId, result)] };
     }
   }
+}
+
+/**
+ * A referral code travels in its invoice's grant (one transaction), and is reported as its
+ * own line, keyed by the customer who typed it (C12: one redemption per customer, ever).
+ */
+function redemptionReport(
+  customerId: string,
+  result: CommandResult<GrantOutcome>,
+): CommandReport[] {
+  const referral = result.outcome.referral;
+  if (!referral) return [];
+  return [
+    {
+      command: 'redeemReferral',
+      key: customerId,
+      customerId,
+      status: redemptionStatus(result.status, referral),
+      outcome: referral,
+    },
+  ];
+}
+
+function redemptionStatus(grantStatus: CommandStatus, referral: RedemptionOutcome) {
+  if (grantStatus === CommandStatus.alreadyApplied || grantStatus === CommandStatus.conflict) {
+    return CommandStatus.alreadyApplied;
+  }
+  if (referral.result === 'redeemed') return CommandStatus.applied;
+  if (referral.result === 'rejected') return CommandStatus.recorded;
+  return CommandStatus.refused;
 }
 
 /**
@@ -122,7 +159,7 @@ async function execute(
  * event is reported as already applied, and the difference is noted, not treated as an error.
  */
 function report(
-  command: DomainCommand['kind'],
+  command: CommandReport['command'],
   key: string,
   customerId: string,
   result: CommandResult<unknown>,
@@ -207,6 +244,7 @@ export type DeliveryResponse = {
 export async function handleDelivery(
   deps: WebhookDeps,
   delivery: Delivery,
+  options: RunOptions = {},
 ): Promise<DeliveryResponse> {
   let event: StripeEvent | undefined;
   try {
@@ -215,7 +253,7 @@ export async function handleDelivery(
       signatureHeader: headerOf(delivery.headers, 'stripe-signature'),
       receivedAtMs: delivery.receivedAtMs,
     });
-    const summary = await processEvent(deps, event);
+    const summary = await processEvent(deps, event, options);
     return { statusCode: 200, body: { received: true, ...responseOf(summary) } };
   } catch (error) {
     return failure(deps.logger, error, event);

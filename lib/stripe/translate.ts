@@ -1,4 +1,3 @@
-import type { ReferralRedemption } from '../ledger/referrals';
 import type { GrantLine, SubscriptionGrant } from '../ledger/subscriptions';
 import type { PlanCatalog } from './catalog';
 import { type StripeAccess, stripeFault } from './client';
@@ -15,10 +14,12 @@ import {
 } from './events';
 import { REFERRAL_METADATA_KEY, referralCodeFromDiscounts } from './promotion';
 
-/** What an event asks of the ledger; each is idempotent on its natural key. */
+/**
+ * What an event asks of the ledger; each is idempotent on its natural key. A first invoice's
+ * referral code travels with its grant: both are one command, one transaction (C10-C12).
+ */
 export type DomainCommand =
   | { readonly kind: 'grantSubscriptionInvoice'; readonly grant: SubscriptionGrant }
-  | { readonly kind: 'redeemReferral'; readonly redemption: ReferralRedemption }
   | {
       readonly kind: 'endSubscription';
       readonly end: { customerId: string; subscriptionId: string; endedAtMs: number };
@@ -91,17 +92,16 @@ async function translatePaidInvoice(deps: TranslateDeps, event: StripeEvent): Pr
       `invoice has no subscription line granting credits (${skippedLines.length} skipped)`,
     );
   }
+  const code = await referralCodeOf(deps, invoice, reason);
   const grant: SubscriptionGrant = {
     customerId,
     invoiceId: invoice.id,
     subscriptionId,
     lines: grantLines,
     invoiceCreatedMs: invoice.createdMs,
+    ...(code && { referral: { code, billingReason: reason } }),
   };
   const commands: DomainCommand[] = [{ kind: 'grantSubscriptionInvoice', grant }];
-  const code = await referralCodeOf(deps, invoice, reason);
-  if (code)
-    commands.push({ kind: 'redeemReferral', redemption: redemptionOf(grant, code, reason) });
   return { kind: 'commands', commands, skippedLines };
 }
 
@@ -179,22 +179,6 @@ async function referralCodeOf(
   if (fromMetadata) return fromMetadata;
   if (billingReason !== 'subscription_create' || invoice.discountIds.length === 0) return null;
   return (await referralCodeFromDiscounts(deps.stripe, invoice.id)).code;
-}
-
-function redemptionOf(
-  grant: SubscriptionGrant,
-  code: string,
-  billingReason: string,
-): ReferralRedemption {
-  return {
-    customerId: grant.customerId,
-    invoiceId: grant.invoiceId,
-    code,
-    purchaseCredits: grant.lines.reduce((sum, line) => sum + line.credits, 0),
-    periodStartMs: Math.min(...grant.lines.map((line) => line.periodStartMs)),
-    invoiceCreatedMs: grant.invoiceCreatedMs,
-    billingReason,
-  };
 }
 
 /** C7: statuses in which a subscription has ended for good. */

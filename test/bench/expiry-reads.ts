@@ -1,9 +1,9 @@
 /**
  * Benchmark (not a test): how many items the expiry job reads per expired lot as the number
  * of customers grows while the number of expiring lots stays the same. The job queries only
- * the sparse `expiring` index for accounts whose soonest lot has expired, so the figure should
- * stay flat (about 1 item per lot) whatever the number of customers holding lots that do not
- * expire yet.
+ * the sparse `lotsByExpiry` index for lots that have expired, then reads each such customer's
+ * state, so the figure should stay flat (the index item plus the customer's few state items)
+ * whatever the number of customers holding lots that do not expire yet.
  *
  *   npx tsx test/bench/expiry-reads.ts [customers...]     e.g. `... 1000 10000` (the default)
  *
@@ -11,19 +11,20 @@
  * are written as prepared items (the account item and its grant's ledger entry, built by the
  * same pure rules and codec the ledger uses) with BatchWriteItem, which is much faster on
  * DynamoDB Local than one transaction per grant. `itemsRead` is measured from DynamoDB's own
- * responses (lib/jobs/read-meter.ts), not computed.
+ * responses (lib/store/read-meter.ts), not computed.
  */
 import { pathToFileURL } from 'node:url';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { freePort, startDynamoDbLocal } from '../../infra/local/dynamodb';
 import { createTableInput } from '../../infra/table';
-import { addLots, EntryType, emptyAccount } from '../../lib/credits/account';
 import { LotSource, newLot } from '../../lib/credits/lots';
+import { EntryType, emptyState, grantLots } from '../../lib/credits/state';
 import { runRollover } from '../../lib/jobs/rollover';
 import { createLogger } from '../../lib/log';
 import { createDocumentClient } from '../../lib/store/client';
-import { accountToItem, ledgerEntryToItem } from '../../lib/store/codec';
+import { ledgerEntryToItem, lotToItem } from '../../lib/store/items';
+import { accountKey } from '../../lib/store/keys';
 
 export type ExpiryReadsOptions = {
   readonly customerCounts?: readonly number[];
@@ -48,7 +49,7 @@ const EXPIRING_GRANT_MS = Date.parse('2026-01-01T00:00:00Z');
 const LIVE_GRANT_MS = Date.parse('2026-03-01T00:00:00Z');
 const RUN_AT_MS = Date.parse('2026-04-02T00:00:00Z');
 
-/** Returns `{customers: readsPerLot}` for each customer count, e.g. `{1000: 1, 10000: 1}`. */
+/** Returns `{customers: readsPerLot}` for each customer count, e.g. `{1000: 3, 10000: 3}`. */
 export async function measureExpiryReads(
   options: ExpiryReadsOptions = {},
 ): Promise<{ rows: ExpiryReadsRow[]; expiryReadsPerLot: Record<string, number> }> {
@@ -107,7 +108,7 @@ function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-/** The items one customer with one 100-credit grant has: its account and the grant's entry. */
+/** The items one customer with one 100-credit grant has: account, lot, the grant's entry. */
 function customerItems(index: number, expiring: boolean) {
   const customerId = `cus_bench_${String(index).padStart(6, '0')}`;
   const grantedAtMs = expiring ? EXPIRING_GRANT_MS : LIVE_GRANT_MS;
@@ -118,14 +119,29 @@ function customerItems(index: number, expiring: boolean) {
     grantedAtMs,
     ref: `in_bench_${index}`,
   });
-  const change = addLots(
-    emptyAccount(customerId),
-    { type: EntryType.grant, atMs: grantedAtMs, ref: `in_bench_${index}` },
+  const change = grantLots(
+    emptyState(customerId),
+    {
+      id: `grant#in_bench_${index}`,
+      type: EntryType.grant,
+      atMs: grantedAtMs,
+      ref: `in_bench_${index}`,
+    },
     [lot],
   );
+  const account = {
+    ...accountKey(customerId),
+    customerId,
+    version: 1,
+    lotsVersion: 1,
+    lotCount: 1,
+  };
   return [
-    accountToItem(change.account),
-    ...change.entries.map((entry) => ledgerEntryToItem(customerId, entry)),
+    account,
+    ...change.created.map((each) => lotToItem(customerId, each)),
+    ...change.entries.map((entry, place) =>
+      ledgerEntryToItem(customerId, entry, grantedAtMs, place),
+    ),
   ];
 }
 

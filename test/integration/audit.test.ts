@@ -1,15 +1,22 @@
-import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCreditsHandler } from '../../functions/credits';
 import { type AuditReport, audit } from '../../lib/jobs/audit';
 import { runRollover } from '../../lib/jobs/rollover';
-import { redeemReferral } from '../../lib/ledger/referrals';
+import { readCustomer } from '../../lib/ledger/queries';
+import { referralCodeOf } from '../../lib/ledger/referrals';
 import { adjust, consume } from '../../lib/ledger/spending';
-import { endSubscription } from '../../lib/ledger/subscriptions';
+import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { capturingLogger } from '../../lib/log';
 import { runCreditsRequest } from '../../lib/ops/credits-api';
-import { referralCodeOf } from '../../lib/referrals/store';
-import { accountKey, ledgerKey } from '../../lib/store/keys';
+import {
+  accountKey,
+  customerPk,
+  LEDGER_PREFIX,
+  legacyAccountKey,
+  lotKey,
+} from '../../lib/store/keys';
+import { wholeLedger } from '../../lib/store/ledger';
 import { grantOneLine } from '../support/grants';
 import { freshTable } from '../support/table';
 
@@ -28,15 +35,13 @@ async function seedHealthy(table: Table) {
   await grant(table, 'cus_ref', 'in_ref_1', 100, '2026-01-01T00:00:00Z');
   await grant(table, 'cus_ref', 'in_ref_2', 100, '2026-02-01T00:00:00Z');
   const code = await referralCodeOf(table, 'cus_ref');
-  await grant(table, 'cus_friend', 'in_friend_1', 500, '2026-03-01T00:00:00Z');
-  await redeemReferral(clockAt(table, '2026-03-01T00:00:00Z'), {
+  await grantSubscriptionInvoice(clockAt(table, '2026-03-01T00:00:00Z'), {
     customerId: 'cus_friend',
     invoiceId: 'in_friend_1',
-    code,
-    purchaseCredits: 500,
-    periodStartMs: iso('2026-03-01T00:00:00Z'),
+    subscriptionId: 'sub_cus_friend',
     invoiceCreatedMs: iso('2026-03-01T00:00:00Z'),
-    billingReason: 'subscription_create',
+    lines: [{ lineId: 'il_1', credits: 500, periodStartMs: iso('2026-03-01T00:00:00Z') }],
+    referral: { code, billingReason: 'subscription_create' },
   });
   await consume(clockAt(table, '2026-03-05T00:00:00Z'), {
     customerId: 'cus_friend',
@@ -80,22 +85,25 @@ async function auditWholeTable(table: Table, limit: number) {
   return pages;
 }
 
-function setAccount(
-  table: Table,
-  customerId: string,
-  path: string,
-  names: Record<string, string>,
-  value: number,
-) {
-  return table.db.send(
+/** Overwrites one attribute of the customer's only lot, as a bug or a hand edit might. */
+async function setLot(table: Table, customerId: string, attribute: string, value: number) {
+  const [lot] = (await readCustomer(table, customerId)).lots;
+  if (!lot) throw new Error(`${customerId} has no lot`);
+  await table.db.send(
     new UpdateCommand({
       TableName: table.tableName,
-      Key: accountKey(customerId),
-      UpdateExpression: `SET ${path} = :value`,
-      ExpressionAttributeNames: names,
+      Key: lotKey(customerId, lot),
+      UpdateExpression: 'SET #attribute = :value',
+      ExpressionAttributeNames: { '#attribute': attribute },
       ExpressionAttributeValues: { ':value': value },
     }),
   );
+}
+
+async function ledgerKeyOf(table: Table, customerId: string, index: number) {
+  const entry = (await wholeLedger(table, customerId))[index];
+  if (!entry) throw new Error(`${customerId} has no entry ${index}`);
+  return { pk: customerPk(customerId), sk: entry.sk };
 }
 
 describe('Action: audit', () => {
@@ -117,106 +125,73 @@ describe('Action: audit', () => {
     expect(pages.at(-1)?.nextCursor).toBeUndefined();
   });
 
-  it('C14 finds a deliberately corrupted balance, for one customer and in the whole-table pass', async () => {
-    // Prepare: the friend holds 500 + 250 - 30 + 5 = 725.
-    await seedHealthy(table);
-    await setAccount(table, 'cus_friend', '#balance', { '#balance': 'balance' }, 9999);
-    // Act
-    const one = await audit(table, { customerId: 'cus_friend' });
-    const all = (await auditWholeTable(table, 4)).flatMap((page) => page.problems);
-    // Assess
-    const expected = {
-      customerId: 'cus_friend',
-      problem: 'balance_differs_from_lots',
-      expected: 725,
-      actual: 9999,
-    };
-    expect(one).toEqual({ checked: 1, problems: [expected] });
-    expect(all).toEqual([expected]);
-  });
-
   it("C14 finds a lot whose remaining exceeds its grant, and the ledger's disagreement with it", async () => {
     // Prepare: the plain customer's only lot granted 50.
     await seedHealthy(table);
-    await setAccount(
-      table,
-      'cus_plain_3',
-      '#lots.#lot.#remaining',
-      { '#lots': 'lots', '#lot': 'in_plain_3#il_1', '#remaining': 'remaining' },
-      80,
-    );
+    await setLot(table, 'cus_plain_3', 'remaining', 80);
     // Act
-    const report = await audit(table, { customerId: 'cus_plain_3' });
+    const one = await audit(table, { customerId: 'cus_plain_3' });
+    const all = (await auditWholeTable(table, 4)).flatMap((page) => page.problems);
     // Assess
-    expect(report.problems).toEqual(
-      expect.arrayContaining([
-        {
-          customerId: 'cus_plain_3',
-          problem: 'lot_remaining_out_of_range',
-          lotId: 'in_plain_3#il_1',
-          expected: '0 < remaining <= 50',
-          actual: 80,
-        },
-        {
-          customerId: 'cus_plain_3',
-          problem: 'balance_differs_from_lots',
-          expected: 80,
-          actual: 50,
-        },
-        {
-          customerId: 'cus_plain_3',
-          problem: 'ledger_sum_differs_from_lots',
-          expected: 80,
-          actual: 50,
-        },
-      ]),
-    );
+    const expected = [
+      {
+        customerId: 'cus_plain_3',
+        problem: 'ledger_sum_differs_from_lots',
+        expected: 80,
+        actual: 50,
+      },
+      {
+        customerId: 'cus_plain_3',
+        problem: 'lot_remaining_out_of_range',
+        lotId: 'in_plain_3#il_1',
+        expected: '0 < remaining <= 50',
+        actual: 80,
+      },
+    ];
+    expect(one).toEqual({ checked: 1, problems: expected });
+    expect(all).toEqual(expected);
   });
 
-  it('C13/C14 finds a ledger entry with a wrong balanceAfter, and a missing entry', async () => {
-    // Prepare: the friend's ledger is grant, bonus, consumption, adjustment (seqs 1..4).
+  it('C13 C14 finds a missing ledger entry and a negative balanceAfter', async () => {
+    // Prepare: cus_gone's ledger is its grant and its forfeit.
     await seedHealthy(table);
+    await table.db.send(
+      new DeleteCommand({
+        TableName: table.tableName,
+        Key: await ledgerKeyOf(table, 'cus_gone', 0),
+      }),
+    );
+    const friendEntry = await ledgerKeyOf(table, 'cus_friend', 1);
     await table.db.send(
       new UpdateCommand({
         TableName: table.tableName,
-        Key: ledgerKey('cus_friend', 2),
+        Key: friendEntry,
         UpdateExpression: 'SET balanceAfter = :wrong',
-        ExpressionAttributeValues: { ':wrong': 700 },
+        ExpressionAttributeValues: { ':wrong': -1 },
       }),
     );
-    await table.db.send(
-      new DeleteCommand({ TableName: table.tableName, Key: ledgerKey('cus_gone', 1) }),
-    );
     // Act
-    const friend = await audit(table, { customerId: 'cus_friend' });
     const gone = await audit(table, { customerId: 'cus_gone' });
+    const friend = await audit(table, { customerId: 'cus_friend' });
     // Assess
+    expect(gone.problems).toEqual([
+      {
+        customerId: 'cus_gone',
+        problem: 'ledger_sum_differs_from_lots',
+        expected: 0,
+        actual: -200,
+      },
+    ]);
     expect(friend.problems).toEqual([
       {
         customerId: 'cus_friend',
-        problem: 'balance_after_not_running_sum',
-        seq: 2,
-        expected: 750,
-        actual: 700,
+        problem: 'negative_balance_after',
+        expected: '>= 0',
+        actual: -1,
+        entry: friendEntry.sk,
       },
     ]);
-    expect(gone.problems).toEqual(
-      expect.arrayContaining([
-        {
-          customerId: 'cus_gone',
-          problem: 'ledger_length_differs_from_seq',
-          expected: 2,
-          actual: 1,
-        },
-        { customerId: 'cus_gone', problem: 'ledger_seq_gap', expected: 1, actual: 2 },
-        {
-          customerId: 'cus_gone',
-          problem: 'ledger_sum_differs_from_lots',
-          expected: 0,
-          actual: -200,
-        },
-      ]),
-    );
+    expect(friendEntry.sk.startsWith(LEDGER_PREFIX)).toBe(true);
   });
 
   it('C6/C14 with `now`, reports lots expired at `now` that the expiry job has not reclaimed yet', async () => {
@@ -241,6 +216,27 @@ describe('Action: audit', () => {
     expect(after.problems).toEqual([]);
   });
 
+  it('reports a customer still in the 0.1.0 shape, without migrating it', async () => {
+    // Prepare: an item as 0.1.0 wrote it, in a table whose SCHEMA item says nothing is left.
+    await table.db.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: { ...legacyAccountKey('cus_old'), customerId: 'cus_old', version: 3, lots: {} },
+      }),
+    );
+    // Act
+    const pages = await auditWholeTable(table, 10);
+    // Assess
+    expect(pages.flatMap((page) => page.problems)).toEqual([
+      {
+        customerId: 'cus_old',
+        problem: 'legacy_account',
+        expected: 'the current item shape',
+        actual: 'a 0.1.0 account item: run `npm run migrate`',
+      },
+    ]);
+  });
+
   it('reports an unknown customer as nothing checked', async () => {
     // Act / Assess
     expect(await audit(table, { customerId: 'cus_nobody' })).toEqual({ checked: 0, problems: [] });
@@ -258,7 +254,14 @@ describe('Function: credits, action audit', () => {
     // Prepare
     await grant(table, 'cus_a', 'in_a', 100, '2026-03-01T00:00:00Z');
     await grant(table, 'cus_b', 'in_b', 100, '2026-03-01T00:00:00Z');
-    await setAccount(table, 'cus_b', '#balance', { '#balance': 'balance' }, 1);
+    await table.db.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: accountKey('cus_b'),
+        UpdateExpression: 'SET lotCount = :count',
+        ExpressionAttributeValues: { ':count': 3 },
+      }),
+    );
     const handler = createCreditsHandler(() => table);
     // Act
     const one = await handler({ action: 'audit', customerId: 'cus_a' }, {} as never);
@@ -272,7 +275,7 @@ describe('Function: credits, action audit', () => {
     expect((page as AuditReport).checked).toBe(1);
     expect((rest as AuditReport).checked).toBe(1);
     expect([...(page as AuditReport).problems, ...(rest as AuditReport).problems]).toEqual([
-      { customerId: 'cus_b', problem: 'balance_differs_from_lots', expected: 100, actual: 1 },
+      { customerId: 'cus_b', problem: 'lot_count_differs', expected: 1, actual: 3 },
     ]);
   });
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookBalance } from '../../lib/credits/lots';
 import { expireCustomer } from '../../lib/ledger/expiry';
-import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
+import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
 import { consume } from '../../lib/ledger/spending';
 import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import type { StoreDeps } from '../../lib/store/client';
-import { accountKey } from '../../lib/store/keys';
 import { tableItems } from '../support/faults';
 import { freshTable } from '../support/table';
 
@@ -28,13 +28,6 @@ async function grant(
       lines: [{ lineId: 'il_1', credits: invoice.credits, periodStartMs: invoice.periodStartMs }],
     },
   );
-}
-
-/** The account item as stored, for its `balance`, `nextExpiryAt` and lots. */
-async function accountItem(deps: StoreDeps, customerId: string) {
-  const key = accountKey(customerId);
-  const items = await tableItems(deps);
-  return items.find((item) => item.pk === key.pk && item.sk === key.sk);
 }
 
 describe('Function: expireCustomer', () => {
@@ -95,8 +88,9 @@ describe('Function: expireCustomer', () => {
     ]);
     const ledgerSum = entries.reduce((sum, entry) => sum + entry.amount, 0);
     expect(ledgerSum).toBe((await balanceOf(table, 'cus_e2', atMs)).balance);
-    const item = await accountItem(table, 'cus_e2');
-    expect(item).toMatchObject({ balance: 100, nextExpiryAt: '2026-06-15T09:00:00.000Z' });
+    const stored = await readCustomer(table, 'cus_e2');
+    expect(bookBalance(stored.lots)).toBe(100);
+    expect(stored.lots.map((lot) => lot.expiresAtMs)).toEqual([ms('2026-06-15T09:00:00Z')]);
   });
 
   it('C6 a rerun at the same or a later time (with nothing newly expired) writes nothing', async () => {
@@ -140,7 +134,8 @@ describe('Function: expireCustomer', () => {
       ['expiry', -10],
       ['grant', 10],
     ]);
-    expect(await accountItem(table, 'cus_e4')).not.toHaveProperty('nextExpiryAt');
+    // The lot is gone, and with it the customer's entry in the expiry index.
+    expect((await readCustomer(table, 'cus_e4')).lots).toEqual([]);
   });
 
   it('C6 an unknown customer has nothing to expire and nothing is written', async () => {
@@ -189,9 +184,12 @@ describe('Function: endSubscription', () => {
       at: '2026-03-01T00:00:00.000Z',
       ref: 'sub_cus_f1',
     });
-    const item = await accountItem(table, 'cus_f1');
-    expect(item).toMatchObject({ balance: 0, lots: {} });
-    expect(item).not.toHaveProperty('nextExpiryAt');
+    // The lots stay, holding nothing, as the record of what the end took.
+    const lots = (await readCustomer(table, 'cus_f1')).lots;
+    expect(lots.map((lot) => [lot.remaining, lot.forfeit?.by])).toEqual([
+      [0, 'sub_cus_f1'],
+      [0, 'sub_cus_f1'],
+    ]);
   });
 
   it('C8 credits of a newer subscription granted after the end are kept, whatever the delivery order', async () => {
@@ -309,6 +307,7 @@ describe('Function: endSubscription', () => {
     expect(result).toEqual({ status: 'applied', outcome: { result: 'ended', forfeited: 0 } });
     const { entries } = await ledgerOf(table, 'cus_f7');
     expect(entries.map((entry) => entry.type)).toEqual(['consumption', 'grant']);
-    expect((await readAccount(table, 'cus_f7')).endedSubscriptions).toEqual({ sub_cus_f7: FEB });
+    const facts = (await readCustomer(table, 'cus_f7')).facts;
+    expect(facts.subscriptions.sub_cus_f7?.endedAtMs).toBe(FEB);
   });
 });

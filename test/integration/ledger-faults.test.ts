@@ -74,10 +74,10 @@ describe('Faults under the AWS SDK (issue 3: nothing half-applied, retry applies
     },
   );
 
-  it('C15 a throttled BatchGetItem (the read before the decision) is absorbed too', async () => {
+  it('C15 a throttled Query (the read before the decision) is absorbed too', async () => {
     // Prepare
     const customerId = await customerWith(10);
-    faulty.faults.fail({ operation: 'BatchGetItem', kind: FaultKind.throttle, times: 2 });
+    faulty.faults.fail({ operation: 'Query', kind: FaultKind.throttle, times: 2 });
 
     // Act
     const outcome = await consume(deps(), { customerId, amount: 10, idempotencyKey: 'k' });
@@ -85,9 +85,9 @@ describe('Faults under the AWS SDK (issue 3: nothing half-applied, retry applies
     // Assess
     expect(outcome).toEqual({ ok: true, balance: 0 });
     expect(faulty.faults.requests.map((r) => [r.operation, r.attempt, r.fault])).toEqual([
-      ['BatchGetItem', 1, 'throttle'],
-      ['BatchGetItem', 2, 'throttle'],
-      ['BatchGetItem', 3, undefined],
+      ['Query', 1, 'throttle'],
+      ['Query', 2, 'throttle'],
+      ['Query', 3, undefined],
       ['TransactWriteItems', 1, undefined],
     ]);
   });
@@ -175,7 +175,7 @@ describe('Faults under the AWS SDK (issue 3: nothing half-applied, retry applies
     // the same transaction: it succeeds without a re-read, and the ledger holds the spend once.
     expect(outcome).toEqual({ ok: true, balance: 7 });
     expect(faulty.faults.requests).toEqual([
-      { operation: 'BatchGetItem', attempt: 1 },
+      { operation: 'Query', attempt: 1 },
       { operation: 'TransactWriteItems', attempt: 1, fault: 'response_lost' },
       { operation: 'TransactWriteItems', attempt: 2 },
     ]);
@@ -216,7 +216,7 @@ describe('Faults under the AWS SDK (issue 3: nothing half-applied, retry applies
     const atMs = Date.parse('2026-05-01T00:00:00Z');
     const before = await tableItems(table);
     faulty.faults.fail({
-      operation: 'BatchGetItem',
+      operation: 'Query',
       kind: FaultKind.connectionReset,
       times: Number.POSITIVE_INFINITY,
     });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
+import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
 import { grantSubscriptionInvoice, type SubscriptionGrant } from '../../lib/ledger/subscriptions';
 import { tableItems } from '../support/faults';
 import { freshTable } from '../support/table';
@@ -115,7 +115,7 @@ describe('Function: grantSubscriptionInvoice', () => {
 
     // Assess
     expect(result.outcome).toEqual({ result: 'granted', credits: 700, balance: 700 });
-    const account = await readAccount(table, 'cus_g4');
+    const account = await readCustomer(table, 'cus_g4');
     expect(account.lots.map((lot) => [lot.id, lot.granted]).sort()).toEqual([
       ['in_g4#il_a', 500],
       ['in_g4#il_b', 200],

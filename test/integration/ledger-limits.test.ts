@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expireCustomer } from '../../lib/ledger/expiry';
-import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
+import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
 import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { freshTable } from '../support/table';
 
@@ -29,14 +29,14 @@ describe('Limits of one DynamoDB transaction', () => {
       lines,
     });
     // Act
-    const dryRun = await expireCustomer({ ...table, dryRun: true }, 'cus_many', afterExpiry);
+    const dryRun = await expireCustomer(table, 'cus_many', afterExpiry, { dryRun: true });
     const result = await expireCustomer(table, 'cus_many', afterExpiry);
     const rerun = await expireCustomer(table, 'cus_many', afterExpiry);
     // Assess
     expect(dryRun.outcome).toEqual({ expiredLots: 120, expiredCredits: 240 });
     expect(result.outcome).toEqual({ expiredLots: 120, expiredCredits: 240 });
     expect(rerun.outcome).toEqual({ expiredLots: 0, expiredCredits: 0 });
-    expect((await readAccount(table, 'cus_many')).lots).toEqual([]);
+    expect((await readCustomer(table, 'cus_many')).lots).toEqual([]);
     expect((await balanceOf(table, 'cus_many', afterExpiry)).balance).toBe(0);
     const ledger = await ledgerOf(table, 'cus_many', { limit: 1000 });
     expect(ledger.entries.filter((entry) => entry.type === 'expiry')).toHaveLength(120);

@@ -37,13 +37,16 @@ describe('Views: balanceOf and ledgerOf', () => {
     table = await freshTable('ledger-views');
     // cus_v1 has a varied history: grants, a bonus-like adjustment, spends, an expiry.
     await grant(table, 'cus_v1', 'in_jan', 100, JAN);
-    await adjust(table, {
-      customerId: 'cus_v1',
-      amount: 20,
-      reason: 'goodwill',
-      idempotencyKey: 'ops-1',
-      atMs: ms('2026-02-10T00:00:00Z'),
-    });
+    await adjust(
+      { ...table, clock: () => ms('2026-02-10T00:00:00Z') },
+      {
+        customerId: 'cus_v1',
+        amount: 20,
+        reason: 'goodwill',
+        idempotencyKey: 'ops-1',
+        atMs: ms('2026-02-10T00:00:00Z'),
+      },
+    );
     await grant(table, 'cus_v1', 'in_feb', 100, FEB);
     for (let i = 1; i <= 4; i++) {
       await consume(table, {
@@ -56,13 +59,16 @@ describe('Views: balanceOf and ledgerOf', () => {
     await grant(table, 'cus_v1', 'in_mar', 100, ms('2026-03-31T10:00:00Z'));
     await expireCustomer(table, 'cus_v1', VIEW_AT);
     // Granted (as of 20 Mar) after the expiry run: the listing's order must come from the rule.
-    await adjust(table, {
-      customerId: 'cus_v1',
-      amount: 5,
-      reason: 'render retry',
-      idempotencyKey: 'ops-2',
-      atMs: ms('2026-03-20T00:00:00Z'),
-    });
+    await adjust(
+      { ...table, clock: () => VIEW_AT },
+      {
+        customerId: 'cus_v1',
+        amount: 5,
+        reason: 'render retry',
+        idempotencyKey: 'ops-2',
+        atMs: ms('2026-03-20T00:00:00Z'),
+      },
+    );
   });
   afterAll(async () => table.drop());
 

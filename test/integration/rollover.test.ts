@@ -3,9 +3,10 @@ import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRolloverHandler } from '../../functions/rollover';
 import { RolloverIncompleteError, runRollover } from '../../lib/jobs/rollover';
-import { balanceOf, ledgerOf, readAccount } from '../../lib/ledger/queries';
+import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
 import { consume } from '../../lib/ledger/spending';
 import { capturingLogger } from '../../lib/log';
+import { LOT_SHARDS } from '../../lib/store/keys';
 import { tableItems } from '../support/faults';
 import { grantOneLine } from '../support/grants';
 import { freshTable } from '../support/table';
@@ -69,7 +70,7 @@ describe('Job: rollover', () => {
     expect((await balanceOf(table, 'cus_a', iso('2026-04-15T09:59:59Z'))).balance).toBe(900);
     // C6: an expired lot no longer counts even before the job has recorded its expiry.
     expect((await balanceOf(table, 'cus_a', now)).balance).toBe(500);
-    expect((await readAccount(table, 'cus_a')).lots).toHaveLength(2);
+    expect((await readCustomer(table, 'cus_a')).lots).toHaveLength(2);
 
     // Act
     const report = await runRollover(table, { nowMs: now, logger: quiet() });
@@ -84,10 +85,11 @@ describe('Job: rollover', () => {
       dryRun: false,
       now: '2026-05-01T00:00:00.000Z',
     });
-    // The index holds only the two expired accounts' items in range: nothing else is read.
-    expect(report.itemsRead).toBe(2);
+    // Read: the index's two expired lots, then each of those customers' state (account,
+    // lots, subscription): cus_a 1 + 2 + 1, cus_b 1 + 1 + 1. Nothing else.
+    expect(report.itemsRead).toBe(2 + 4 + 3);
     expect((await balanceOf(table, 'cus_a', now)).balance).toBe(500);
-    expect((await readAccount(table, 'cus_a')).lots.map((lot) => lot.id)).toEqual(['in_a2#il_1']);
+    expect((await readCustomer(table, 'cus_a')).lots.map((lot) => lot.id)).toEqual(['in_a2#il_1']);
     expect(await expiryEntries(table, 'cus_a')).toEqual([
       {
         type: 'expiry',
@@ -107,7 +109,7 @@ describe('Job: rollover', () => {
       },
     ]);
     expect(await expiryEntries(table, 'cus_c')).toEqual([]);
-    expect((await readAccount(table, 'cus_b')).lots).toEqual([]);
+    expect((await readCustomer(table, 'cus_b')).lots).toEqual([]);
     expect((await balanceOf(table, 'cus_c', now)).balance).toBe(200);
   });
 
@@ -121,7 +123,7 @@ describe('Job: rollover', () => {
     });
     // Assess
     expect(report).toMatchObject({ expiredLots: 0, expiredCredits: 0, customers: 0, itemsRead: 0 });
-    expect((await readAccount(table, 'cus_a')).lots).toHaveLength(1);
+    expect((await readCustomer(table, 'cus_a')).lots).toHaveLength(1);
   });
 
   it('C6 is idempotent: a rerun, and a late run for a later `now`, find nothing already done', async () => {
@@ -241,7 +243,7 @@ describe('Job: rollover', () => {
     });
     // Assess
     expect(report).toMatchObject({ complete: false, expiredLots: 0, itemsRead: 0 });
-    expect(report.unfinishedShards).toHaveLength(8);
+    expect(report.unfinishedShards).toHaveLength(LOT_SHARDS);
   });
 
   it('C6 dry run reports what it would expire and writes nothing', async () => {
@@ -282,7 +284,8 @@ describe('Job: rollover', () => {
       logger: quiet(),
     });
     // Assess
-    expect(dry).toMatchObject({ expiredLots: 15, customers: 15, itemsRead: 15 });
+    // 15 index items, and each customer's state once: account, lot, subscription.
+    expect(dry).toMatchObject({ expiredLots: 15, customers: 15, itemsRead: 15 + 15 * 3 });
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { referralCodeOf } from '../../lib/referrals/store';
+import { referralCodeOf } from '../../lib/ledger/referrals';
 import {
   paidInvoiceEvent,
   signedRequest,

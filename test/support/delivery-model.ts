@@ -622,24 +622,19 @@ function referrerOf(event: PlannedEvent): number | undefined {
 
 /**
  * Whether `a` and `b` race in a way DOMAIN.md decides by order, so that they must not be
- * delivered in one shuffled batch:
- * - C12: "a referrer with no active subscription AT REDEMPTION gets no bonus". A redemption of
- *   r's code must not share a batch with any event of r (r's first invoice, which makes r
- *   active; a renewal, which can date r's subscription; r's cancellation, which ends it), or
- *   the bonus would depend on which Stripe delivered first.
+ * delivered in one shuffled batch. (A redemption and the referrer's own events may: C12 sets
+ * no condition on the referrer, and C7/C8 forfeit a referrer's bonus in either order.)
  * - C10/C12: "the first paid invoice qualifies; the customer is new". A first invoice that
  *   redeems a code must not share a batch with the first invoice of another subscription of the
  *   same customer: delivered first, the redeeming invoice is the first paid one the system knows.
- *   A renewal of the SAME subscription may share the batch: lib/ledger/referrals.ts refuses a
- *   renewal without recording anything, and isNewCustomer (lib/credits/referral.ts) compares
+ *   A renewal of the SAME subscription may share the batch: a renewal never redeems nor uses up
+ *   the redemption (lib/ledger/subscriptions.ts), and isNewCustomer (lib/credits/referral.ts) compares
  *   invoice creation times, so the first invoice still redeems when it arrives after its
  *   renewal; the model's answer is the same in either order.
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
   const referrerA = referrerOf(a);
   const referrerB = referrerOf(b);
-  if (referrerA !== undefined && referrerA === b.customer) return true;
-  if (referrerB !== undefined && referrerB === a.customer) return true;
   const firstOfOther =
     a.kind === 'invoice' &&
     b.kind === 'invoice' &&
@@ -781,7 +776,7 @@ export type LotView = {
 type Person = {
   /** C10/C12: the earliest paid invoice received, by Stripe's creation time. */
   firstPaid?: { invoiceId: string; createdMs: number };
-  /** C12: the one settled redemption attempt (what it carried), if any. */
+  /** C12: the one redemption (the invoice and code it took), if any. */
   referral?: string;
   /** Subscription id -> the earliest period start granted for it; deleted when it ends. */
   active: Map<string, number>;
@@ -794,14 +789,12 @@ type Person = {
  *   event type carries it; C8 an ended subscription grants nothing (model.ts).
  * - C7: an end forfeits what was granted up to it (model.ts); payment trouble changes nothing.
  * - C9: a code belongs to one customer; lookup ignores case and dashes.
- * - C10-C12: the first `subscription_create` invoice carrying a code settles the customer's one
- *   redemption: rejected (unknown code, own code, not a new customer) or redeemed, giving the
+ * - C10-C12: a `subscription_create` invoice carrying a code is rejected (unknown code, own
+ *   code, not the customer's first paid invoice) or, once ever, redeemed, giving the
  *   new customer half the purchase (rounded down) as a lot granted at the purchase's period
- *   start, and the referrer the same when they have an active subscription. A renewal carrying
- *   the subscription's code settles nothing. "Not new" means a paid invoice created earlier was
- *   received, whatever became of its grant. "Active" follows lib/credits/referral.ts's reading:
- *   a subscription whose credits were granted, not ended, that had started by the purchase's
- *   period start.
+ *   start, and the referrer the same, whatever their own subscription status. A renewal
+ *   carrying the subscription's code settles nothing. "Not new" means a paid invoice created
+ *   earlier was received, whatever became of its grant.
  */
 export class DeliveryModel {
   readonly ledger = new CreditsModel();
@@ -858,10 +851,11 @@ export class DeliveryModel {
     const person = this.person(invoice.customerId);
     if (person.referral !== undefined) return; // C12: at most once, ever
     const code = DeliveryModel.canonicalCode(invoice.referralCode ?? '');
-    person.referral = `${invoice.invoiceId} ${code}`;
     const referrerId = this.owners.get(code);
+    // A rejected code gives nothing and uses nothing up: only a redemption is once ever.
     if (referrerId === undefined || referrerId === invoice.customerId) return;
     if (person.firstPaid && person.firstPaid.invoiceId !== invoice.invoiceId) return;
+    person.referral = `${invoice.invoiceId} ${code}`;
     const bonus = Math.floor(purchaseCredits / 2);
     if (bonus === 0) return;
     this.ledger.addLot(invoice.customerId, {
@@ -869,9 +863,8 @@ export class DeliveryModel {
       credits: bonus,
       grantedAtMs: startMs,
     });
-    const referrer = this.person(referrerId);
-    const active = [...referrer.active.values()].some((sinceMs) => sinceMs <= startMs);
-    if (!active) return;
+    // C12: the referrer gets the bonus whatever their own subscription status; it is then an
+    // ordinary lot, which an end that covers it forfeits (C7/C8), in either delivery order.
     this.ledger.addLot(referrerId, {
       id: `referral#${invoice.customerId}`,
       credits: bonus,

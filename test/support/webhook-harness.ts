@@ -1,10 +1,10 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
 import type { Config } from '../../lib/config';
 import { balanceOf, ledgerOf } from '../../lib/ledger/queries';
 import { capturingLogger } from '../../lib/log';
 import { webhookDepsFromConfig } from '../../lib/stripe/deps';
+import { tableItems } from './faults';
 import {
   ms,
   type SignOptions,
@@ -77,13 +77,8 @@ export async function webhookHarness(options: HarnessOptions = {}) {
     async ledger(customerId: string) {
       return (await ledgerOf(table, customerId)).entries;
     },
-    /** Every item in the table: "nothing written" means this stays empty. */
-    async items() {
-      const response = await table.db.send(
-        new ScanCommand({ TableName: table.tableName, ConsistentRead: true }),
-      );
-      return response.Items ?? [];
-    },
+    /** Every item the processor wrote: "nothing written" means this stays empty. */
+    items: () => tableItems(table),
     drop: () => table.drop(),
   };
 }

@@ -250,7 +250,7 @@ describe('Function: translateEvent', () => {
     await expect(translate(event)).rejects.toThrow(UnknownPriceError);
   });
 
-  it('C10: a referral_code in the subscription metadata adds a redemption after the grant', async () => {
+  it('C10: a referral_code in the subscription metadata travels with the grant, as typed', async () => {
     // Prepare
     const event = paidInvoiceEvent({
       customerId: 'cus_new',
@@ -262,23 +262,20 @@ describe('Function: translateEvent', () => {
     });
     // Act
     const commands = commandsOf(await translate(event));
-    // Assess
-    expect(commands.map((command) => command.kind)).toEqual([
-      'grantSubscriptionInvoice',
-      'redeemReferral',
-    ]);
-    expect(commands[1]).toEqual({
-      kind: 'redeemReferral',
-      redemption: {
-        customerId: 'cus_new',
-        invoiceId: 'in_first',
-        code: 'ABCD-EFGH-JK',
-        purchaseCredits: 500,
-        periodStartMs: ms(periodStart),
-        invoiceCreatedMs: ms('2026-11-01T00:00:07Z'),
-        billingReason: 'subscription_create',
+    // Assess: one command, so the grant and the redemption are one transaction.
+    expect(commands).toEqual([
+      {
+        kind: 'grantSubscriptionInvoice',
+        grant: {
+          customerId: 'cus_new',
+          invoiceId: 'in_first',
+          subscriptionId: 'sub_new',
+          invoiceCreatedMs: ms('2026-11-01T00:00:07Z'),
+          lines: [{ lineId: expect.any(String), credits: 500, periodStartMs: ms(periodStart) }],
+          referral: { code: 'ABCD-EFGH-JK', billingReason: 'subscription_create' },
+        },
       },
-    });
+    ]);
   });
 
   it.each<Record<string, string> | null>([
@@ -298,6 +295,10 @@ describe('Function: translateEvent', () => {
       ),
     );
     expect(commands.map((command) => command.kind)).toEqual(['grantSubscriptionInvoice']);
+    const [grant] = commands;
+    expect(grant?.kind === 'grantSubscriptionInvoice' && grant.grant).not.toHaveProperty(
+      'referral',
+    );
   });
 
   it('C7: customer.subscription.deleted ends the subscription at ended_at', async () => {

@@ -1,0 +1,207 @@
+import type { Lot, LotSource } from '../credits/lots';
+import {
+  type CustomerFacts,
+  type CustomerState,
+  emptyState,
+  type LedgerEntry,
+  type SubscriptionFacts,
+} from '../credits/state';
+import { toIso } from '../credits/time';
+import {
+  ACCOUNT_SK,
+  LOT_PREFIX,
+  ledgerKey,
+  lotKey,
+  lotShard,
+  SUBSCRIPTION_PREFIX,
+  subscriptionKey,
+} from './keys';
+
+/**
+ * The items as stored. Times are ISO-8601 strings, so that ops reading the table see dates
+ * and the index's sort key orders by time.
+ */
+export type LotItem = {
+  pk: string;
+  sk: string;
+  customerId: string;
+  lotId: string;
+  source: LotSource;
+  granted: number;
+  remaining: number;
+  grantedAt: string;
+  expiresAt: string;
+  ref: string;
+  /** The `lotsByExpiry` index's partition key. */
+  lotShard: string;
+  /** A subscription's end took this lot's credits (C7): which, and how many. */
+  forfeit?: { by: string; credits: number };
+  quiet?: boolean;
+};
+
+export type AccountItem = {
+  pk: string;
+  sk: string;
+  customerId: string;
+  version: number;
+  lotsVersion?: number;
+  lotCount?: number;
+  firstPaidInvoice?: { id: string; at: string };
+  referralCode?: string;
+  redemption?: { code: string; referrerId: string; invoiceId: string };
+};
+
+export type SubscriptionItem = {
+  pk: string;
+  sk: string;
+  customerId: string;
+  subscriptionId: string;
+  activeSince?: string;
+  endedAt?: string;
+};
+
+export type LedgerItem = {
+  pk: string;
+  sk: string;
+  customerId?: string;
+  /** The entry's id (C27); absent on entries written by 0.1.0, whose key is a sequence number. */
+  id?: string;
+  type: LedgerEntry['type'];
+  amount: number;
+  balanceAfter: number;
+  at: string;
+  ref: string;
+  reason?: string;
+  lots: { lotId: string; amount: number }[];
+  recordedAt?: string;
+};
+
+export function lotToItem(customerId: string, lot: Lot): LotItem {
+  return {
+    ...lotKey(customerId, lot),
+    customerId,
+    lotId: lot.id,
+    source: lot.source,
+    granted: lot.granted,
+    remaining: lot.remaining,
+    grantedAt: toIso(lot.grantedAtMs),
+    expiresAt: toIso(lot.expiresAtMs),
+    ref: lot.ref,
+    lotShard: lotShard(customerId),
+    ...(lot.forfeit && { forfeit: lot.forfeit }),
+    ...(lot.quiet && { quiet: true }),
+  };
+}
+
+export function lotFromItem(item: LotItem): Lot {
+  return {
+    id: item.lotId,
+    source: item.source,
+    granted: item.granted,
+    remaining: item.remaining,
+    grantedAtMs: Date.parse(item.grantedAt),
+    expiresAtMs: Date.parse(item.expiresAt),
+    ref: item.ref,
+    ...(item.forfeit && { forfeit: item.forfeit }),
+    ...(item.quiet && { quiet: true }),
+  };
+}
+
+export function subscriptionToItem(
+  customerId: string,
+  subscriptionId: string,
+  facts: SubscriptionFacts,
+): SubscriptionItem {
+  return {
+    ...subscriptionKey(customerId, subscriptionId),
+    customerId,
+    subscriptionId,
+    ...(facts.activeSinceMs !== undefined && { activeSince: toIso(facts.activeSinceMs) }),
+    ...(facts.endedAtMs !== undefined && { endedAt: toIso(facts.endedAtMs) }),
+  };
+}
+
+function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
+  return {
+    ...(item.activeSince && { activeSinceMs: Date.parse(item.activeSince) }),
+    ...(item.endedAt && { endedAtMs: Date.parse(item.endedAt) }),
+  };
+}
+
+/** The account item's attributes that hold the facts (written by an Update, see transact.ts). */
+export function factsToAttributes(facts: CustomerFacts): Partial<AccountItem> {
+  return {
+    ...(facts.firstPaidInvoice && {
+      firstPaidInvoice: {
+        id: facts.firstPaidInvoice.id,
+        at: toIso(facts.firstPaidInvoice.atMs),
+      },
+    }),
+    ...(facts.referralCode && { referralCode: facts.referralCode }),
+    ...(facts.redemption && { redemption: facts.redemption }),
+  };
+}
+
+function factsFromItems(
+  account: AccountItem | undefined,
+  subscriptions: readonly SubscriptionItem[],
+): CustomerFacts {
+  return {
+    ...(account?.firstPaidInvoice && {
+      firstPaidInvoice: {
+        id: account.firstPaidInvoice.id,
+        atMs: Date.parse(account.firstPaidInvoice.at),
+      },
+    }),
+    ...(account?.referralCode && { referralCode: account.referralCode }),
+    ...(account?.redemption && { redemption: account.redemption }),
+    subscriptions: Object.fromEntries(
+      subscriptions.map((item) => [item.subscriptionId, subscriptionFromItem(item)]),
+    ),
+  };
+}
+
+/** A customer's state from the items of one Query of their STATE# range (any order). */
+export function stateFromItems(
+  customerId: string,
+  items: readonly Record<string, unknown>[],
+): CustomerState {
+  let account: AccountItem | undefined;
+  const lots: Lot[] = [];
+  const subscriptions: SubscriptionItem[] = [];
+  for (const item of items) {
+    const sk = item.sk as string;
+    if (sk === ACCOUNT_SK) account = item as AccountItem;
+    else if (sk.startsWith(LOT_PREFIX)) lots.push(lotFromItem(item as LotItem));
+    else if (sk.startsWith(SUBSCRIPTION_PREFIX)) subscriptions.push(item as SubscriptionItem);
+  }
+  return {
+    ...emptyState(customerId),
+    version: account?.version ?? 0,
+    lotsVersion: account?.lotsVersion ?? 0,
+    lotCount: account?.lotCount ?? 0,
+    lots,
+    facts: factsFromItems(account, subscriptions),
+  };
+}
+
+export function ledgerEntryToItem(
+  customerId: string,
+  entry: LedgerEntry,
+  recordedAtMs: number,
+  index: number,
+): LedgerItem {
+  return {
+    ...ledgerKey(customerId, recordedAtMs, index, entry.id),
+    customerId,
+    id: entry.id,
+    type: entry.type,
+    amount: entry.amount,
+    balanceAfter: entry.balanceAfter,
+    at: toIso(entry.atMs),
+    ref: entry.ref,
+    ...(entry.reason !== undefined && { reason: entry.reason }),
+    lots: entry.lots.map((burn) => ({ lotId: burn.lotId, amount: burn.amount })),
+    recordedAt: toIso(recordedAtMs),
+  };
+}

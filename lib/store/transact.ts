@@ -1,0 +1,250 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { CustomerState, StateChange, SubscriptionFacts } from '../credits/state';
+import { StoreError } from '../errors';
+import { type Budget, callStore } from './call';
+import type { StoreDeps } from './client';
+import { factsToAttributes, ledgerEntryToItem, lotToItem, subscriptionToItem } from './items';
+import { accountKey, lotKey, nextRecordedAtMs } from './keys';
+
+export type TransactItem = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
+
+/** DynamoDB's limit on the items of one transaction. */
+export const MAX_TRANSACTION_ITEMS = 100;
+
+/**
+ * A cached spend's guard: the state it planned on. A lot created or deleted since moves the
+ * account's lotsVersion, a subscription's end its version, and the transaction fails instead
+ * of burning out of order (C5) or burning what an end took (C7).
+ */
+export type LotsGuard = { readonly lotsVersion: number; readonly version: number };
+
+/**
+ * The transaction items that write `change` to the customer's items, each conditioned on the
+ * state the decision read (`before`), so that a concurrent writer makes it fail instead of
+ * being overwritten. Spends condition only on the lots they take; changes of the account item
+ * condition on its counters, so grants, ends and the spends that drain a lot serialise.
+ */
+export function changeItems(
+  deps: StoreDeps,
+  before: CustomerState,
+  change: StateChange,
+  guard?: LotsGuard,
+): TransactItem[] {
+  const customerId = change.customerId;
+  const table = deps.tableName;
+  const recordedAtMs = nextRecordedAtMs();
+  const items: TransactItem[] = [];
+  if (!change.quiet) items.push(...accountItems(deps, before, change, guard));
+  for (const lot of change.created) {
+    items.push({
+      Put: {
+        TableName: table,
+        Item: lotToItem(customerId, lot),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    });
+  }
+  for (const take of change.taken) {
+    const key = lotKey(customerId, take.lot);
+    items.push(
+      take.drains
+        ? // A drained lot goes: nothing is left to spend, and the lot set moves with it.
+          { Delete: { TableName: table, Key: key, ...remainingIs(take.lot.remaining) } }
+        : {
+            Update: {
+              TableName: table,
+              Key: key,
+              UpdateExpression: 'SET remaining = remaining - :take',
+              // Any other spend may have taken from this lot too; only enough must be left,
+              // and more than enough: a take that would empty the lot must drain (delete) it,
+              // so that no lot is left at 0 where a cached plan would skip it (lot-cache.ts).
+              ConditionExpression: 'remaining > :take',
+              ExpressionAttributeValues: { ':take': take.amount },
+            },
+          },
+    );
+  }
+  for (const { lot, by } of change.forfeited) {
+    const condition = remainingIs(lot.remaining);
+    items.push({
+      Update: {
+        TableName: table,
+        Key: lotKey(customerId, lot),
+        UpdateExpression: 'SET remaining = :zero, forfeit = :forfeit',
+        ConditionExpression: condition.ConditionExpression,
+        ExpressionAttributeValues: {
+          ...condition.ExpressionAttributeValues,
+          ':zero': 0,
+          ':forfeit': { by, credits: lot.remaining },
+        },
+      },
+    });
+  }
+  for (const lot of change.reclaimed) {
+    items.push({
+      Delete: { TableName: table, Key: lotKey(customerId, lot), ...remainingIs(lot.remaining) },
+    });
+  }
+  change.entries.forEach((entry, index) => {
+    items.push({
+      Put: {
+        TableName: table,
+        Item: ledgerEntryToItem(customerId, entry, recordedAtMs, index),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    });
+  });
+  return items;
+}
+
+function remainingIs(remaining: number) {
+  return {
+    ConditionExpression: 'remaining = :remaining',
+    ExpressionAttributeValues: { ':remaining': remaining },
+  };
+}
+
+/** The account update (and subscription items) a change needs, or the guard's check. */
+function accountItems(
+  deps: StoreDeps,
+  before: CustomerState,
+  change: StateChange,
+  guard: LotsGuard | undefined,
+): TransactItem[] {
+  const counted = (lots: readonly { quiet?: boolean }[]) => lots.filter((lot) => !lot.quiet).length;
+  const deleted = [...change.reclaimed, ...change.taken.filter((t) => t.drains).map((t) => t.lot)];
+  const countDelta = counted(change.created) - counted(deleted);
+  const lotSetMoves = change.created.length > 0 || deleted.length > 0;
+  const key = accountKey(change.customerId);
+  if (!change.facts && !lotSetMoves) {
+    if (!guard) return [];
+    return [
+      {
+        // Facts too: an end recorded since makes lots forfeited that the cache thinks alive.
+        ConditionCheck: { TableName: deps.tableName, Key: key, ...countersAre(before) },
+      },
+    ];
+  }
+  const sets = ['customerId = :customerId'];
+  const values: Record<string, unknown> = { ':customerId': change.customerId };
+  if (change.facts) {
+    sets.push('#version = :nextVersion');
+    values[':nextVersion'] = before.version + 1;
+    for (const [name, value] of Object.entries(factsToAttributes(change.facts))) {
+      sets.push(`${name} = :${name}`);
+      values[`:${name}`] = value;
+    }
+  }
+  const adds: string[] = [];
+  if (lotSetMoves) {
+    adds.push('#lotsVersion :one');
+    values[':one'] = 1;
+  }
+  if (countDelta !== 0) {
+    adds.push('#lotCount :countDelta');
+    values[':countDelta'] = countDelta;
+  }
+  const condition = countersAre(before);
+  const update: TransactItem = {
+    Update: {
+      TableName: deps.tableName,
+      Key: key,
+      UpdateExpression: `SET ${sets.join(', ')}${adds.length > 0 ? ` ADD ${adds.join(', ')}` : ''}`,
+      ConditionExpression: condition.ConditionExpression,
+      ExpressionAttributeNames: {
+        ...condition.ExpressionAttributeNames,
+        ...(countDelta !== 0 && { '#lotCount': 'lotCount' }),
+      },
+      ExpressionAttributeValues: { ...values, ...condition.ExpressionAttributeValues },
+    },
+  };
+  return [update, ...subscriptionItems(deps, before, change)];
+}
+
+/**
+ * The account's counters as the decision read them: `version` (the facts) and `lotsVersion`
+ * (the lot set). 0 means never written.
+ */
+function countersAre(before: CustomerState) {
+  const values: Record<string, number> = {};
+  const version =
+    before.version === 0 ? 'attribute_not_exists(#version)' : '#version = :readVersion';
+  if (before.version !== 0) values[':readVersion'] = before.version;
+  const lotsVersion =
+    before.lotsVersion === 0
+      ? 'attribute_not_exists(#lotsVersion)'
+      : '#lotsVersion = :readLotsVersion';
+  if (before.lotsVersion !== 0) values[':readLotsVersion'] = before.lotsVersion;
+  return {
+    ConditionExpression: `${version} AND ${lotsVersion}`,
+    ExpressionAttributeNames: { '#version': 'version', '#lotsVersion': 'lotsVersion' },
+    ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
+  };
+}
+
+function subscriptionItems(
+  deps: StoreDeps,
+  before: CustomerState,
+  change: StateChange,
+): TransactItem[] {
+  if (!change.facts) return [];
+  const changed = Object.entries(change.facts.subscriptions).filter(
+    ([id, facts]) => !sameSubscription(before.facts.subscriptions[id], facts),
+  );
+  return changed.map(([id, facts]) => ({
+    Put: { TableName: deps.tableName, Item: subscriptionToItem(change.customerId, id, facts) },
+  }));
+}
+
+function sameSubscription(a: SubscriptionFacts | undefined, b: SubscriptionFacts): boolean {
+  return a?.activeSinceMs === b.activeSinceMs && a?.endedAtMs === b.endedAtMs;
+}
+
+/** What a transaction came to: written, lost to a concurrent writer, or already settled. */
+export type TransactOutcome =
+  | { readonly kind: 'written' }
+  | { readonly kind: 'lost' }
+  | { readonly kind: 'settled'; readonly item: Record<string, unknown> };
+
+/**
+ * Writes the items in one transaction. A cancellation whose reasons are all conditions or
+ * conflicts is a lost race (re-read and decide again); when the item at `settledIndex` (the
+ * command's fact) is the one that exists, the command was applied before, and the first
+ * outcome, returned by DynamoDB with the cancellation, settles it without another read.
+ */
+export async function transact(
+  deps: StoreDeps,
+  items: readonly TransactItem[],
+  budget: Budget,
+  settledIndex = -1,
+): Promise<TransactOutcome> {
+  if (items.length === 0) return { kind: 'written' };
+  if (items.length > MAX_TRANSACTION_ITEMS) {
+    throw new Error(`a change of ${items.length} items does not fit one transaction`);
+  }
+  try {
+    await callStore('TransactWriteItems', budget, (options) =>
+      deps.db.send(new TransactWriteCommand({ TransactItems: [...items] }), options),
+    );
+    return { kind: 'written' };
+  } catch (error) {
+    const cancelled = error instanceof StoreError ? error.cause : undefined;
+    if (!(cancelled instanceof TransactionCanceledException)) throw error;
+    const reasons = cancelled.CancellationReasons ?? [];
+    const existing = reasons[settledIndex];
+    if (existing?.Code === 'ConditionalCheckFailed' && existing.Item) {
+      return { kind: 'settled', item: unmarshall(existing.Item) };
+    }
+    const codes = reasons.map((reason) => reason.Code ?? 'None');
+    if (
+      codes.every((code) =>
+        ['None', 'ConditionalCheckFailed', 'TransactionConflict'].includes(code),
+      )
+    ) {
+      return { kind: 'lost' };
+    }
+    throw error;
+  }
+}
