@@ -1,22 +1,53 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { backfillDepsFromEnv, parseBackfillRequest, runBackfill } from '../lib/jobs/backfill';
-import type { ProcessDeps } from '../lib/stripe/process';
+import {
+  type BackfillDeps,
+  type BackfillProgress,
+  backfillDepsFromEnv,
+  parseBackfillRequest,
+  runBackfill,
+} from '../lib/jobs/backfill';
+import { requestContextFields, withLogContext } from '../lib/log';
+import {
+  MetricName,
+  type MetricsRecorder,
+  measured,
+  metricsFromEnv,
+  noMetrics,
+  processMetrics,
+} from '../lib/metrics';
 
 /**
  * `backfill` (invoke-only): `{"since", "until"?, "types"?, "dryRun"?}` replays a range from
  * Stripe's Events API, `{"events": [...], "dryRun"?}` a given list, each event through the
- * webhook's own processing. Returns the counts; an event that fails is counted and reported
- * without stopping the rest. Bad input throws an InputError naming the field, before anything
- * is read or written.
+ * webhook's own processing. Returns the report (`ok: false` when any event failed); an event
+ * that fails is counted and reported without stopping the rest. Bad input throws an InputError
+ * naming the field, before anything is read or written, counted as BackfillInputErrors. The
+ * progress metrics are written as the run goes, so a long run shows on the dashboard.
  */
-export function createBackfillHandler(deps: () => ProcessDeps) {
-  return middy(async (event: unknown, context: Context) => {
-    const request = parseBackfillRequest(event);
-    return runBackfill(deps(), request, {
-      remainingTimeMs: () => context.getRemainingTimeInMillis(),
-    });
-  });
+export function createBackfillHandler(
+  deps: () => BackfillDeps,
+  metrics: () => MetricsRecorder = () => noMetrics,
+) {
+  return middy(async (event: unknown, context: Context) =>
+    withLogContext(requestContextFields(context), () => {
+      const recorder = metrics();
+      return measured(recorder, MetricName.backfillInputErrors, () => {
+        const request = parseBackfillRequest(event);
+        return runBackfill({ ...deps(), metrics: processMetrics(recorder) }, request, {
+          remainingTimeMs: () => context.getRemainingTimeInMillis(),
+          onProgress: (progress) => countProgress(recorder, progress),
+        });
+      });
+    }),
+  );
 }
 
-export const handler = createBackfillHandler(backfillDepsFromEnv);
+function countProgress(recorder: MetricsRecorder, progress: BackfillProgress): void {
+  recorder.count(MetricName.backfillEventsProcessed, progress.processed);
+  recorder.count(MetricName.backfillEventsApplied, progress.applied);
+  recorder.count(MetricName.backfillEventsFailed, progress.failed);
+  recorder.flush();
+}
+
+export const handler = createBackfillHandler(backfillDepsFromEnv, metricsFromEnv);

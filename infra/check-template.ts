@@ -1,35 +1,36 @@
 /**
  * Checks the CloudFormation template that `npx serverless package` writes, offline, against
- * what DESIGN.md and the deployment brief promise: the table exactly as infra/table.json has
- * it, the four functions on nodejs22.x/arm64, one HTTP route to the webhook and nothing else
- * exposed, Stripe secrets only as SSM references, least-privilege roles per function, and
- * failure handling (dead-letter queue and alarms). Then it imports each built bundle once, to
- * prove the handlers load.
+ * what DESIGN.md and the deployment promise: the table exactly as infra/table.json has it, the
+ * four functions on nodejs22.x/arm64, one HTTP route to the webhook and nothing else exposed,
+ * no Stripe secret anywhere (only SSM parameter names, each role allowed exactly its own),
+ * least-privilege roles per function, the stage's configuration (config/<stage>.json) as the
+ * processor will parse it, and alarms on faults only, each with a runbook. Only the forms the
+ * framework writes for serverless.yml are understood; anything else is reported, not guessed.
  *
  *   npx tsx infra/check-template.ts [template.json]
  *
- * Exits 1 and lists every problem found; prints a short summary when all is well.
+ * Exits 1 and lists every problem found. The checks are tested in test/template/ against the
+ * real packaged template and broken copies of it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { parsePlanCatalog } from '../lib/config';
+import { MetricName } from '../lib/metrics';
+import { LOTS_BY_EXPIRY_INDEX } from '../lib/store/keys';
+import { acceptedApiVersions } from '../lib/stripe/events';
+import { isMainModule } from './local/main-module';
 import tableDefinition from './table.json' with { type: 'json' };
 
 type Resource = { Type: string; Properties?: Record<string, unknown> };
-type Template = { Resources: Record<string, Resource> };
+export type Template = { Resources: Record<string, Resource> };
 
-const DEFAULT_TEMPLATE = '.serverless/cloudformation-template-update-stack.json';
+export const DEFAULT_TEMPLATE = '.serverless/cloudformation-template-update-stack.json';
 /** Where serverless-esbuild leaves the bundles (`keepOutputDirectory: true`). */
 const BUNDLE_DIR = '.esbuild/.build';
 const TABLE_ID = 'CreditsTable';
-const EXPIRING_INDEX = 'lotsByExpiry';
-const SECRET_NAMES = ['STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY'] as const;
-const SSM_REFERENCE =
-  /^\{\{resolve:ssm(-secure)?:\/image-credits\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_./-]+(:\d+)?\}\}$/;
-const SECRET_LOOKING_NAME = /SECRET|PASSWORD|TOKEN|_KEY$/;
 const STRIPE_SECRET_VALUE = /\b(sk|rk)_(live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9]{6,}/;
-
-/** The actions each item of a runCommand transaction or read needs (see serverless.yml). */
+/** The actions each item of a command's reads and transaction needs (see serverless.yml). */
 const LEDGER_COMMANDS = [
   'dynamodb:ConditionCheckItem',
   'dynamodb:DeleteItem',
@@ -37,48 +38,54 @@ const LEDGER_COMMANDS = [
   'dynamodb:PutItem',
   'dynamodb:Query',
   'dynamodb:UpdateItem',
-] as const;
+];
+const SECRET = { webhook: 'stripe-webhook-secret', key: 'stripe-secret-key' } as const;
 
 type FunctionSpec = {
   readonly logicalId: string;
   readonly handler: string;
-  /** Secrets this function gets, each an SSM reference; all others must be absent. */
-  readonly secrets: readonly (typeof SECRET_NAMES)[number][];
-  /** DynamoDB actions by resource: `table`, or `index/<name>`. */
+  /** The SSM parameters (names under /image-credits/<stage>/) the function reads. */
+  readonly parameters: readonly (typeof SECRET)[keyof typeof SECRET][];
+  /** Actions by resource: `table`, or `index/<name>`. */
   readonly dynamodb: Readonly<Record<string, readonly string[]>>;
-  /** Async failures go to a dead-letter destination (scheduled or invoked-async jobs). */
+  /** Async failures go to the dead-letter queue (scheduled or invoked-async jobs). */
   readonly deadLetter: boolean;
+  /** Its InputErrors metric, when a caller's bad input is thrown (and so a Lambda error). */
+  readonly inputErrors?: string;
 };
 
-const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
+export const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
   stripeWebhook: {
     logicalId: 'StripeWebhookLambdaFunction',
     handler: 'functions/stripe-webhook.handler',
-    secrets: ['STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY'],
+    parameters: [SECRET.webhook, SECRET.key],
     dynamodb: { table: LEDGER_COMMANDS },
     deadLetter: false,
   },
   rollover: {
     logicalId: 'RolloverLambdaFunction',
     handler: 'functions/rollover.handler',
-    secrets: [],
-    dynamodb: { table: LEDGER_COMMANDS, [`index/${EXPIRING_INDEX}`]: ['dynamodb:Query'] },
+    parameters: [],
+    dynamodb: { table: LEDGER_COMMANDS, [`index/${LOTS_BY_EXPIRY_INDEX}`]: ['dynamodb:Query'] },
     deadLetter: true,
+    inputErrors: MetricName.rolloverInputErrors,
   },
   backfill: {
     logicalId: 'BackfillLambdaFunction',
     handler: 'functions/backfill.handler',
-    secrets: ['STRIPE_SECRET_KEY'],
+    parameters: [SECRET.key],
     dynamodb: { table: LEDGER_COMMANDS },
     deadLetter: true,
+    inputErrors: MetricName.backfillInputErrors,
   },
   credits: {
     logicalId: 'CreditsLambdaFunction',
     handler: 'functions/credits.handler',
-    secrets: [],
+    parameters: [],
     // Scan: the `audit` action's whole-table pass.
     dynamodb: { table: [...LEDGER_COMMANDS, 'dynamodb:Scan'] },
     deadLetter: false,
+    inputErrors: MetricName.creditsInputErrors,
   },
 };
 
@@ -87,10 +94,12 @@ const WEBHOOK_ROUTE = 'POST /webhooks/stripe';
 const ALLOWED_INVOKERS = [
   ['stripeWebhook', 'apigateway.amazonaws.com'],
   ['rollover', 'events.amazonaws.com'],
-] as const;
+];
 
-// ---------------------------------------------------------------------------------------------
-// Reading CloudFormation values
+export type CheckOptions = {
+  /** Where docs/runbooks.md and config/ are; default the working directory. */
+  readonly root?: string;
+};
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -108,167 +117,72 @@ function references(value: unknown, found = new Set<string>()): Set<string> {
   } else if (isRecord(value)) {
     for (const [key, inner] of Object.entries(value)) {
       if (key === 'Ref' && typeof inner === 'string') found.add(inner);
-      else if (key === 'Fn::GetAtt') found.add(getAttTarget(inner) ?? '');
-      else if (key === 'Fn::Sub') subReferences(inner, found);
-      else references(inner, found);
+      else if (key === 'Fn::GetAtt' && Array.isArray(inner)) found.add(String(inner[0]));
+      else if (key === 'Fn::Sub' && typeof inner === 'string') {
+        for (const match of inner.matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) found.add(String(match[1]));
+      } else references(inner, found);
     }
   }
-  found.delete('');
   return found;
 }
 
-function getAttTarget(value: unknown): string | undefined {
-  if (Array.isArray(value) && typeof value[0] === 'string') return value[0];
-  if (typeof value === 'string') return value.split('.')[0];
-  return undefined;
-}
-
-function subReferences(value: unknown, found: Set<string>) {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (typeof text !== 'string') return;
-  for (const match of text.matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) {
-    if (match[1]) found.add(match[1]);
-  }
-  if (Array.isArray(value)) references(value[1], found);
-}
-
-function isGetAttArn(value: unknown, logicalId: string): boolean {
-  if (!isRecord(value) || Object.keys(value).length !== 1) return false;
-  const target = value['Fn::GetAtt'];
-  return (
-    isDeepStrictEqual(target, [logicalId, 'Arn']) ||
-    (typeof target === 'string' && target === `${logicalId}.Arn`)
-  );
-}
-
-/** `table`, `index/<name>` of the credits table, or undefined for anything else. */
-function tableResourceKind(value: unknown): string | undefined {
-  if (isGetAttArn(value, TABLE_ID)) return 'table';
-  if (isRecord(value) && typeof value['Fn::Sub'] === 'string') {
-    const match = /^\$\{CreditsTable\.Arn\}\/index\/([A-Za-z0-9_.-]+)$/.exec(value['Fn::Sub']);
-    if (match) return `index/${match[1]}`;
-  }
-  if (isRecord(value) && Array.isArray(value['Fn::Join'])) {
-    const [separator, parts] = value['Fn::Join'] as [unknown, unknown];
-    if (separator === '' && Array.isArray(parts) && parts.length === 2) {
-      const match = typeof parts[1] === 'string' && /^\/index\/([A-Za-z0-9_.-]+)$/.exec(parts[1]);
-      if (isGetAttArn(parts[0], TABLE_ID) && match) return `index/${match[1]}`;
-    }
-  }
-  return undefined;
-}
+const isGetAttArn = (value: unknown, logicalId: string) =>
+  isRecord(value) && isDeepStrictEqual(value['Fn::GetAtt'], [logicalId, 'Arn']);
 
 class Check {
   readonly problems: string[] = [];
-  readonly summary: string[] = [];
-
-  constructor(readonly template: Template) {}
-
+  constructor(
+    readonly template: Template,
+    readonly root: string,
+  ) {}
   fail(problem: string) {
     this.problems.push(problem);
   }
-
-  resource(logicalId: string): Resource | undefined {
-    return this.template.Resources[logicalId];
-  }
-
   ofType(type: string): [string, Resource][] {
     return Object.entries(this.template.Resources).filter(([, resource]) => resource.Type === type);
   }
-
   props(logicalId: string): Record<string, unknown> {
-    return this.resource(logicalId)?.Properties ?? {};
+    return this.template.Resources[logicalId]?.Properties ?? {};
   }
-
   isType(logicalId: string, type: string): boolean {
-    return this.resource(logicalId)?.Type === type;
+    return this.template.Resources[logicalId]?.Type === type;
+  }
+  environment(spec: FunctionSpec): Record<string, unknown> {
+    const variables = (this.props(spec.logicalId).Environment as { Variables?: unknown })
+      ?.Variables;
+    return isRecord(variables) ? variables : {};
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The checks
-
 function checkTable(check: Check) {
-  const expected = tableDefinition.Resources.CreditsTable;
-  const tables = check.ofType('AWS::DynamoDB::Table');
-  if (tables.length !== 1 || tables[0]?.[0] !== TABLE_ID) {
-    check.fail(`expected one DynamoDB table, ${TABLE_ID}; found [${tables.map(([id]) => id)}]`);
+  const tables = check.ofType('AWS::DynamoDB::Table').map(([id]) => id);
+  if (!isDeepStrictEqual(tables, [TABLE_ID])) {
+    check.fail(`expected one DynamoDB table, ${TABLE_ID}; found [${tables}]`);
   }
-  const actual = check.resource(TABLE_ID);
-  if (!actual) return;
-  const properties = actual.Properties ?? {};
-  for (const key of ['KeySchema', 'AttributeDefinitions', 'GlobalSecondaryIndexes'] as const) {
-    if (!isDeepStrictEqual(properties[key], expected.Properties[key])) {
-      check.fail(`${TABLE_ID}.${key} differs from infra/table.json`);
-    }
-  }
-  if (!isDeepStrictEqual(properties, expected.Properties)) {
+  if (
+    !isDeepStrictEqual(check.props(TABLE_ID), tableDefinition.Resources.CreditsTable.Properties)
+  ) {
     check.fail(`${TABLE_ID} properties differ from infra/table.json (is it redefined inline?)`);
   }
-  const pitr = properties.PointInTimeRecoverySpecification;
-  if (!isRecord(pitr) || pitr.PointInTimeRecoveryEnabled !== true) {
-    check.fail(`${TABLE_ID} must have point-in-time recovery on`);
-  }
-  check.summary.push(
-    `table ${TABLE_ID}: as infra/table.json (pk/sk, GSI ${EXPIRING_INDEX}), PITR on`,
-  );
 }
 
 function checkFunctions(check: Check) {
-  const expectedIds = Object.values(FUNCTIONS).map((spec) => spec.logicalId);
-  const actualIds = check.ofType('AWS::Lambda::Function').map(([id]) => id);
-  if (!isDeepStrictEqual([...actualIds].sort(), [...expectedIds].sort())) {
-    check.fail(`expected functions [${expectedIds}], found [${actualIds}]`);
+  const expected = Object.values(FUNCTIONS).map((spec) => spec.logicalId);
+  const actual = check.ofType('AWS::Lambda::Function').map(([id]) => id);
+  if (!isDeepStrictEqual([...actual].sort(), [...expected].sort())) {
+    check.fail(`expected functions [${expected}], found [${actual}]`);
   }
   for (const [name, spec] of Object.entries(FUNCTIONS)) {
     const properties = check.props(spec.logicalId);
-    if (!check.isType(spec.logicalId, 'AWS::Lambda::Function')) continue;
-    if (properties.Handler !== spec.handler) {
-      check.fail(`${name}: handler is ${String(properties.Handler)}, expected ${spec.handler}`);
-    }
-    if (properties.Runtime !== 'nodejs22.x') {
-      check.fail(`${name}: runtime is ${String(properties.Runtime)}, expected nodejs22.x`);
-    }
+    if (properties.Handler !== spec.handler) check.fail(`${name}: handler is not ${spec.handler}`);
+    if (properties.Runtime !== 'nodejs22.x') check.fail(`${name}: runtime is not nodejs22.x`);
     if (!isDeepStrictEqual(properties.Architectures, ['arm64'])) {
-      check.fail(
-        `${name}: architectures are ${JSON.stringify(properties.Architectures)}, expected arm64`,
-      );
+      check.fail(`${name}: architecture is not arm64`);
     }
-    if (!isDeepStrictEqual(environmentOf(properties).TABLE_NAME, { Ref: TABLE_ID })) {
+    if (!isDeepStrictEqual(check.environment(spec).TABLE_NAME, { Ref: TABLE_ID })) {
       check.fail(`${name}: TABLE_NAME must be { Ref: ${TABLE_ID} }`);
     }
   }
-  check.summary.push(`functions: ${Object.keys(FUNCTIONS).join(', ')} (nodejs22.x, arm64)`);
-}
-
-function environmentOf(properties: Record<string, unknown>): Record<string, unknown> {
-  const environment = properties.Environment;
-  const variables = isRecord(environment) ? environment.Variables : undefined;
-  return isRecord(variables) ? variables : {};
-}
-
-function checkSchedule(check: Check) {
-  const rollover = FUNCTIONS.rollover?.logicalId ?? '';
-  const functionIds = new Set(Object.values(FUNCTIONS).map((spec) => spec.logicalId));
-  const schedules: string[] = [];
-  const scheduleResources = [
-    ...check.ofType('AWS::Events::Rule'),
-    ...check.ofType('AWS::Scheduler::Schedule'),
-  ];
-  for (const [id, resource] of scheduleResources) {
-    const properties = resource.Properties ?? {};
-    const expression = properties.ScheduleExpression;
-    const targets = [...references(properties.Targets ?? properties.Target)].filter((target) =>
-      functionIds.has(target),
-    );
-    if (typeof expression !== 'string') continue;
-    for (const target of targets) {
-      if (target === rollover) schedules.push(expression);
-      else check.fail(`schedule ${id} targets ${target}; only rollover runs on a schedule`);
-    }
-  }
-  if (schedules.length === 0) check.fail('no schedule rule targets the rollover function');
-  else check.summary.push(`schedule: ${schedules.join(', ')} -> rollover`);
 }
 
 function functionNameOf(value: unknown): string | undefined {
@@ -276,376 +190,372 @@ function functionNameOf(value: unknown): string | undefined {
   return Object.entries(FUNCTIONS).find(([, spec]) => ids.has(spec.logicalId))?.[0];
 }
 
-function checkHttp(check: Check) {
+function checkTriggers(check: Check) {
+  for (const [id, rule] of check.ofType('AWS::Events::Rule')) {
+    const target = functionNameOf(rule.Properties?.Targets);
+    if (target !== 'rollover') check.fail(`schedule ${id} targets ${target}; only rollover may`);
+  }
+  if (check.ofType('AWS::Events::Rule').length === 0) check.fail('no schedule runs rollover');
   for (const [id, resource] of Object.entries(check.template.Resources)) {
-    if (resource.Type.startsWith('AWS::ApiGateway::')) {
-      check.fail(
-        `${id}: a REST API resource (${resource.Type}); only the HTTP API route is expected`,
-      );
+    if (resource.Type.startsWith('AWS::ApiGateway::') || resource.Type === 'AWS::Lambda::Url') {
+      check.fail(`${id}: a ${resource.Type} exposes more than the webhook route`);
     }
-    if (resource.Type === 'AWS::Lambda::Url')
-      check.fail(`${id}: a function URL exposes a function`);
   }
   const routes = check.ofType('AWS::ApiGatewayV2::Route');
-  const routeKeys = routes.map(([, route]) => route.Properties?.RouteKey);
-  if (!isDeepStrictEqual(routeKeys, [WEBHOOK_ROUTE])) {
-    check.fail(`HTTP routes are ${JSON.stringify(routeKeys)}; expected only "${WEBHOOK_ROUTE}"`);
-  }
-  for (const [id, route] of routes) {
-    const integrations = [...references(route.Properties?.Target)].filter((ref) =>
-      check.isType(ref, 'AWS::ApiGatewayV2::Integration'),
-    );
-    const targets = integrations.map((ref) => functionNameOf(check.props(ref).IntegrationUri));
-    if (!isDeepStrictEqual(targets, ['stripeWebhook'])) {
-      check.fail(`route ${id} must target stripeWebhook only; targets ${JSON.stringify(targets)}`);
-    }
+  const keys = routes.map(([, route]) => route.Properties?.RouteKey);
+  if (!isDeepStrictEqual(keys, [WEBHOOK_ROUTE])) {
+    check.fail(`HTTP routes are ${JSON.stringify(keys)}; expected only "${WEBHOOK_ROUTE}"`);
   }
   for (const [id, integration] of check.ofType('AWS::ApiGatewayV2::Integration')) {
     const target = functionNameOf(integration.Properties?.IntegrationUri);
     if (target !== 'stripeWebhook') check.fail(`integration ${id} reaches ${target ?? 'unknown'}`);
   }
-  checkInvokePermissions(check);
-  check.summary.push(`http: ${WEBHOOK_ROUTE} -> stripeWebhook, the only route; no other invoker`);
-}
-
-function checkInvokePermissions(check: Check) {
   for (const [id, permission] of check.ofType('AWS::Lambda::Permission')) {
-    const properties = permission.Properties ?? {};
-    const name = functionNameOf(properties.FunctionName);
-    const principal = properties.Principal;
-    const allowed = ALLOWED_INVOKERS.some(
-      ([allowedName, allowedPrincipal]) => allowedName === name && allowedPrincipal === principal,
-    );
-    if (!allowed) {
+    const name = functionNameOf(permission.Properties?.FunctionName);
+    const principal = permission.Properties?.Principal;
+    if (!ALLOWED_INVOKERS.some(([fn, who]) => fn === name && who === principal)) {
       check.fail(`${id} lets ${String(principal)} invoke ${name ?? 'an unknown function'}`);
     }
   }
 }
 
-function checkSecrets(check: Check) {
-  const exposed: string[] = [];
-  for (const [name, spec] of Object.entries(FUNCTIONS)) {
-    const environment = environmentOf(check.props(spec.logicalId));
-    for (const secret of SECRET_NAMES) {
-      const value = environment[secret];
-      if (!spec.secrets.includes(secret)) {
-        if (value !== undefined) check.fail(`${name} must not get ${secret}`);
-      } else if (typeof value !== 'string' || !SSM_REFERENCE.test(value)) {
-        check.fail(`${name}.${secret} must be an SSM reference {{resolve:ssm:/image-credits/...}}`);
-      }
-    }
-    for (const [variable, value] of Object.entries(environment)) {
-      const isReference = typeof value === 'string' && SSM_REFERENCE.test(value);
-      if (SECRET_LOOKING_NAME.test(variable) && !isReference) {
-        check.fail(`${name}.${variable} looks like a secret but is not an SSM reference`);
-      }
-    }
-    if (spec.secrets.length > 0) exposed.push(`${name} [${spec.secrets.join(', ')}]`);
-  }
-  const leaked = plaintextSecretsIn(check.template);
-  if (leaked.length > 0)
-    check.fail(`plaintext Stripe secrets in the template at ${leaked.join(', ')}`);
-  check.summary.push(`secrets: SSM references only: ${exposed.join('; ')}`);
+/** The stage, from the service name every function's environment carries. */
+function stageOf(check: Check): string {
+  const service = check.environment(FUNCTIONS.credits as FunctionSpec).POWERTOOLS_SERVICE_NAME;
+  const stage =
+    typeof service === 'string' ? /^image-credits-([a-z0-9-]+)$/.exec(service)?.[1] : '';
+  if (!stage) check.fail('POWERTOOLS_SERVICE_NAME must be image-credits-<stage>');
+  return stage ?? '';
 }
 
-function plaintextSecretsIn(value: unknown, path = '$'): string[] {
-  if (typeof value === 'string') return STRIPE_SECRET_VALUE.test(value) ? [path] : [];
-  if (Array.isArray(value))
-    return value.flatMap((item, i) => plaintextSecretsIn(item, `${path}[${i}]`));
-  if (isRecord(value)) {
-    return Object.entries(value).flatMap(([key, inner]) =>
-      plaintextSecretsIn(inner, `${path}.${key}`),
+function parameterName(stage: string, secret: string) {
+  return `/image-credits/${stage}/${secret}`;
+}
+
+function checkSecrets(check: Check, stage: string) {
+  for (const [name, spec] of Object.entries(FUNCTIONS)) {
+    const environment = check.environment(spec);
+    for (const variable of ['STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY']) {
+      if (variable in environment)
+        check.fail(`${name}: ${variable} must not be in the environment`);
+    }
+    const expected: Record<string, string> = {};
+    if (spec.parameters.includes(SECRET.webhook)) {
+      expected.STRIPE_WEBHOOK_SECRET_PARAMETER = parameterName(stage, SECRET.webhook);
+    }
+    if (spec.parameters.includes(SECRET.key)) {
+      expected.STRIPE_SECRET_KEY_PARAMETER = parameterName(stage, SECRET.key);
+    }
+    const actual = Object.fromEntries(
+      Object.entries(environment).filter(([variable]) => variable.endsWith('_PARAMETER')),
     );
+    if (!isDeepStrictEqual(actual, expected)) {
+      check.fail(
+        `${name}: secret parameters are ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`,
+      );
+    }
   }
-  return [];
+  const text = JSON.stringify(check.template);
+  if (STRIPE_SECRET_VALUE.test(text)) check.fail('a Stripe secret value is in the template');
+  if (text.includes('{{resolve:')) check.fail('a dynamic reference puts a value in the template');
+}
+
+/** config/<stage>.json as the processor will read it, and the same on every function. */
+function checkStageConfig(check: Check, stage: string) {
+  const path = resolve(check.root, 'config', `${stage}.json`);
+  if (!existsSync(path)) return check.fail(`config/${stage}.json does not exist`);
+  const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  for (const name of ['stripeWebhook', 'backfill']) {
+    const environment = check.environment(FUNCTIONS[name] as FunctionSpec);
+    try {
+      const catalog = parsePlanCatalog(JSON.parse(String(environment.PLAN_CREDITS)));
+      const fromFile = parsePlanCatalog(config.planCredits, `config/${stage}.json planCredits`);
+      if (!isDeepStrictEqual(catalog, fromFile)) {
+        check.fail(`${name}: PLAN_CREDITS is not config/${stage}.json's planCredits`);
+      }
+      const versions = String(environment.STRIPE_ACCEPTED_API_VERSIONS ?? '');
+      acceptedApiVersions(versions.split(',').filter(Boolean));
+      if (!/^\d{1,6}$/.test(String(environment.SECRETS_MAX_AGE_SECONDS))) {
+        check.fail(`${name}: SECRETS_MAX_AGE_SECONDS is not a whole number of seconds`);
+      }
+    } catch (error) {
+      check.fail(`${name}: ${(error as Error).message}`);
+    }
+  }
 }
 
 type Statement = { actions: string[]; resources: unknown[] };
 
-/** The role a function runs as, which must be its own, and that role's Allow statements. */
-function roleStatements(check: Check, name: string, spec: FunctionSpec): Statement[] | undefined {
+function roleStatements(check: Check, name: string, spec: FunctionSpec): Statement[] {
   const roleIds = [...references(check.props(spec.logicalId).Role)].filter((id) =>
     check.isType(id, 'AWS::IAM::Role'),
   );
   const roleId = roleIds[0];
-  if (roleIds.length !== 1 || !roleId) {
-    check.fail(`${name} must run as its own AWS::IAM::Role defined in the template`);
-    return undefined;
-  }
-  const sharedWith = Object.entries(FUNCTIONS).filter(
-    ([other, otherSpec]) =>
-      other !== name && references(check.props(otherSpec.logicalId).Role).has(roleId),
+  const shared = Object.values(FUNCTIONS).filter(
+    (other) =>
+      other !== spec && roleId && references(check.props(other.logicalId).Role).has(roleId),
   );
-  if (sharedWith.length > 0) check.fail(`${name} shares role ${roleId} with ${sharedWith[0]?.[0]}`);
+  if (roleIds.length !== 1 || !roleId || shared.length > 0) {
+    check.fail(`${name} must run as a role of its own defined in the template`);
+    return [];
+  }
   const role = check.props(roleId);
-  if (asArray(role.ManagedPolicyArns).length > 0) {
-    check.fail(`${roleId} has managed policies; only inline, checked statements are allowed`);
-  }
-  const documents = [
-    ...asArray(role.Policies).map((policy) =>
-      isRecord(policy) ? policy.PolicyDocument : undefined,
-    ),
-    ...check
-      .ofType('AWS::IAM::Policy')
-      .filter(([, policy]) => references(policy.Properties?.Roles).has(roleId))
-      .map(([, policy]) => policy.Properties?.PolicyDocument),
-  ];
-  return documents.flatMap((document) => allowStatements(check, roleId, document));
-}
-
-function allowStatements(check: Check, roleId: string, document: unknown): Statement[] {
-  const statements = isRecord(document) ? asArray(document.Statement) : [];
-  const allows: Statement[] = [];
-  for (const statement of statements) {
-    if (!isRecord(statement) || statement.Effect !== 'Allow') continue;
-    if ('NotAction' in statement || 'NotResource' in statement) {
-      check.fail(`${roleId} uses NotAction/NotResource, which grants more than it names`);
-    }
-    const actions = asArray(statement.Action).map(String);
-    allows.push({ actions, resources: asArray(statement.Resource) });
-  }
-  return allows;
-}
-
-function checkRoles(check: Check, deadLetterQueues: ReadonlySet<string>) {
-  const lines: string[] = [];
-  for (const [name, spec] of Object.entries(FUNCTIONS)) {
-    const statements = roleStatements(check, name, spec);
-    if (!statements) continue;
-    const granted = new Map<string, Set<string>>();
-    for (const statement of statements) {
-      checkStatement(check, name, spec, statement, granted, deadLetterQueues);
-    }
-    compareDynamoDbGrants(check, name, spec, granted);
-    lines.push(
-      `${name} ${[...granted].map(([kind, actions]) => `${kind}[${[...actions].map((a) => a.replace('dynamodb:', '')).sort()}]`).join(' ')}`,
-    );
-  }
-  check.summary.push(`iam, one role per function:\n    ${lines.join('\n    ')}`);
-}
-
-function checkStatement(
-  check: Check,
-  name: string,
-  spec: FunctionSpec,
-  statement: Statement,
-  granted: Map<string, Set<string>>,
-  deadLetterQueues: ReadonlySet<string>,
-) {
-  for (const action of statement.actions) {
-    if (action.includes('*')) check.fail(`${name}: wildcard action ${action}`);
-  }
-  for (const resource of statement.resources) {
-    if (typeof resource === 'string' && resource.includes('*')) {
-      check.fail(`${name}: wildcard resource ${resource} for ${statement.actions.join(', ')}`);
-    }
-  }
-  for (const [service, actions] of groupByService(statement.actions)) {
-    if (service === 'dynamodb') grantDynamoDb(check, name, actions, statement.resources, granted);
-    else if (service === 'logs') checkLogs(check, name, spec, actions, statement.resources);
-    else if (service === 'sqs' && spec.deadLetter) {
-      checkDeadLetterSend(check, name, actions, statement.resources, deadLetterQueues);
-    } else check.fail(`${name}: unexpected actions ${actions.join(', ')}`);
-  }
-}
-
-function groupByService(actions: readonly string[]): Map<string, string[]> {
-  const groups = new Map<string, string[]>();
-  for (const action of actions) {
-    const service = action.split(':')[0] ?? '';
-    groups.set(service, [...(groups.get(service) ?? []), action]);
-  }
-  return groups;
-}
-
-function grantDynamoDb(
-  check: Check,
-  name: string,
-  actions: string[],
-  resources: unknown[],
-  granted: Map<string, Set<string>>,
-) {
-  for (const resource of resources) {
-    const kind = tableResourceKind(resource);
-    if (!kind) {
-      check.fail(
-        `${name}: DynamoDB actions on ${JSON.stringify(resource)}, not the table or an index of it`,
-      );
-      continue;
-    }
-    const set = granted.get(kind) ?? new Set<string>();
-    for (const action of actions) set.add(action);
-    granted.set(kind, set);
-  }
-}
-
-function compareDynamoDbGrants(
-  check: Check,
-  name: string,
-  spec: FunctionSpec,
-  granted: ReadonlyMap<string, ReadonlySet<string>>,
-) {
-  const kinds = new Set([...Object.keys(spec.dynamodb), ...granted.keys()]);
-  for (const kind of kinds) {
-    const expected = new Set(spec.dynamodb[kind] ?? []);
-    const actual = granted.get(kind) ?? new Set<string>();
-    const extra = [...actual].filter((action) => !expected.has(action));
-    const missing = [...expected].filter((action) => !actual.has(action));
-    if (extra.length > 0)
-      check.fail(`${name}: ${kind} allows more than it uses: ${extra.join(', ')}`);
-    if (missing.length > 0) check.fail(`${name}: ${kind} lacks ${missing.join(', ')}`);
-  }
-}
-
-function ownLogGroup(check: Check, spec: FunctionSpec): string | undefined {
-  const functionName = check.props(spec.logicalId).FunctionName;
-  return check
-    .ofType('AWS::Logs::LogGroup')
-    .find(
-      ([, group]) => group.Properties?.LogGroupName === `/aws/lambda/${String(functionName)}`,
-    )?.[0];
-}
-
-function checkLogs(
-  check: Check,
-  name: string,
-  spec: FunctionSpec,
-  actions: string[],
-  resources: unknown[],
-) {
-  const allowed = new Set(['logs:CreateLogStream', 'logs:PutLogEvents']);
-  const extra = actions.filter((action) => !allowed.has(action));
-  if (extra.length > 0) check.fail(`${name}: unexpected log actions ${extra.join(', ')}`);
-  const group = ownLogGroup(check, spec);
-  const onOwnGroup =
-    group !== undefined && resources.every((resource) => isGetAttArn(resource, group));
-  if (!onOwnGroup) check.fail(`${name}: log actions must name only its own log group`);
-}
-
-function checkDeadLetterSend(
-  check: Check,
-  name: string,
-  actions: string[],
-  resources: unknown[],
-  deadLetterQueues: ReadonlySet<string>,
-) {
-  if (!isDeepStrictEqual(actions, ['sqs:SendMessage'])) {
-    check.fail(`${name}: only sqs:SendMessage is needed, found ${actions.join(', ')}`);
-  }
-  const onQueue = resources.every((resource) =>
-    [...deadLetterQueues].some((queue) => isGetAttArn(resource, queue)),
+  if (asArray(role.ManagedPolicyArns).length > 0) check.fail(`${roleId} has managed policies`);
+  return asArray(role.Policies).flatMap((policy) =>
+    asArray((policy as { PolicyDocument?: { Statement?: unknown } }).PolicyDocument?.Statement)
+      .filter((statement) => isRecord(statement) && statement.Effect === 'Allow')
+      .map((statement) => {
+        const { Action, Resource } = statement as Record<string, unknown>;
+        return { actions: asArray(Action).map(String), resources: asArray(Resource) };
+      }),
   );
-  if (!onQueue) check.fail(`${name}: sqs:SendMessage must name only the dead-letter queue`);
 }
 
-/** Checks destinations, alarms and log retention; returns the dead-letter queues found. */
+function checkRoles(check: Check, stage: string, queues: ReadonlySet<string>) {
+  for (const [name, spec] of Object.entries(FUNCTIONS)) {
+    const granted = new Map<string, Set<string>>();
+    const grant = (kind: string, action: string) =>
+      granted.set(kind, new Set([...(granted.get(kind) ?? []), action]));
+    for (const { actions, resources } of roleStatements(check, name, spec)) {
+      for (const action of actions) {
+        for (const resource of resources) {
+          const kind = resourceKind(check, stage, spec, action, resource, queues);
+          if (kind) grant(kind, action);
+          else check.fail(`${name}: ${action} on ${JSON.stringify(resource)} is not allowed`);
+        }
+      }
+    }
+    const expected = new Map<string, Set<string>>(
+      Object.entries(spec.dynamodb).map(([kind, actions]) => [kind, new Set(actions)]),
+    );
+    expected.set('logs', new Set(['logs:CreateLogStream', 'logs:PutLogEvents']));
+    if (spec.deadLetter) expected.set('queue', new Set(['sqs:SendMessage']));
+    for (const parameter of spec.parameters) expected.set(parameter, new Set(['ssm:GetParameter']));
+    const show = (map: Map<string, Set<string>>) =>
+      JSON.stringify([...map].map(([kind, actions]) => [kind, [...actions].sort()]).sort());
+    if (show(granted) !== show(expected)) {
+      check.fail(`${name}: role allows ${show(granted)}, expected exactly ${show(expected)}`);
+    }
+  }
+}
+
+/** What an allowed (action, resource) pair is for, or undefined when it is not allowed. */
+function resourceKind(
+  check: Check,
+  stage: string,
+  spec: FunctionSpec,
+  action: string,
+  resource: unknown,
+  queues: ReadonlySet<string>,
+): string | undefined {
+  const service = action.split(':')[0];
+  if (action.includes('*')) return undefined;
+  if (service === 'dynamodb') {
+    if (isGetAttArn(resource, TABLE_ID)) return 'table';
+    const sub = isRecord(resource) ? resource['Fn::Sub'] : undefined;
+    const index = typeof sub === 'string' && /^\$\{CreditsTable\.Arn\}\/index\/(\w+)$/.exec(sub);
+    return index ? `index/${index[1]}` : undefined;
+  }
+  if (service === 'logs') {
+    const functionName = check.props(spec.logicalId).FunctionName;
+    const group = check
+      .ofType('AWS::Logs::LogGroup')
+      .find(([, log]) => log.Properties?.LogGroupName === `/aws/lambda/${String(functionName)}`);
+    return group && isGetAttArn(resource, group[0]) ? 'logs' : undefined;
+  }
+  if (service === 'sqs') {
+    return [...queues].some((queue) => isGetAttArn(resource, queue)) ? 'queue' : undefined;
+  }
+  if (action === 'ssm:GetParameter' && isRecord(resource)) {
+    const arn = resource['Fn::Sub'];
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax.
+    const prefix = 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter';
+    return Object.values(SECRET).find((secret) => arn === prefix + parameterName(stage, secret));
+  }
+  return undefined;
+}
+
+/** Dead-letter destinations and log retention; returns the dead-letter queues found. */
 function checkFailureHandling(check: Check): Set<string> {
   const queues = new Set<string>();
   for (const [name, spec] of Object.entries(FUNCTIONS)) {
-    if (spec.deadLetter) {
-      const queue = deadLetterQueueOf(check, spec);
-      if (queue) queues.add(queue);
-      else
-        check.fail(
-          `${name}: failed async invocations must go to an SQS queue (destinations.onFailure)`,
-        );
+    const config = check
+      .ofType('AWS::Lambda::EventInvokeConfig')
+      .find(([, each]) => references(each.Properties?.FunctionName).has(spec.logicalId));
+    const queue = [...references(config?.[1].Properties?.DestinationConfig)].find((id) =>
+      check.isType(id, 'AWS::SQS::Queue'),
+    );
+    if (queue) queues.add(queue);
+    if (spec.deadLetter !== Boolean(queue)) {
+      check.fail(
+        `${name}: failed async invocations must ${spec.deadLetter ? '' : 'not '}go to a queue`,
+      );
     }
-    const group = ownLogGroup(check, spec);
-    if (!group || typeof check.props(group).RetentionInDays !== 'number') {
-      check.fail(`${name}: its log group needs a retention setting`);
-    }
   }
-  const alarms = check
-    .ofType('AWS::CloudWatch::Alarm')
-    .map(([id, alarm]): Record<string, unknown> & { id: string } => ({ id, ...alarm.Properties }));
-  for (const [name, spec] of Object.entries(FUNCTIONS)) {
-    const found = alarms.some(
-      (alarm) =>
-        alarm.Namespace === 'AWS/Lambda' &&
-        alarm.MetricName === 'Errors' &&
-        references(alarm.Dimensions).has(spec.logicalId),
-    );
-    if (!found) check.fail(`${name}: no alarm on its Errors metric`);
+  for (const [id, group] of check.ofType('AWS::Logs::LogGroup')) {
+    if (typeof group.Properties?.RetentionInDays !== 'number') check.fail(`${id}: no retention`);
   }
-  for (const queue of queues) {
-    const found = alarms.some(
-      (alarm) =>
-        alarm.Namespace === 'AWS/SQS' &&
-        alarm.MetricName === 'ApproximateNumberOfMessagesVisible' &&
-        references(alarm.Dimensions).has(queue),
-    );
-    if (!found) check.fail(`dead-letter queue ${queue}: no alarm on its depth`);
-  }
-  for (const alarm of alarms) {
-    const topics = [...references(alarm.AlarmActions)].filter((id) =>
-      check.isType(id, 'AWS::SNS::Topic'),
-    );
-    if (topics.length === 0) check.fail(`alarm ${alarm.id} notifies no SNS topic of this stack`);
-  }
-  check.summary.push(
-    `failures: rollover, backfill -> ${[...queues].join(', ')}; ${alarms.length} alarms -> SNS; log retention set`,
-  );
   return queues;
 }
 
-function deadLetterQueueOf(check: Check, spec: FunctionSpec): string | undefined {
-  const isQueue = (id: string) => check.isType(id, 'AWS::SQS::Queue');
-  for (const [, config] of check.ofType('AWS::Lambda::EventInvokeConfig')) {
-    const properties = config.Properties ?? {};
-    if (!references(properties.FunctionName).has(spec.logicalId)) continue;
-    const destination = isRecord(properties.DestinationConfig)
-      ? properties.DestinationConfig.OnFailure
-      : undefined;
-    const queue = [...references(destination)].find(isQueue);
-    if (queue) return queue;
+/** The metrics an alarm reads: its own, or those of its metric-math query. */
+function alarmMetrics(alarm: Record<string, unknown>) {
+  const stats = asArray(alarm.Metrics).map(
+    (query) =>
+      ((query as { MetricStat?: { Metric?: unknown } }).MetricStat?.Metric ?? {}) as Record<
+        string,
+        unknown
+      >,
+  );
+  const all = alarm.MetricName ? [alarm, ...stats] : stats;
+  return all.filter((metric) => metric.MetricName !== undefined);
+}
+
+function checkAlarms(check: Check, stage: string, queues: ReadonlySet<string>) {
+  const alarms = check.ofType('AWS::CloudWatch::Alarm');
+  const runbooks = runbookAnchors(check.root);
+  const appMetrics = new Set<string>(Object.values(MetricName));
+  const covered = new Set<string>();
+  for (const [id, { Properties: alarm = {} }] of alarms) {
+    const topics = [...references(alarm.AlarmActions)].filter((ref) =>
+      check.isType(ref, 'AWS::SNS::Topic'),
+    );
+    if (topics.length === 0) check.fail(`alarm ${id} notifies no SNS topic of this stack`);
+    if (!runbooks.has(id.toLowerCase()))
+      check.fail(`alarm ${id} has no runbook in docs/runbooks.md`);
+    const metrics = alarmMetrics(alarm);
+    for (const metric of metrics) {
+      if (metric.Namespace === 'ImageCredits') {
+        if (!appMetrics.has(String(metric.MetricName))) {
+          check.fail(`alarm ${id} reads ${String(metric.MetricName)}, which nothing emits`);
+        }
+        const service = [{ Name: 'service', Value: `image-credits-${stage}` }];
+        if (!isDeepStrictEqual(metric.Dimensions, service)) {
+          check.fail(`alarm ${id}: ImageCredits metrics have the one dimension service`);
+        }
+      }
+    }
+    for (const [name, spec] of Object.entries(FUNCTIONS)) {
+      const errors = metrics.some(
+        (metric) =>
+          metric.MetricName === 'Errors' && references(metric.Dimensions).has(spec.logicalId),
+      );
+      if (!errors) continue;
+      // A function whose callers' bad input is a Lambda error must have it subtracted.
+      const subtracts =
+        spec.inputErrors === undefined ||
+        (metrics.some((metric) => metric.MetricName === spec.inputErrors) &&
+          asArray(alarm.Metrics).some((query) =>
+            /^errors - FILL\(input, 0\)$/.test(
+              String((query as { Expression?: unknown }).Expression),
+            ),
+          ));
+      if (subtracts) covered.add(name);
+      else check.fail(`alarm ${id} pages on ${name}'s callers' input errors`);
+    }
   }
-  const deadLetter = check.props(spec.logicalId).DeadLetterConfig;
-  return [...references(deadLetter)].find(isQueue);
+  for (const name of Object.keys(FUNCTIONS)) {
+    if (!covered.has(name)) check.fail(`${name}: no alarm on its faults`);
+  }
+  const read = alarms.flatMap(([, alarm]) => alarmMetrics(alarm.Properties ?? {}));
+  const readsAll = (metricName: string) =>
+    Object.values(FUNCTIONS).every((spec) =>
+      read.some((m) => m.MetricName === metricName && references(m.Dimensions).has(spec.logicalId)),
+    );
+  for (const metricName of ['Throttles', 'Duration']) {
+    if (!readsAll(metricName)) check.fail(`no alarm reads ${metricName} of every function`);
+  }
+  for (const queue of queues) {
+    if (
+      !read.some(
+        (m) =>
+          m.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+          references(m.Dimensions).has(queue),
+      )
+    ) {
+      check.fail(`dead-letter queue ${queue}: no alarm on its depth`);
+    }
+  }
+  for (const metricName of [
+    '5xx',
+    'StoreFaults',
+    'ContentionFaults',
+    'StripeFaults',
+    'UnknownPriceFaults',
+  ]) {
+    if (!read.some((m) => m.MetricName === metricName)) check.fail(`no alarm on ${metricName}`);
+  }
+}
+
+/** The headings of docs/runbooks.md as GitHub anchors (`## CreditsFaultsAlarm` -> creditsfaultsalarm). */
+function runbookAnchors(root: string): Set<string> {
+  const path = resolve(root, 'docs/runbooks.md');
+  if (!existsSync(path)) return new Set();
+  const headings = readFileSync(path, 'utf8').matchAll(/^#{2,3} (.+)$/gm);
+  return new Set(
+    [...headings].map((match) => String(match[1]).trim().toLowerCase().replace(/\s+/g, '-')),
+  );
+}
+
+function checkDashboard(check: Check) {
+  const dashboards = check.ofType('AWS::CloudWatch::Dashboard');
+  if (dashboards.length !== 1) return check.fail('expected one CloudWatch dashboard');
+  const body = (dashboards[0]?.[1].Properties?.DashboardBody as { 'Fn::Sub'?: unknown })?.[
+    'Fn::Sub'
+  ];
+  try {
+    // ${...} are CloudFormation's, substituted at deploy time; any value keeps the JSON valid.
+    const parsed = JSON.parse(String(body).replace(/\$\{[^}]+\}/g, 'x')) as {
+      widgets: { properties: { metrics: unknown[][] } }[];
+    };
+    const known = new Set<string>(Object.values(MetricName));
+    for (const widget of parsed.widgets) {
+      for (const [namespace, metric] of widget.properties.metrics) {
+        if (namespace === 'ImageCredits' && !known.has(String(metric))) {
+          check.fail(`the dashboard shows ${String(metric)}, which nothing emits`);
+        }
+      }
+    }
+  } catch (error) {
+    check.fail(`the dashboard body is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Every problem with `template`; empty when it keeps every promise above. */
+export function checkTemplate(template: Template, options: CheckOptions = {}): string[] {
+  const check = new Check(template, options.root ?? process.cwd());
+  checkTable(check);
+  checkFunctions(check);
+  checkTriggers(check);
+  const stage = stageOf(check);
+  checkSecrets(check, stage);
+  checkStageConfig(check, stage);
+  const queues = checkFailureHandling(check);
+  checkRoles(check, stage, queues);
+  checkAlarms(check, stage, queues);
+  checkDashboard(check);
+  return check.problems;
 }
 
 /** Imports each built bundle once: a handler that cannot load fails here, not in AWS. */
-async function checkBundlesLoad(check: Check) {
+export async function checkBundlesLoad(bundleDir = BUNDLE_DIR): Promise<string[]> {
+  const problems: string[] = [];
   for (const [name, spec] of Object.entries(FUNCTIONS)) {
-    const [file, exported] = [
-      spec.handler.slice(0, spec.handler.lastIndexOf('.')),
-      spec.handler.split('.').pop(),
-    ];
-    const bundle = resolve(BUNDLE_DIR, `${file}.mjs`);
-    if (!existsSync(bundle)) {
-      check.fail(`${name}: no bundle at ${bundle}; run \`npx serverless package\` first`);
-      continue;
-    }
+    const file = resolve(bundleDir, `${spec.handler.replace(/\.handler$/, '')}.mjs`);
     try {
-      const module = (await import(bundle)) as Record<string, unknown>;
-      if (typeof module[exported ?? ''] !== 'function') {
-        check.fail(`${name}: ${bundle} does not export a function named ${exported}`);
-      }
+      const module = (await import(file)) as { handler?: unknown };
+      if (typeof module.handler !== 'function')
+        problems.push(`${name}: ${file} exports no handler`);
     } catch (error) {
-      check.fail(`${name}: ${bundle} fails to load: ${(error as Error).message}`);
+      problems.push(`${name}: ${file} fails to load: ${(error as Error).message}`);
     }
   }
-  check.summary.push(`bundles: each handler loads from ${join(BUNDLE_DIR, 'functions')}`);
+  return problems;
 }
 
-// ---------------------------------------------------------------------------------------------
-
-async function checkTemplate(template: Template): Promise<Check> {
-  const check = new Check(template);
-  checkTable(check);
-  checkFunctions(check);
-  checkSchedule(check);
-  checkHttp(check);
-  checkSecrets(check);
-  const queues = checkFailureHandling(check);
-  checkRoles(check, queues);
-  await checkBundlesLoad(check);
-  return check;
-}
-
-function readTemplate(path: string): Template {
-  if (!existsSync(path)) {
+export function readTemplate(path: string): Template {
+  if (!existsSync(path))
     throw new Error(`${path} does not exist; run \`npx serverless package\` first`);
-  }
   const template = JSON.parse(readFileSync(path, 'utf8')) as unknown;
   if (!isRecord(template) || !isRecord(template.Resources)) {
     throw new Error(`${path} is not a CloudFormation template with Resources`);
@@ -655,18 +565,19 @@ function readTemplate(path: string): Template {
 
 async function main() {
   const path = process.argv[2] ?? DEFAULT_TEMPLATE;
-  const check = await checkTemplate(readTemplate(path));
-  if (check.problems.length > 0) {
+  const problems = [...checkTemplate(readTemplate(path)), ...(await checkBundlesLoad())];
+  if (problems.length > 0) {
     console.error(`template check FAILED for ${path}:`);
-    for (const problem of check.problems) console.error(`  - ${problem}`);
+    for (const problem of problems) console.error(`  - ${problem}`);
     process.exit(1);
   }
-  console.log(`template check passed: ${path}`);
-  for (const line of check.summary) console.log(`  ${line}`);
+  console.log(`template check passed: ${path} (and every handler bundle loads)`);
   process.exit(0);
 }
 
-main().catch((error: unknown) => {
-  console.error(`template check FAILED: ${(error as Error).message}`);
-  process.exit(1);
-});
+if (isMainModule(import.meta.url)) {
+  main().catch((error: unknown) => {
+    console.error(`template check FAILED: ${(error as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -4,6 +4,8 @@
  * fields worth keeping, and a last line of defence drops fields whose names suggest a secret,
  * a signature, a raw body or an email address.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 export const LogLevel = { debug: 'debug', info: 'info', warn: 'warn', error: 'error' } as const;
 export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 
@@ -29,6 +31,24 @@ export type LoggerOptions = {
   readonly fields?: LogFields;
 };
 
+/**
+ * Fields every line written inside `withLogContext` carries, whichever logger writes it: the
+ * Lambda request id reaches lines from code that was handed a logger long before the request
+ * (the webhook's deps are built once per container), without threading it through every call.
+ */
+const requestFields = new AsyncLocalStorage<LogFields>();
+
+/** Runs `run` with `fields` (e.g. the request id) added to every line logged inside it. */
+export function withLogContext<T>(fields: LogFields, run: () => T): T {
+  return requestFields.run({ ...requestFields.getStore(), ...fields }, run);
+}
+
+/** The fields of a Lambda invocation worth a log line: its request id, absent in bare tests. */
+export function requestContextFields(context: { awsRequestId?: string } | undefined): LogFields {
+  const requestId = context?.awsRequestId;
+  return requestId ? { requestId } : {};
+}
+
 /** Field names that must never reach a log line, whatever a caller passes. */
 const FORBIDDEN_FIELD =
   /secret|signature|password|authorization|api[-_]?key|email|raw[-_]?body|^body$/i;
@@ -40,7 +60,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = options.fields ?? {};
   const write = (level: LogLevel, message: string, fields: LogFields = {}) => {
     if (rank[level] < threshold) return;
-    const line = { level, time: new Date(clock()).toISOString(), message, ...base, ...fields };
+    const line = {
+      level,
+      time: new Date(clock()).toISOString(),
+      message,
+      ...requestFields.getStore(),
+      ...base,
+      ...fields,
+    };
     sink(JSON.stringify(line, redact));
   };
   return {

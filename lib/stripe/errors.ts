@@ -14,9 +14,10 @@ export class UnsupportedApiVersionError extends CreditsError {
   readonly eventId: string | undefined;
   constructor(received: string | null, supported: string, eventId?: string) {
     super(
-      `event api_version ${received ?? '(none)'} is not the supported ${supported}: set the ` +
-        `Stripe webhook endpoint's API version to ${supported}, then replay the refused events ` +
-        'with the backfill function',
+      `event api_version ${received ?? '(none)'} is not accepted (this build is pinned to ` +
+        `${supported}): set the Stripe webhook endpoint's API version to ${supported}, or, ` +
+        'during a migration, list the old version in acceptedApiVersions (docs/runbooks.md); ' +
+        'Stripe retries a refused delivery for up to three days',
       { status: 400 },
     );
     this.received = received;

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import * as z from 'zod';
-import { InputError } from '../errors';
+import { ConfigError, InputError } from '../errors';
 import { UnexpectedPayloadError, UnsupportedApiVersionError } from './errors';
 
 /**
@@ -10,6 +10,55 @@ import { UnexpectedPayloadError, UnsupportedApiVersionError } from './errors';
  * `parent.subscription_details`, a line its price under `pricing.price_details.price`.
  */
 export const SUPPORTED_API_VERSION: string = Stripe.API_VERSION;
+
+/**
+ * Versions of another major release whose payloads were checked, field by field, to have the
+ * pinned version's shapes for everything this file reads (a reviewed change, with a test that
+ * delivers a fixture in that version). Empty: none is needed while the endpoint is on `endive`.
+ */
+export const CHECKED_OTHER_API_VERSIONS: readonly string[] = [];
+
+const API_VERSION_FORMAT = /^\d{4}-\d{2}-\d{2}\.[a-z]+$/;
+
+/** Stripe's major release of a version: `endive` of `2026-10-28.endive`. */
+function majorOf(version: string): string | undefined {
+  return API_VERSION_FORMAT.test(version) ? version.split('.')[1] : undefined;
+}
+
+/**
+ * Whether this build can read payloads of `version` with the schemas below. Stripe's monthly
+ * releases within one major are backwards compatible (breaking changes come only with a new
+ * major), so every version of the pinned major is readable; another major only once checked.
+ */
+export function isReadableApiVersion(version: string): boolean {
+  return (
+    version === SUPPORTED_API_VERSION ||
+    majorOf(version) === majorOf(SUPPORTED_API_VERSION) ||
+    CHECKED_OTHER_API_VERSIONS.includes(version)
+  );
+}
+
+/** The API versions events are accepted in: the pinned one, plus those configured. */
+export type AcceptedApiVersions = ReadonlySet<string>;
+
+export const PINNED_API_VERSION_ONLY: AcceptedApiVersions = new Set([SUPPORTED_API_VERSION]);
+
+/**
+ * STRIPE_ACCEPTED_API_VERSIONS, checked: during a move to a new API version the webhook accepts
+ * the endpoint's old version too (docs/runbooks.md), but only one this build can read.
+ */
+export function acceptedApiVersions(configured: readonly string[] = []): AcceptedApiVersions {
+  for (const version of configured) {
+    if (!isReadableApiVersion(version)) {
+      throw new ConfigError(
+        `STRIPE_ACCEPTED_API_VERSIONS: this build (pinned to ${SUPPORTED_API_VERSION}) cannot ` +
+          `read payloads of ${version}; only versions of the same major release, or those in ` +
+          'CHECKED_OTHER_API_VERSIONS (lib/stripe/events.ts), can be accepted',
+      );
+    }
+  }
+  return new Set([SUPPORTED_API_VERSION, ...configured]);
+}
 
 /** A reference Stripe may send as an id or, when expanded, as the object carrying that id. */
 const expandableId = z
@@ -53,10 +102,14 @@ export type StripeEvent = {
 
 /**
  * Parses a JSON value as a Stripe event (a delivery's body, or one item of the Events API).
- * Anything that is not an event is an InputError (400); an event in another API version is
- * refused with UnsupportedApiVersionError (400) rather than read with the wrong shapes.
+ * Anything that is not an event is an InputError (400); an event in an API version not
+ * `accepted` is refused with UnsupportedApiVersionError (400) rather than read with the wrong
+ * shapes.
  */
-export function parseStripeEvent(json: unknown): StripeEvent {
+export function parseStripeEvent(
+  json: unknown,
+  accepted: AcceptedApiVersions = PINNED_API_VERSION_ONLY,
+): StripeEvent {
   const parsed = envelopeSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -64,7 +117,7 @@ export function parseStripeEvent(json: unknown): StripeEvent {
     throw new InputError(field, `not a Stripe event: ${issue?.message ?? 'invalid'}`);
   }
   const event = parsed.data;
-  if (event.api_version !== SUPPORTED_API_VERSION) {
+  if (event.api_version === null || !accepted.has(event.api_version)) {
     throw new UnsupportedApiVersionError(event.api_version, SUPPORTED_API_VERSION, event.id);
   }
   return {

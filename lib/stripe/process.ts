@@ -7,11 +7,12 @@ import {
   type RedemptionOutcome,
 } from '../ledger/subscriptions';
 import { errorFields, type Logger } from '../log';
+import type { ProcessMetrics } from '../metrics';
 import { type CommandResult, CommandStatus, type RunOptions } from '../store/command';
 import type { PlanCatalog } from './catalog';
 import type { StripeAccess } from './client';
 import { UnsupportedApiVersionError } from './errors';
-import type { StripeEvent } from './events';
+import type { AcceptedApiVersions, StripeEvent } from './events';
 import { type DomainCommand, type SkippedLine, translateEvent } from './translate';
 import { verifyDelivery } from './verify';
 
@@ -20,11 +21,15 @@ export type ProcessDeps = LedgerDeps & {
   readonly catalog: PlanCatalog;
   readonly stripe: StripeAccess;
   readonly logger: Logger;
+  /** Counts outcomes, credits granted and faults (lib/metrics.ts); absent, nothing is counted. */
+  readonly metrics?: ProcessMetrics;
 };
 
 export type WebhookDeps = ProcessDeps & {
   /** STRIPE_WEBHOOK_SECRET: several during a rotation. */
   readonly webhookSecrets: readonly string[];
+  /** The API versions accepted (lib/stripe/events.ts); absent, only the pinned one. */
+  readonly acceptedApiVersions?: AcceptedApiVersions;
 };
 
 export const EventOutcome = {
@@ -78,6 +83,7 @@ export async function processEvent(
       commands: [],
     };
     logSummary(deps.logger, summary);
+    deps.metrics?.eventProcessed(summary);
     return summary;
   }
   const reports: CommandReport[] = [];
@@ -95,6 +101,7 @@ export async function processEvent(
     ...(dryRun && { dryRun: true as const }),
   };
   logSummary(deps.logger, summary);
+  deps.metrics?.eventProcessed(summary);
   return summary;
 }
 
@@ -248,14 +255,19 @@ export async function handleDelivery(
 ): Promise<DeliveryResponse> {
   let event: StripeEvent | undefined;
   try {
-    event = verifyDelivery(deps.webhookSecrets, {
-      rawBody: delivery.rawBody,
-      signatureHeader: headerOf(delivery.headers, 'stripe-signature'),
-      receivedAtMs: delivery.receivedAtMs,
-    });
+    event = verifyDelivery(
+      deps.webhookSecrets,
+      {
+        rawBody: delivery.rawBody,
+        signatureHeader: headerOf(delivery.headers, 'stripe-signature'),
+        receivedAtMs: delivery.receivedAtMs,
+      },
+      deps.acceptedApiVersions,
+    );
     const summary = await processEvent(deps, event, options);
     return { statusCode: 200, body: { received: true, ...responseOf(summary) } };
   } catch (error) {
+    deps.metrics?.fault(error);
     return failure(deps.logger, error, event);
   }
 }

@@ -1,6 +1,11 @@
 import Stripe from 'stripe';
 import { ConfigError, InputError, SignatureError } from '../errors';
-import { parseStripeEvent, type StripeEvent } from './events';
+import {
+  type AcceptedApiVersions,
+  PINNED_API_VERSION_ONLY,
+  parseStripeEvent,
+  type StripeEvent,
+} from './events';
 
 /** Stripe's own default: a signature older than 5 minutes is a possible replay. */
 export const TOLERANCE_S = 300;
@@ -17,9 +22,14 @@ export type SignedDelivery = {
 /**
  * Checks a delivery's signature against each configured secret (several during a rotation),
  * refuses a timestamp more than TOLERANCE_S away from `receivedAtMs` in either direction, and
- * only then parses the body as a Stripe event of the supported API version.
+ * only then parses the body as a Stripe event of an accepted API version (the pinned one, and
+ * during a migration the endpoint's old one).
  */
-export function verifyDelivery(secrets: readonly string[], delivery: SignedDelivery): StripeEvent {
+export function verifyDelivery(
+  secrets: readonly string[],
+  delivery: SignedDelivery,
+  accepted: AcceptedApiVersions = PINNED_API_VERSION_ONLY,
+): StripeEvent {
   if (secrets.length === 0) {
     throw new ConfigError('STRIPE_WEBHOOK_SECRET is not set: no delivery can be verified');
   }
@@ -27,7 +37,7 @@ export function verifyDelivery(secrets: readonly string[], delivery: SignedDeliv
   if (!header) throw new SignatureError('missing Stripe-Signature header');
   checkTimestamp(header, delivery.receivedAtMs);
   verifySignature(secrets, delivery.rawBody, header, delivery.receivedAtMs);
-  return parseStripeEvent(parseJson(delivery.rawBody));
+  return parseStripeEvent(parseJson(delivery.rawBody), accepted);
 }
 
 /**

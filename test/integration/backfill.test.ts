@@ -1,7 +1,12 @@
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBackfillHandler } from '../../functions/backfill';
-import { type BackfillReport, parseBackfillRequest, runBackfill } from '../../lib/jobs/backfill';
+import {
+  type BackfillReport,
+  backfillExitCode,
+  parseBackfillRequest,
+  runBackfill,
+} from '../../lib/jobs/backfill';
 import { balanceOf, ledgerOf } from '../../lib/ledger/queries';
 import { capturingLogger } from '../../lib/log';
 import { processDepsFromConfig } from '../../lib/stripe/deps';
@@ -140,6 +145,17 @@ describe('Job: backfill', () => {
     );
   const range = (extra: Json = {}) =>
     parseBackfillRequest({ since: SINCE, until: UNTIL, ...extra });
+  /** The state one uninterrupted backfill of the range reaches, on a table of its own. */
+  const fullRun = async () => {
+    const other = await freshTable('backfill-full');
+    try {
+      const ledger = { db: other.db, tableName: other.tableName, clock: () => ms(NOW) };
+      await runBackfill({ ...deps(), ...ledger }, range());
+      return await stateOf(other);
+    } finally {
+      await other.drop();
+    }
+  };
 
   beforeAll(async () => {
     fake = await startStripeFake({ events: quarterOfEvents() });
@@ -207,16 +223,33 @@ describe('Job: backfill', () => {
     expect(await snapshot(table)).toBe(after);
   });
 
-  it('replays the events oldest first, though the Events API lists newest first', async () => {
+  it('replays oldest first with one page in memory: windows that fit a page, oldest first', async () => {
+    // Prepare
+    const listCallsBefore = fake.requestsTo('/v1/events').length;
     // Act
-    await runBackfill(deps(), range());
-    // Assess
+    const report = await runBackfill(deps(), range(), { pageSize: 3 });
+    // Assess: every listed window fit one page (or was split), and they went oldest first.
+    expect(report).toMatchObject({ processed: 9, complete: true });
+    const calls = fake.requestsTo('/v1/events').slice(listCallsBefore);
+    const windows = calls.map((call) => Number(call.query.get('created[gte]')));
+    const processedWindows = calls.filter((call) => call.query.get('limit') === '3');
+    expect(processedWindows).toHaveLength(calls.length);
+    expect(calls.length).toBeLessThanOrEqual(4 * 9);
+    expect(Math.min(...windows)).toBe(ms(SINCE) / 1000);
     const order = log
       .lines()
       .filter((line) => line.message === 'stripe event processed')
       .map((line) => line.eventId);
-    expect(order[0]).toBe('evt_in_a1_paid');
-    expect(order.at(-1)).toBe('evt_in_b3_paid');
+    expect(order).toEqual([
+      'evt_in_a1_paid',
+      'evt_in_b1_paid',
+      'evt_in_a2_paid',
+      'evt_in_a2_ps',
+      'evt_in_b2_paid',
+      'evt_sub_b_deleted',
+      'evt_in_a3_paid',
+      'evt_in_b3_paid',
+    ]);
   });
 
   it('C17 a dry run reports what would change and writes nothing', async () => {
@@ -249,8 +282,8 @@ describe('Job: backfill', () => {
     expect(fake.requestsTo('/v1/events')).toHaveLength(listCallsBefore);
   });
 
-  it('reports an inline event in another API version as failed, and runs the rest', async () => {
-    // Prepare
+  it('reports an inline event in another API version it cannot re-read as failed, and runs the rest', async () => {
+    // Prepare: the Stripe fake does not know the invoice, so the re-read finds nothing.
     const [old, good] = quarterOfEvents().filter((event) =>
       ['evt_in_a1_paid', 'evt_in_a2_paid'].includes(String(event.id)),
     ) as [Json, Json];
@@ -260,37 +293,44 @@ describe('Job: backfill', () => {
       parseBackfillRequest({ events: [{ ...old, api_version: '2020-08-27' }, good] }),
     );
     // Assess
-    expect(report).toMatchObject({ processed: 2, applied: 1, failed: 1 });
+    expect(report).toMatchObject({ ok: false, processed: 2, applied: 1, failed: 1 });
     expect(report.failures[0]).toMatchObject({
       eventId: 'evt_in_a1_paid',
-      error: expect.stringContaining('UnsupportedApiVersionError'),
+      error: expect.stringContaining('No such invoice'),
     });
   });
 
-  it('logs progress every N events', async () => {
+  it('logs progress every N events, and once more at the end', async () => {
     // Act
     await runBackfill(deps(), range(), { progressEvery: 4 });
     // Assess
     const progress = log.lines().filter((line) => line.message === 'backfill progress');
-    expect(progress.map((line) => line.done)).toEqual([4, 8]);
-    expect(progress[0]).toMatchObject({ of: 9, processed: 4 });
+    expect(progress.map((line) => line.processed)).toEqual([4, 8, 9]);
+    expect(progress.at(-1)).toMatchObject({ applied: 6, failed: 1 });
   });
 
-  it('stops for time and says where a rerun should start; the rerun converges', async () => {
-    // Prepare: time runs out after 4 events.
+  it('stops for time and returns the request that finishes the range; the rerun converges', async () => {
+    // Prepare: time runs out after 4 events (a1, b1, a2 and its payment_succeeded twin).
     let calls = 0;
     const remainingTimeMs = () => (calls++ >= 4 ? 1_000 : 600_000);
     // Act
-    const first = await runBackfill(deps(), range(), { remainingTimeMs });
-    const rest = await runBackfill(
-      deps(),
-      parseBackfillRequest({ since: first.resumeSince, until: UNTIL }),
-    );
-    // Assess
-    expect(first).toMatchObject({ complete: false, processed: 4 });
-    expect(first.resumeSince).toBe('2026-09-05T00:00:00.000Z');
-    expect(rest.complete).toBe(true);
+    const first = await runBackfill(deps(), range(), { remainingTimeMs, pageSize: 3 });
+    const rest = await runBackfill(deps(), parseBackfillRequest(first.resume));
+    // Assess: the rest starts where the window the run stopped in starts, up to `until`.
+    expect(first).toMatchObject({ ok: true, complete: false, processed: 4 });
+    expect(first.resume).toEqual({
+      since: expect.any(String),
+      until: '2026-11-01T00:00:00.000Z',
+      types: expect.arrayContaining(['invoice.paid']),
+    });
+    // After the last event processed (a2, 2 Sep) and no later than the next one (c1, 5 Sep).
+    const resumeMs = Date.parse(first.resume?.since ?? '');
+    expect(resumeMs).toBeGreaterThan(ms('2026-09-02T00:00:05Z'));
+    expect(resumeMs).toBeLessThanOrEqual(ms('2026-09-05T00:00:00Z'));
+    expect(backfillExitCode(first)).toBe(3);
+    expect(rest).toMatchObject({ complete: true, failed: 1 });
     expect((await balanceOf(table, 'cus_a', ms(NOW))).balance).toBe(1500);
+    expect(await stateOf(table)).toEqual(await fullRun());
   });
 
   it('needs STRIPE_SECRET_KEY for a range, and says so', async () => {

@@ -353,7 +353,7 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(spent).toEqual({ ok: true, balance: 26 });
     },
     async caller(env) {
-      const handler = createRolloverHandler(() => env.deps, { shardsAtOnce: 1 });
+      const handler = createRolloverHandler(() => env.deps, undefined, { shardsAtOnce: 1 });
       // The EventBridge schedule: a run that did not finish throws, so Lambda runs it again.
       const scheduled = {
         source: 'aws.events',

@@ -59,7 +59,11 @@ const PII = {
   phone: '+1 555 0100 4242',
 };
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/;
-const LAMBDA_CONTEXT = { getRemainingTimeInMillis: () => 900_000 } as unknown as Context;
+const REQUEST_ID = 'req-log-hygiene-0001';
+const LAMBDA_CONTEXT = {
+  awsRequestId: REQUEST_ID,
+  getRemainingTimeInMillis: () => 900_000,
+} as unknown as Context;
 
 type Json = Record<string, unknown>;
 
@@ -482,6 +486,14 @@ describe('Log hygiene over a varied run of every function (security)', () => {
     expect(lines.filter((line) => /"livemode"|"api_version"|"billing_reason"/.test(line))).toEqual(
       [],
     );
+  });
+
+  it('every line a function logs carries the Lambda request id (issue 16)', () => {
+    const jsonLines = [...log.raw, ...output.flatMap((chunk) => chunk.split('\n'))]
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Json);
+    expect(jsonLines.length).toBeGreaterThan(deliveries.length);
+    expect(jsonLines.filter((line) => line.requestId !== REQUEST_ID)).toEqual([]);
   });
 
   it('every delivery is logged with what ops need: event id, type, outcome or status', () => {

@@ -7,7 +7,9 @@ import { stripeFixture } from './stripe-events';
  * real `stripe` client (pointed here with host/port/protocol) without any network:
  * - GET /v1/prices/:id             from `prices` (404 `resource_missing` otherwise)
  * - GET /v1/invoices/:id/lines     from `invoiceLines`, paginated
- * - GET /v1/invoices/:id           from `invoices` (discounts expanded when asked)
+ * - GET /v1/invoices/:id           from `invoices`, else `invoiceDiscounts` (discounts expanded
+ *                                  when asked)
+ * - GET /v1/subscriptions/:id      from `subscriptions`
  * - GET /v1/promotion_codes/:id    from `promotionCodes`
  * - GET /v1/events                 from `events`: created[gte|gt|lte|lt], types[], type,
  *                                  starting_after, limit, has_more; newest first, as Stripe
@@ -31,6 +33,10 @@ export type StripeFakeOptions = {
   readonly invoiceDiscounts?: Record<string, (string | null)[]>;
   /** promotion code id -> its metadata. */
   readonly promotionCodes?: Record<string, Record<string, string>>;
+  /** invoice id -> the whole invoice, as the API returns it now (a backfill's re-read). */
+  readonly invoices?: Record<string, Record<string, unknown>>;
+  /** subscription id -> the whole subscription, as the API returns it now. */
+  readonly subscriptions?: Record<string, Record<string, unknown>>;
 };
 
 export type StripeFake = {
@@ -41,6 +47,8 @@ export type StripeFake = {
   readonly invoiceLines: Map<string, Record<string, unknown>[]>;
   readonly events: Record<string, unknown>[];
   readonly promotionCodes: Map<string, Record<string, string>>;
+  readonly invoices: Map<string, Record<string, unknown>>;
+  readonly subscriptions: Map<string, Record<string, unknown>>;
   /** The next `count` requests fail with `status` (and `Stripe-Should-Retry: false`). */
   failNext(status: number, count?: number): void;
   requestsTo(pathPrefix: string): FakeRequest[];
@@ -53,6 +61,8 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
   const events = [...(options.events ?? [])];
   const invoiceDiscounts = new Map(Object.entries(options.invoiceDiscounts ?? {}));
   const promotionCodes = new Map(Object.entries(options.promotionCodes ?? {}));
+  const invoices = new Map(Object.entries(options.invoices ?? {}));
+  const subscriptions = new Map(Object.entries(options.subscriptions ?? {}));
   const requests: FakeRequest[] = [];
   let failures: { status: number; count: number } | undefined;
 
@@ -85,12 +95,28 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     if (path === '/v1/events') return sendEvents(response, url);
     const invoice = /^\/v1\/invoices\/([^/]+)$/.exec(path);
     if (invoice?.[1]) return sendInvoice(response, decodeURIComponent(invoice[1]), url);
+    const subscription = /^\/v1\/subscriptions\/([^/]+)$/.exec(path);
+    if (subscription?.[1])
+      return sendStored(response, subscriptions, 'subscription', subscription[1]);
     const promotion = /^\/v1\/promotion_codes\/([^/]+)$/.exec(path);
     if (promotion?.[1]) return sendPromotionCode(response, decodeURIComponent(promotion[1]));
     notFound(response, path);
   }
 
+  function sendStored(
+    response: ServerResponse,
+    store: Map<string, Record<string, unknown>>,
+    resource: string,
+    rawId: string,
+  ) {
+    const id = decodeURIComponent(rawId);
+    const object = store.get(id);
+    if (!object) return missing(response, resource, id);
+    send(response, 200, object);
+  }
+
   function sendInvoice(response: ServerResponse, invoiceId: string, url: URL) {
+    if (invoices.has(invoiceId)) return sendStored(response, invoices, 'invoice', invoiceId);
     const promotionIds = invoiceDiscounts.get(invoiceId);
     if (!promotionIds) return missing(response, 'invoice', invoiceId);
     // stripe-node sends `expand[0]=discounts`; curl users write `expand[]=discounts`.
@@ -190,6 +216,8 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     invoiceLines,
     events,
     promotionCodes,
+    invoices,
+    subscriptions,
     failNext(status, count = 1) {
       failures = { status, count };
     },
