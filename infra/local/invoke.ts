@@ -15,7 +15,7 @@ import {
   loadHandler,
 } from './functions';
 import { toApiGatewayEvent, WEBHOOK_METHOD, WEBHOOK_PATH } from './http';
-import { isMainModule, quietNodeVersionNotice } from './main-module';
+import { isMainModule } from './main-module';
 
 /**
  * `npm run invoke -- <function> '<json>'`: runs one function's handler in this process as
@@ -306,7 +306,6 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 if (isMainModule(import.meta.url)) {
-  quietNodeVersionNotice();
   const writeResult = routeStdoutToStderr();
   runInvoke(process.argv.slice(2), {
     env: process.env,

@@ -15,7 +15,7 @@ import {
   loadHandler,
 } from './functions';
 import { startWebhookServer, WEBHOOK_PATH, type WebhookServer } from './http';
-import { isMainModule, quietNodeVersionNotice } from './main-module';
+import { isMainModule } from './main-module';
 
 /**
  * `npm start`: DynamoDB Local with its data under `.data/`, the table from infra/, and the
@@ -331,6 +331,5 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
 }
 
 if (isMainModule(import.meta.url)) {
-  quietNodeVersionNotice();
   main().then((code) => process.exit(code));
 }
