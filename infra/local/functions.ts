@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
+import { nearestName } from './nearest-name';
 
 /**
  * The four Lambdas of DESIGN.md by their function names, each imported only when asked for, so
@@ -40,39 +41,9 @@ export function unknownFunctionMessage(name: string): string {
   return `unknown function "${name}"${nearest ? `; did you mean "${nearest}"?` : ''}`;
 }
 
-/**
- * The function a mistyped name most likely meant: the one a few edits away (ignoring case and
- * dashes), or the one containing what was typed ("webhook"); none when nothing is close.
- */
+/** The function a mistyped name most likely meant, if one is close (see nearestName). */
 export function nearestFunctionName(typed: string): FunctionName | undefined {
-  const wanted = typed.toLowerCase().replace(/[-_\s]/g, '');
-  if (wanted.length < 3) return undefined;
-  let best: { name: FunctionName; distance: number } | undefined;
-  for (const name of FUNCTION_NAMES) {
-    const candidate = name.toLowerCase();
-    const distance = candidate.includes(wanted) ? 0 : editDistance(wanted, candidate);
-    if (!best || distance < best.distance) best = { name, distance };
-  }
-  const allowed = Math.max(2, Math.floor(wanted.length / 3));
-  return best && best.distance <= allowed ? best.name : undefined;
-}
-
-/** Levenshtein distance: insertions, deletions and substitutions, one row at a time. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(
-        substitution,
-        (previous[j] as number) + 1,
-        (current[j - 1] as number) + 1,
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
+  return nearestName(typed, FUNCTION_NAMES);
 }
 
 export function isFunctionName(name: string): name is FunctionName {
