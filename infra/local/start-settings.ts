@@ -113,6 +113,13 @@ function invokeEnvPrefix(
     .join('');
 }
 
+/** What the trigger needs on top of invoke's settings: the webhook's port. */
+function triggerEnvPrefix(settings: StartSettings, fromEnvFile: readonly string[]): string {
+  return settings.port === DEFAULT_PORT || fromEnvFile.includes('PORT')
+    ? ''
+    : `PORT=${settings.port} `;
+}
+
 export function localEndpoint(settings: StartSettings): string {
   return `http://localhost:${settings.dynamoDbPort}`;
 }
@@ -146,6 +153,7 @@ export function startBanner(options: {
     `  PLAN_CREDITS    ${describePlans(config, sampleCatalog)}`,
     `  .env            ${fromEnvFile.length > 0 ? fromEnvFile.join(', ') : 'none (optional; see .env.example)'}`,
     `  Stripe CLI      stripe listen --forward-to localhost:${settings.port}${WEBHOOK_PATH}`,
-    `  Try             ${invokeEnvPrefix(settings, config, env, fromEnvFile)}npm run invoke -- credits '{"action":"balance","customerId":"cus_123"}'`,
+    `  Try             ${triggerEnvPrefix(settings, fromEnvFile)}${invokeEnvPrefix(settings, config, env, fromEnvFile)}npm run trigger -- subscribe --customer cus_123`,
+    `                  ${invokeEnvPrefix(settings, config, env, fromEnvFile)}npm run invoke -- credits '{"action":"balance","customerId":"cus_123"}'`,
   ];
 }

@@ -167,7 +167,7 @@ describe('Local stack: .env, and DynamoDB Local dying under it', () => {
     expect(banner).toContain(`Webhook URL     http://localhost:${port}/webhooks/stripe\n`);
     expect(banner).toContain('PLAN_CREDITS    1 price (price_from_env_file)\n');
     expect(banner).toContain('.env            DYNAMODB_PORT, PLAN_CREDITS, PORT\n');
-    expect(banner).toContain("Try             npm run invoke -- credits '");
+    expect(banner).toContain('Try             npm run trigger -- subscribe --customer cus_123\n');
   });
 
   it('npm run invoke reads the same .env, so it finds the stack with no variable in the shell', async () => {

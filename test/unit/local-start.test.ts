@@ -81,7 +81,8 @@ describe('Function: startBanner', () => {
     expect(text).toContain('.env            none (optional; see .env.example)');
     expect(text).toContain('stripe listen --forward-to localhost:3000/webhooks/stripe');
     expect(text).toContain(
-      `Try             npm run invoke -- credits '{"action":"balance","customerId":"cus_123"}'`,
+      'Try             npm run trigger -- subscribe --customer cus_123\n' +
+        `                  npm run invoke -- credits '{"action":"balance","customerId":"cus_123"}'`,
     );
   });
 
@@ -101,7 +102,10 @@ describe('Function: startBanner', () => {
     expect(text).toContain('PLAN_CREDITS    2 prices (price_a, price_b)');
     expect(text).toContain('stripe listen --forward-to localhost:3100/webhooks/stripe');
     expect(text).toContain(
-      'Try             DYNAMODB_PORT=8100 TABLE_NAME=credits-dev npm run invoke',
+      'Try             PORT=3100 DYNAMODB_PORT=8100 TABLE_NAME=credits-dev npm run trigger --',
+    );
+    expect(text).toContain(
+      '                  DYNAMODB_PORT=8100 TABLE_NAME=credits-dev npm run invoke',
     );
   });
 
@@ -114,7 +118,7 @@ describe('Function: startBanner', () => {
       'DynamoDB Local  http://localhost:8000 (the handler uses DYNAMODB_ENDPOINT=http://127.0.0.1:9999)',
     );
     expect(text).toContain(
-      'Try             DYNAMODB_ENDPOINT=http://127.0.0.1:9999 npm run invoke',
+      '                  DYNAMODB_ENDPOINT=http://127.0.0.1:9999 npm run invoke',
     );
   });
 
@@ -128,6 +132,7 @@ describe('Function: startBanner', () => {
     // Assess
     expect(text).toContain('.env            DYNAMODB_PORT, PLAN_CREDITS');
     expect(text).toContain('PLAN_CREDITS    1 price (price_a)\n');
-    expect(text).toContain('Try             TABLE_NAME=credits-dev npm run invoke');
+    expect(text).toContain('Try             TABLE_NAME=credits-dev npm run trigger');
+    expect(text).toContain('                  TABLE_NAME=credits-dev npm run invoke');
   });
 });
