@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from '../../infra/local/dynamodb';
+import { LOCAL_WEBHOOK_SECRET } from '../../infra/local/functions';
+import { LOCAL_PLAN_CREDITS } from '../../infra/local/sample-catalog';
+import { DEFAULT_TABLE_NAME } from '../../lib/config';
 
 /**
  * The local stack as a developer runs it, for tests: `npm start` (node with tsx's loader on
@@ -13,6 +16,22 @@ import { freePort } from '../../infra/local/dynamodb';
  */
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/**
+ * Where the CLIs run unless a test says otherwise: not the repository root, whose `.env` (a
+ * developer's own settings) they would read.
+ */
+const NEUTRAL_CWD = tmpdir();
+
+/**
+ * The local defaults, set explicitly for what must run at the repository root (npm scripts),
+ * so that a developer's `.env` there cannot change them: the shell wins over the file.
+ */
+export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
+  STRIPE_WEBHOOK_SECRET: LOCAL_WEBHOOK_SECRET,
+  PLAN_CREDITS: LOCAL_PLAN_CREDITS,
+  TABLE_NAME: DEFAULT_TABLE_NAME,
+  LOG_LEVEL: 'info',
+};
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** The node command line of an npm script `exec node --import tsx <script>`. */
@@ -60,9 +79,9 @@ export type Stack = {
 };
 
 export type RunOptions = {
-  /** Where it runs (and so which `.env` it reads); default the repository root. */
+  /** Where it runs, and so which `.env` it reads; default a folder without one. */
   readonly cwd?: string;
-  /** `npm` runs the real `npm start`; default node on start.ts directly. */
+  /** `npm` runs the real `npm start` at the repository root; default node on start.ts. */
   readonly via?: 'node' | 'npm';
 };
 
@@ -72,9 +91,10 @@ export function runStart(env: Record<string, string>, options: RunOptions = {}):
   let err = '';
   const [command, args] =
     options.via === 'npm' ? ['npm', ['start']] : scriptCommand('infra/local/start.ts');
+  const viaNpm = options.via === 'npm';
   const child = spawn(command, args, {
-    cwd: options.via === 'npm' ? REPO_ROOT : (options.cwd ?? REPO_ROOT),
-    env: cleanEnv(env),
+    cwd: viaNpm ? REPO_ROOT : (options.cwd ?? NEUTRAL_CWD),
+    env: cleanEnv(viaNpm ? { ...LOCAL_DEFAULTS, ...env } : env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -201,7 +221,7 @@ export function runScript(
   return new Promise((resolveRun, reject) => {
     const [command, prefix] = scriptCommand(script);
     const child = spawn(command, [...prefix, ...args], {
-      cwd: options.cwd ?? REPO_ROOT,
+      cwd: options.cwd ?? NEUTRAL_CWD,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
