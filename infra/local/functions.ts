@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { nearestName } from './nearest-name';
 
 /**
- * The four Lambdas of DESIGN.md by their function names, each imported only when asked for, so
+ * The four Lambdas of serverless.yml by their function names, each imported only when asked for, so
  * that the local stack can set up the environment (endpoint, secret) before a handler module
  * is loaded, just as Lambda sets the environment before it loads the code.
  */

@@ -8,7 +8,7 @@ import {
 } from '../../infra/local/functions';
 
 describe('Function: loadHandler', () => {
-  it("returns each DESIGN.md function's exported handler", async () => {
+  it("returns each deployed function's exported handler", async () => {
     // Act
     const handlers = await Promise.all(FUNCTION_NAMES.map((name) => loadHandler(name)));
 
