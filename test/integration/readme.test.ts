@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  cleanEnv,
   LOCAL_DEFAULTS,
   REPO_ROOT,
   type Run,
+  runProcess,
   type Stack,
   startStack,
   stopStack,
@@ -44,24 +43,9 @@ function pattern(expected: string): RegExp {
   return new RegExp(literal.join('.*'));
 }
 
+/** One line of a docs block, as a shell at the repository root runs it. */
 function shell(command: string, env: Record<string, string>): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn('sh', ['-c', command], {
-      cwd: REPO_ROOT,
-      env: cleanEnv({ ...LOCAL_DEFAULTS, ...env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
+  return runProcess('sh', ['-c', command], { cwd: REPO_ROOT, env: { ...LOCAL_DEFAULTS, ...env } });
 }
 
 const quickStart = markedSteps('README.md', 'quick-start');

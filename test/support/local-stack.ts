@@ -212,15 +212,14 @@ export async function stopStack(stack: Stack | undefined): Promise<void> {
 
 export type Run = { code: number | null; stdout: string; stderr: string };
 
-/** Runs one of the local CLIs (`infra/local/invoke.ts`, ...) to completion. */
-export function runScript(
-  script: string,
+/** Runs a command to completion with `env` on top of a clean shell's, collecting its output. */
+export function runProcess(
+  command: string,
   args: readonly string[],
   options: { env: Record<string, string>; stdin?: string; cwd?: string },
 ): Promise<Run> {
   return new Promise((resolveRun, reject) => {
-    const [command, prefix] = scriptCommand(script);
-    const child = spawn(command, [...prefix, ...args], {
+    const child = spawn(command, [...args], {
       cwd: options.cwd ?? NEUTRAL_CWD,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -237,6 +236,16 @@ export function runScript(
     child.once('close', (code) => resolveRun({ code, stdout, stderr }));
     child.stdin.end(options.stdin ?? '');
   });
+}
+
+/** Runs one of the local CLIs (`infra/local/invoke.ts`, ...) to completion. */
+export function runScript(
+  script: string,
+  args: readonly string[],
+  options: { env: Record<string, string>; stdin?: string; cwd?: string },
+): Promise<Run> {
+  const [command, prefix] = scriptCommand(script);
+  return runProcess(command, [...prefix, ...args], options);
 }
 
 export function invoke(
