@@ -179,6 +179,23 @@ export function describeBalance(view: Record<string, unknown>): string {
   return `balance of ${view.customerId}: ${view.balance}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
 }
 
+/** Looks up a referrer's code if asked, sends the events, prints the balances afterwards. */
+async function sendScenario(request: TriggerRequest, nowMs: number, io: TriggerIo) {
+  const config = loadConfig(io.env);
+  await checkLocalTable({ endpoint: String(config.dynamoDbEndpoint), tableName: config.tableName });
+  const code = request.referrer
+    ? ((await callCredits({ action: 'referralCode', customerId: request.referrer })).code as string)
+    : request.input.referralCode;
+  if (request.referrer) io.write(`referral code of ${request.referrer}: ${code}\n`);
+  const input = { ...request.input, nowMs, ...(code && { referralCode: code }) };
+  const secret = config.webhookSecrets[0] as string;
+  const accepted = await deliver(SCENARIOS[request.scenario].events(input), io, secret);
+  for (const customerId of [input.customerId, ...(request.referrer ? [request.referrer] : [])]) {
+    io.write(`${describeBalance(await callCredits({ action: 'balance', customerId }))}\n`);
+  }
+  return accepted ? 0 : 1;
+}
+
 /** The whole command; returns the exit code: 0 all accepted, 1 a refusal or no stack, 2 usage. */
 export async function runTrigger(args: readonly string[], io: TriggerIo): Promise<number> {
   applyLocalDefaults(io.env);
@@ -197,26 +214,7 @@ export async function runTrigger(args: readonly string[], io: TriggerIo): Promis
     return 0;
   }
   try {
-    const config = loadConfig(io.env);
-    await checkLocalTable({
-      endpoint: String(config.dynamoDbEndpoint),
-      tableName: config.tableName,
-    });
-    const code = request.referrer
-      ? ((await callCredits({ action: 'referralCode', customerId: request.referrer }))
-          .code as string)
-      : request.input.referralCode;
-    if (request.referrer) io.write(`referral code of ${request.referrer}: ${code}\n`);
-    const input = { ...request.input, nowMs, ...(code && { referralCode: code }) };
-    const accepted = await deliver(
-      SCENARIOS[request.scenario].events(input),
-      io,
-      config.webhookSecrets[0] as string,
-    );
-    for (const customerId of [input.customerId, ...(request.referrer ? [request.referrer] : [])]) {
-      io.write(`${describeBalance(await callCredits({ action: 'balance', customerId }))}\n`);
-    }
-    return accepted ? 0 : 1;
+    return await sendScenario(request, nowMs, io);
   } catch (error) {
     if (!(error instanceof LocalStackUnreachableError || error instanceof ConfigError)) throw error;
     io.write(`error: ${error.message}\n`);
