@@ -11,7 +11,7 @@ import { freePort, startDynamoDbLocal } from './dynamodb';
 import { startWebhookServer } from './http';
 
 /**
- * `npm run demo`: the seeds' practical example, played through the real webhook handler over
+ * `npm run demo`: the product pages' referral example, played through the real webhook handler over
  * real HTTP, on an in-memory DynamoDB Local of its own (so it neither needs nor touches the
  * data of `npm start`):
  *   you start with 100 credits; a friend subscribes to the 500-credit plan with your code;

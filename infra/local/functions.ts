@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
+import { nearestName } from './nearest-name';
 
 /**
- * The four Lambdas of DESIGN.md by their function names, each imported only when asked for, so
+ * The four Lambdas of serverless.yml by their function names, each imported only when asked for, so
  * that the local stack can set up the environment (endpoint, secret) before a handler module
  * is loaded, just as Lambda sets the environment before it loads the code.
  */
@@ -29,9 +30,20 @@ export type LambdaHandler = (event: unknown, context: Context) => Promise<unknow
 
 export class UnknownFunctionError extends Error {
   constructor(name: string) {
-    super(`unknown function "${name}"; the functions are: ${FUNCTION_NAMES.join(', ')}`);
+    super(`${unknownFunctionMessage(name)} (the functions are: ${FUNCTION_NAMES.join(', ')})`);
     this.name = 'UnknownFunctionError';
   }
+}
+
+/** `unknown function "credit"; did you mean "credits"?` (the hint only when one is close). */
+export function unknownFunctionMessage(name: string): string {
+  const nearest = nearestFunctionName(name);
+  return `unknown function "${name}"${nearest ? `; did you mean "${nearest}"?` : ''}`;
+}
+
+/** The function a mistyped name most likely meant, if one is close (see nearestName). */
+export function nearestFunctionName(typed: string): FunctionName | undefined {
+  return nearestName(typed, FUNCTION_NAMES);
 }
 
 export function isFunctionName(name: string): name is FunctionName {

@@ -224,8 +224,16 @@ export type WebhookServerOptions = {
   readonly handler: WebhookHandler;
   /** Default 127.0.0.1: the dev server is for this machine (and `stripe listen`) only. */
   readonly host?: string;
-  /** One line per request, e.g. `POST /webhooks/stripe 200 12ms`; default: silent. */
+  /**
+   * One line per request, e.g. `POST /webhooks/stripe 200 12ms`; default: silent. The query
+   * string is left out: a URL may carry an email or a token, which a log must not keep.
+   */
   readonly logRequest?: (line: string) => void;
+  /**
+   * What `GET /health` reports: 200 when it says ok, else 503 (so a process manager or load
+   * balancer takes the stack out of service); default: always ok.
+   */
+  readonly health?: () => Promise<HealthReport>;
   /** A handler that threw, which API Gateway turns into a 500; default: stderr. */
   readonly logError?: (error: unknown) => void;
   readonly clock?: () => number;
@@ -242,6 +250,19 @@ export type WebhookServer = {
 function logToStderr(error: unknown): void {
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`webhook handler failed (answered 500): ${detail}\n`);
+}
+
+/** `ok` decides the status; the other fields say what was checked. */
+export type HealthReport = { readonly ok: boolean } & Readonly<Record<string, unknown>>;
+
+async function answerHealth(health: WebhookServerOptions['health']): Promise<HttpResponseParts> {
+  if (!health) return jsonResponse(200, { ok: true });
+  try {
+    const report = await health();
+    return jsonResponse(report.ok ? 200 : 503, report);
+  } catch (error) {
+    return jsonResponse(503, { ok: false, error: (error as Error).message });
+  }
 }
 
 type Route = 'webhook' | 'health' | { readonly reject: HttpResponseParts };
@@ -300,7 +321,7 @@ async function answer(
   const target = route(method, rawPath);
   if (target === 'webhook') return callHandler(options, request, receivedAtMs);
   request.resume();
-  return target === 'health' ? jsonResponse(200, { ok: true }) : target.reject;
+  return target === 'health' ? answerHealth(options.health) : target.reject;
 }
 
 function listen(server: ReturnType<typeof createServer>, port: number, host: string) {
@@ -330,9 +351,8 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       })
       .then((parts) => {
         const status = send(response, parts, logError);
-        options.logRequest?.(
-          `${request.method} ${request.url} ${status} ${clock() - startedAtMs}ms`,
-        );
+        const { rawPath } = splitUrl(request.url ?? '/');
+        options.logRequest?.(`${request.method} ${rawPath} ${status} ${clock() - startedAtMs}ms`);
       });
   });
   await listen(server, options.port, host);

@@ -1,8 +1,9 @@
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { type Config, loadConfig } from '../../lib/config';
-import { ConfigError } from '../../lib/errors';
+import { ConfigError, CreditsError } from '../../lib/errors';
+import { backfillExitCode } from '../../lib/jobs/backfill';
+import { loadEnvFile } from './env-file';
 import {
   ACCEPTS_EMPTY_EVENT,
   createLambdaContext,
@@ -13,9 +14,12 @@ import {
   type LambdaHandler,
   LOCAL_WEBHOOK_SECRET,
   loadHandler,
+  unknownFunctionMessage,
 } from './functions';
 import { toApiGatewayEvent, WEBHOOK_METHOD, WEBHOOK_PATH } from './http';
-import { isMainModule, quietNodeVersionNotice } from './main-module';
+import { checkLocalTable, LocalStackUnreachableError } from './local-table';
+import { isMainModule } from './main-module';
+import { useSampleCatalog } from './sample-catalog';
 
 /**
  * `npm run invoke -- <function> '<json>'`: runs one function's handler in this process as
@@ -39,14 +43,6 @@ export class UsageError extends Error {
   }
 }
 
-/** DynamoDB Local or the table is not there; the handler would only fail slower. */
-export class LocalStackUnreachableError extends Error {
-  constructor(message: string, cause?: unknown) {
-    super(message, { cause });
-    this.name = 'LocalStackUnreachableError';
-  }
-}
-
 export type InvokeRequest = { readonly functionName: FunctionName; readonly event: unknown };
 
 function parseEvent(text: string, from: string): unknown {
@@ -67,7 +63,7 @@ export async function parseInvokeArgs(
     throw new UsageError('missing the function name');
   }
   if (!isFunctionName(functionName)) {
-    throw new UsageError(`unknown function "${functionName}"`);
+    throw new UsageError(unknownFunctionMessage(functionName));
   }
   if (extra.length > 0) {
     throw new UsageError(
@@ -168,6 +164,35 @@ export async function invokeHandler(
   }
 }
 
+/**
+ * The webhook's answer as a person wants to read it: API Gateway's response carries the body as
+ * a JSON string, printed here as the JSON it holds. Other results are printed as they are.
+ */
+export function readableResult(functionName: FunctionName, result: unknown): unknown {
+  if (functionName !== 'stripeWebhook' || typeof result !== 'object' || result === null) {
+    return result;
+  }
+  const { body } = result as { body?: unknown };
+  if (typeof body !== 'string') return result;
+  try {
+    return { ...result, body: JSON.parse(body) };
+  } catch {
+    return result;
+  }
+}
+
+/**
+ * What stderr says about a handler that threw. Bad input (an `InputError`, or any fault meant
+ * for the caller's eyes) is the caller's to fix, so one line names it; a fault inside keeps its
+ * stack for whoever debugs it.
+ */
+export function describeHandlerError(functionName: string, error: unknown): string {
+  if (error instanceof CreditsError && error.expose) {
+    return `${functionName} refused the input: ${error.name}: ${error.message}\n`;
+  }
+  return `${functionName} failed: ${error instanceof Error ? error.stack : String(error)}\n`;
+}
+
 /** The JSON printed on stdout for an outcome; a handler that returns nothing prints `null`. */
 export function formatOutcome(outcome: InvokeOutcome): string {
   const printed = outcome.ok
@@ -176,59 +201,16 @@ export function formatOutcome(outcome: InvokeOutcome): string {
   return `${JSON.stringify(printed, null, 2) ?? 'null'}\n`;
 }
 
-function describeFailure(error: unknown): string {
-  const codes: string[] = [];
-  for (let at: unknown = error; at instanceof Error && codes.length < 5; at = at.cause) {
-    const code = (at as { code?: unknown }).code;
-    codes.push(typeof code === 'string' ? code : at.message || at.name);
-  }
-  return codes.filter(Boolean).join(': ') || String(error);
-}
-
-/** Fails fast, with the fix in the message, when `npm start` is not running or its table differs. */
-export async function checkLocalTable(options: {
-  readonly endpoint: string;
-  readonly tableName: string;
-}): Promise<void> {
-  const client = new DynamoDBClient({
-    endpoint: options.endpoint,
-    region: process.env.AWS_REGION ?? 'local',
-    credentials: {
-      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-    },
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
-  });
-  try {
-    await client.send(new DescribeTableCommand({ TableName: options.tableName }));
-  } catch (error) {
-    if ((error as { name?: string }).name === 'ResourceNotFoundException') {
-      throw new LocalStackUnreachableError(
-        `DynamoDB at ${options.endpoint} has no table "${options.tableName}". Is \`npm start\` ` +
-          'running? It creates the table; both must use the same TABLE_NAME.',
-        error,
-      );
-    }
-    throw new LocalStackUnreachableError(
-      `Cannot reach DynamoDB at ${options.endpoint} (${describeFailure(error)}). ` +
-        'Is `npm start` running? (Or set DYNAMODB_ENDPOINT to where DynamoDB Local listens.)',
-      error,
-    );
-  } finally {
-    client.destroy();
-  }
-}
-
 /**
  * What makes `npm start` and `npm run invoke` meet without any configuration: the same
- * DynamoDB Local port, table name default (lib/config) and webhook secret.
+ * DynamoDB Local port, table name default (lib/config), webhook secret and plan catalog.
  */
 export function applyLocalDefaults(env: NodeJS.ProcessEnv): void {
   if (!env.DYNAMODB_ENDPOINT?.trim()) {
     env.DYNAMODB_ENDPOINT = `http://localhost:${env.DYNAMODB_PORT?.trim() || DEFAULT_DYNAMODB_PORT}`;
   }
   if (!env.STRIPE_WEBHOOK_SECRET?.trim()) env.STRIPE_WEBHOOK_SECRET = LOCAL_WEBHOOK_SECRET;
+  useSampleCatalog(env);
 }
 
 /**
@@ -289,14 +271,14 @@ export async function runInvoke(args: readonly string[], io: InvokeIo): Promise<
     functionName: request.functionName,
     clock,
   });
-  if (!outcome.ok) {
-    const { error } = outcome;
-    io.writeLog(
-      `${request.functionName} failed: ${error instanceof Error ? error.stack : error}\n`,
-    );
-  }
-  await io.writeResult(formatOutcome(outcome));
-  return outcome.ok ? 0 : 1;
+  if (!outcome.ok) io.writeLog(describeHandlerError(request.functionName, outcome.error));
+  const printed = outcome.ok
+    ? { ...outcome, result: readableResult(request.functionName, outcome.result) }
+    : outcome;
+  await io.writeResult(formatOutcome(printed));
+  if (!outcome.ok) return 1;
+  // A backfill that answers is not necessarily a success: failed or unfinished events say so.
+  return request.functionName === 'backfill' ? backfillExitCode(outcome.result) : 0;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -306,7 +288,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 if (isMainModule(import.meta.url)) {
-  quietNodeVersionNotice();
+  loadEnvFile(process.env);
   const writeResult = routeStdoutToStderr();
   runInvoke(process.argv.slice(2), {
     env: process.env,

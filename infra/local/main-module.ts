@@ -15,8 +15,3 @@ export function isMainModule(moduleUrl: string): boolean {
     return false;
   }
 }
-
-/** Node 20 locally is intended (DESIGN.md); the SDK's advice to move to Node 22 is noise here. */
-export function quietNodeVersionNotice(): void {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-}

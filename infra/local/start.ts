@@ -1,21 +1,31 @@
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type Config, DEFAULT_TABLE_NAME, loadConfig } from '../../lib/config';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type Config, loadConfig } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 import { ensureTable } from '../table';
-import { checkJava, JavaMissingError, type LocalDynamoDb, startDynamoDbLocal } from './dynamodb';
 import {
-  createLambdaContext,
-  DEFAULT_DYNAMODB_PORT,
-  DEFAULT_PORT,
-  LOCAL_WEBHOOK_SECRET,
-  loadHandler,
-} from './functions';
-import { startWebhookServer, WEBHOOK_PATH, type WebhookServer } from './http';
-import { isMainModule, quietNodeVersionNotice } from './main-module';
+  checkJava,
+  type DynamoDbExit,
+  exitReason,
+  JavaMissingError,
+  type LocalDynamoDb,
+  startDynamoDbLocal,
+} from './dynamodb';
+import { loadEnvFile } from './env-file';
+import { createLambdaContext, loadHandler } from './functions';
+import { type HealthReport, startWebhookServer, WEBHOOK_PATH, type WebhookServer } from './http';
+import { localDynamoDbClient, tableStatus } from './local-table';
+import { isMainModule } from './main-module';
+import { useSampleCatalog } from './sample-catalog';
+import {
+  localEndpoint,
+  readStartSettings,
+  StartError,
+  type StartSettings,
+  startBanner,
+  useWebhookSecret,
+} from './start-settings';
 
 /**
  * `npm start`: DynamoDB Local with its data under `.data/`, the table from infra/, and the
@@ -23,130 +33,8 @@ import { isMainModule, quietNodeVersionNotice } from './main-module';
  * Ctrl-C (SIGINT), SIGTERM or a closed terminal (SIGHUP) stops both and exits 0.
  */
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** API Gateway HTTP APIs wait at most 30 s for the Lambda behind a route. */
 const WEBHOOK_TIMEOUT_MS = 30_000;
-
-/** A start-up problem with a message that already says what to do; printed without a stack. */
-export class StartError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StartError';
-  }
-}
-
-export type StartSettings = {
-  readonly port: number;
-  readonly dynamoDbPort: number;
-  readonly dataDir: string;
-  readonly host: string;
-};
-
-function portFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new StartError(`${name} must be a port number from 1 to 65535, got "${raw}"`);
-  }
-  return port;
-}
-
-/** PORT (3000), DYNAMODB_PORT (8000) and DATA_DIR (`.data/` in the repository root). */
-export function readStartSettings(env: NodeJS.ProcessEnv): StartSettings {
-  const dataDir = env.DATA_DIR?.trim();
-  return {
-    port: portFrom(env, 'PORT', DEFAULT_PORT),
-    dynamoDbPort: portFrom(env, 'DYNAMODB_PORT', DEFAULT_DYNAMODB_PORT),
-    dataDir: dataDir ? resolve(dataDir) : join(REPO_ROOT, '.data'),
-    host: '127.0.0.1',
-  };
-}
-
-export type SecretSource =
-  | { readonly kind: 'local-default' }
-  | { readonly kind: 'env'; readonly count: number; readonly endings: readonly string[] };
-
-/**
- * Without STRIPE_WEBHOOK_SECRET the stack uses LOCAL_WEBHOOK_SECRET (exported into the
- * environment before the handler loads), so signed test events work out of the box. Real
- * secrets are never printed: only their last four characters, and none of a short one.
- */
-export function useWebhookSecret(env: NodeJS.ProcessEnv): SecretSource {
-  const secrets = (env.STRIPE_WEBHOOK_SECRET ?? '')
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean);
-  if (secrets.length === 0) {
-    env.STRIPE_WEBHOOK_SECRET = LOCAL_WEBHOOK_SECRET;
-    return { kind: 'local-default' };
-  }
-  const endings = secrets.map((secret) => (secret.length > 8 ? `…${secret.slice(-4)}` : '…'));
-  return { kind: 'env', count: secrets.length, endings };
-}
-
-function describeSecret(secret: SecretSource): string[] {
-  if (secret.kind === 'env') {
-    const what = secret.count === 1 ? 'secret' : `${secret.count} secrets`;
-    return [`${what} from STRIPE_WEBHOOK_SECRET (${secret.endings.join(', ')})`];
-  }
-  return [
-    `${LOCAL_WEBHOOK_SECRET}   <-- LOCAL DEFAULT, STRIPE_WEBHOOK_SECRET is not set`,
-    '  (sign test events with it; for `stripe listen`, restart with',
-    '   STRIPE_WEBHOOK_SECRET=<the whsec_... that `stripe listen` prints>)',
-  ];
-}
-
-function describePlans(config: Config): string {
-  const prices = Object.keys(config.planCredits);
-  if (prices.length === 0) return '0 prices (PLAN_CREDITS is not set)';
-  const shown = prices.slice(0, 5).join(', ') + (prices.length > 5 ? ', ...' : '');
-  return `${prices.length} price${prices.length === 1 ? '' : 's'} (${shown})`;
-}
-
-/** The environment another shell needs for `npm run invoke` to meet this stack. */
-function invokeEnvPrefix(settings: StartSettings, config: Config, env: NodeJS.ProcessEnv) {
-  const parts: string[] = [];
-  const endpointWasSet = env.DYNAMODB_ENDPOINT !== localEndpoint(settings);
-  if (endpointWasSet) parts.push(`DYNAMODB_ENDPOINT=${config.dynamoDbEndpoint}`);
-  else if (settings.dynamoDbPort !== DEFAULT_DYNAMODB_PORT) {
-    parts.push(`DYNAMODB_PORT=${settings.dynamoDbPort}`);
-  }
-  if (config.tableName !== DEFAULT_TABLE_NAME) parts.push(`TABLE_NAME=${config.tableName}`);
-  return parts.map((part) => `${part} `).join('');
-}
-
-function localEndpoint(settings: StartSettings): string {
-  return `http://localhost:${settings.dynamoDbPort}`;
-}
-
-/** The first lines `npm start` prints: what runs where, and how to talk to it. */
-export function startBanner(options: {
-  settings: StartSettings;
-  config: Config;
-  secret: SecretSource;
-  env: NodeJS.ProcessEnv;
-}): string[] {
-  const { settings, config, secret, env } = options;
-  const webhookUrl = `http://localhost:${settings.port}${WEBHOOK_PATH}`;
-  const handlerEndpoint =
-    config.dynamoDbEndpoint !== localEndpoint(settings)
-      ? ` (the handler uses DYNAMODB_ENDPOINT=${config.dynamoDbEndpoint})`
-      : '';
-  const [secretLine, ...secretNotes] = describeSecret(secret);
-  return [
-    'image-credits local stack',
-    `  DynamoDB Local  ${localEndpoint(settings)}${handlerEndpoint}`,
-    `  Data directory  ${settings.dataDir} (delete it to reset)`,
-    `  Table           ${config.tableName}`,
-    `  Webhook URL     ${webhookUrl}`,
-    `  Webhook secret  ${secretLine}`,
-    ...secretNotes.map((note) => `                  ${note}`),
-    `  PLAN_CREDITS    ${describePlans(config)}`,
-    `  Stripe CLI      stripe listen --forward-to localhost:${settings.port}${WEBHOOK_PATH}`,
-    `  Try             ${invokeEnvPrefix(settings, config, env)}npm run invoke -- credits '{"action":"balance","customerId":"cus_123"}'`,
-  ];
-}
 
 function canListen(port: number, host?: string): Promise<boolean> {
   return new Promise((resolveFree) => {
@@ -230,22 +118,16 @@ function stopSignals() {
 
 class StopRequested extends Error {}
 
-type Running = { dynamo?: LocalDynamoDb; server?: WebhookServer };
+type Running = { dynamo?: LocalDynamoDb; server?: WebhookServer; probe?: DynamoDBClient };
 
 async function stopAll(running: Running): Promise<void> {
   await running.server?.close();
+  running.probe?.destroy();
   await running.dynamo?.stop();
 }
 
 async function createTable(config: Config): Promise<boolean> {
-  const client = new DynamoDBClient({
-    endpoint: config.dynamoDbEndpoint,
-    region: process.env.AWS_REGION ?? 'local',
-    credentials: {
-      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-    },
-  });
+  const client = localDynamoDbClient(config.dynamoDbEndpoint as string);
   try {
     return await ensureTable(client, config.tableName);
   } finally {
@@ -253,7 +135,25 @@ async function createTable(config: Config): Promise<boolean> {
   }
 }
 
-async function serveWebhook(settings: StartSettings): Promise<WebhookServer> {
+/** `GET /health`: ok only while the handler's table answers, so a dead database shows. */
+function tableHealth(running: Running, config: Config): () => Promise<HealthReport> {
+  const probe = localDynamoDbClient(config.dynamoDbEndpoint as string, { probe: true });
+  running.probe = probe;
+  return async () => {
+    const status = await tableStatus(probe, config.tableName);
+    if (status.ok) return { ok: true, dynamodb: 'ok' };
+    return {
+      ok: false,
+      dynamodb: status.missing ? 'no table' : 'unreachable',
+      detail: status.detail,
+    };
+  };
+}
+
+async function serveWebhook(
+  settings: StartSettings,
+  health: () => Promise<HealthReport>,
+): Promise<WebhookServer> {
   const webhook = await loadHandler('stripeWebhook');
   try {
     return await startWebhookServer({
@@ -265,6 +165,7 @@ async function serveWebhook(settings: StartSettings): Promise<WebhookServer> {
           createLambdaContext({ functionName: 'stripeWebhook', timeoutMs: WEBHOOK_TIMEOUT_MS }),
         ),
       logRequest: (line) => console.log(`[webhook] ${line}`),
+      health,
     });
   } catch (error) {
     if ((error as { code?: string }).code === 'EADDRINUSE') throw portInUse(settings.port);
@@ -273,15 +174,22 @@ async function serveWebhook(settings: StartSettings): Promise<WebhookServer> {
 }
 
 /** Everything up to "Listening on"; throws StopRequested when a signal came in meanwhile. */
-async function startStack(env: NodeJS.ProcessEnv, running: Running, stopping: () => unknown) {
+async function startStack(
+  env: NodeJS.ProcessEnv,
+  running: Running,
+  options: { readonly stopping: () => unknown; readonly fromEnvFile: readonly string[] },
+) {
+  const { stopping, fromEnvFile } = options;
   const settings = readStartSettings(env);
   checkJava();
   const secret = useWebhookSecret(env);
+  const sampleCatalog = useSampleCatalog(env);
   if (!env.DYNAMODB_ENDPOINT?.trim()) env.DYNAMODB_ENDPOINT = localEndpoint(settings);
   const config = loadConfig(env);
   await checkPorts(settings);
   mkdirSync(settings.dataDir, { recursive: true });
-  for (const line of startBanner({ settings, config, secret, env })) console.log(line);
+  const banner = startBanner({ settings, config, secret, env, fromEnvFile, sampleCatalog });
+  for (const line of banner) console.log(line);
   console.log('Starting DynamoDB Local...');
   running.dynamo = await startDynamoDbLocal({
     port: settings.dynamoDbPort,
@@ -291,7 +199,7 @@ async function startStack(env: NodeJS.ProcessEnv, running: Running, stopping: ()
   const created = await createTable(config);
   console.log(`Table ${config.tableName} ${created ? 'created' : 'already there, data kept'}.`);
   if (stopping()) throw new StopRequested();
-  running.server = await serveWebhook(settings);
+  running.server = await serveWebhook(settings, tableHealth(running, config));
   console.log(
     `Listening on http://localhost:${settings.port}${WEBHOOK_PATH} (Ctrl-C stops the stack)`,
   );
@@ -303,14 +211,20 @@ function isExpected(error: unknown): error is Error {
   );
 }
 
-/** Runs the stack until SIGINT, SIGTERM or SIGHUP; returns the exit code. */
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/**
+ * Runs the stack until SIGINT, SIGTERM or SIGHUP, or until DynamoDB Local dies; returns the
+ * exit code. `fromEnvFile` names the variables that came from `.env`, for the banner.
+ */
+export async function main(
+  env: NodeJS.ProcessEnv = process.env,
+  fromEnvFile: readonly string[] = [],
+): Promise<number> {
   const signals = stopSignals();
   const running: Running = {};
   // Last resort if this process dies some other way: never leave DynamoDB Local behind.
   process.once('exit', () => void running.dynamo?.stop());
   try {
-    await startStack(env, running, signals.received);
+    await startStack(env, running, { stopping: signals.received, fromEnvFile });
   } catch (error) {
     await stopAll(running);
     // Ctrl-C during start-up also reaches java (same process group), so whatever failed
@@ -323,14 +237,51 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     else console.error('npm start failed:', error);
     return 1;
   }
-  const signal = await signals.next;
-  console.log(`${signal}: stopping the webhook server and DynamoDB Local...`);
+  const stop = await nextStop(signals.next, running.dynamo as LocalDynamoDb);
+  if ('exit' in stop) {
+    console.error(crashReport(stop.exit, running.dynamo as LocalDynamoDb));
+    await stopAll(running);
+    return 1;
+  }
+  console.log(`${stop.signal}: stopping the webhook server and DynamoDB Local...`);
   await stopAll(running);
   console.log('Stopped.');
   return 0;
 }
 
+/**
+ * How long a signal may trail DynamoDB Local's exit and still count as the reason: a terminal's
+ * Ctrl-C reaches java too, and its exit can be seen a moment before the signal.
+ */
+const SIGNAL_AFTER_EXIT_MS = 1_000;
+
+type Stop = { readonly signal: NodeJS.Signals } | { readonly exit: DynamoDbExit };
+
+/** The first stop signal, or DynamoDB Local exiting on its own, whichever comes first. */
+async function nextStop(signal: Promise<NodeJS.Signals>, dynamo: LocalDynamoDb): Promise<Stop> {
+  const first = await Promise.race([
+    signal.then((received): Stop => ({ signal: received })),
+    dynamo.exited.then((exit): Stop => ({ exit })),
+  ]);
+  if ('signal' in first) return first;
+  const late = await Promise.race([
+    signal,
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), SIGNAL_AFTER_EXIT_MS).unref()),
+  ]);
+  return late ? { signal: late } : first;
+}
+
+/** What `npm start` says when DynamoDB Local died under it, with the end of its output. */
+function crashReport(exit: DynamoDbExit, dynamo: LocalDynamoDb): string {
+  const tail = dynamo.output().trim().split('\n').slice(-10).join('\n');
+  return [
+    `DynamoDB Local stopped unexpectedly (${exitReason(exit)}); the webhook cannot work without`,
+    'it, so npm start stops too. Run npm start again; the data in the data directory is kept.',
+    ...(tail ? ['DynamoDB Local printed last:', tail] : []),
+  ].join('\n');
+}
+
 if (isMainModule(import.meta.url)) {
-  quietNodeVersionNotice();
-  main().then((code) => process.exit(code));
+  const fromEnvFile = loadEnvFile(process.env);
+  main(process.env, fromEnvFile).then((code) => process.exit(code));
 }

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { backfillExitCode } from '../../lib/jobs/backfill';
 import { routeStdoutToStderr } from '../local/invoke';
-import { isMainModule, quietNodeVersionNotice } from '../local/main-module';
+import { isMainModule } from '../local/main-module';
 import { type OpsCommand, type OpsOptions, parseOpsArgs, USAGE, UsageError } from './commands';
 import { formatResult } from './format';
 import { type InvokeResult, localTarget, stageTarget, type Target, TargetError } from './targets';
@@ -120,7 +120,6 @@ async function askTerminal(question: string): Promise<boolean> {
 }
 
 if (isMainModule(import.meta.url)) {
-  quietNodeVersionNotice();
   // Handlers run in this process for the local stack and may log on stdout: keep it for results.
   const write = routeStdoutToStderr();
   runOps(process.argv.slice(2), {

@@ -9,7 +9,8 @@ import {
 import { loadConfig } from '../../lib/config';
 import { depsFromEnv } from '../../lib/runtime';
 import { loadHandler } from '../local/functions';
-import { applyLocalDefaults, checkLocalTable, invokeHandler } from '../local/invoke';
+import { applyLocalDefaults, invokeHandler } from '../local/invoke';
+import { checkLocalTable } from '../local/local-table';
 import type { OpsFunction } from './commands';
 
 /**

@@ -108,10 +108,9 @@ export async function adjust(
   options: RunOptions = {},
 ): Promise<SpendOutcome> {
   const atMs = request.atMs ?? nowMs(deps);
-  if (request.amount > 0 && newLot(adjustmentLot(request, atMs)).expiresAtMs <= nowMs(deps)) {
-    throw new InputError('at', 'is so long ago that the credits would already have expired');
-  }
-  const result = await runCommand<SpendOutcome>(
+  const expiredAtOnce =
+    request.amount > 0 && newLot(adjustmentLot(request, atMs)).expiresAtMs <= nowMs(deps);
+  const result = await runCommand<SpendOutcome | ExpiredAtOnce>(
     deps,
     {
       label: `adjust for ${request.customerId}`,
@@ -122,6 +121,9 @@ export async function adjust(
         fingerprint: fingerprint({ amount: request.amount, reason: request.reason }),
       },
       decide(states) {
+        // Refused (so a retry of an adjustment applied before still returns its outcome), then
+        // reported as the caller's error below.
+        if (expiredAtOnce) return { kind: 'refuse', outcome: EXPIRED_AT_ONCE };
         const read = stateIn(states, request.customerId);
         // A grant writes the account: forfeits the rules imply but nobody wrote go with it.
         const { state, change: pending } =
@@ -143,8 +145,14 @@ export async function adjust(
     },
     options,
   );
-  return conflictOr(result);
+  if (result.outcome === EXPIRED_AT_ONCE) {
+    throw new InputError('at', 'is so long ago that the credits would already have expired');
+  }
+  return conflictOr(result as CommandResult<SpendOutcome>);
 }
+
+type ExpiredAtOnce = { readonly ok: false; readonly error: 'expired_at_once' };
+const EXPIRED_AT_ONCE: ExpiredAtOnce = { ok: false, error: 'expired_at_once' };
 
 function adjustmentLot(request: AdjustRequest, atMs: number) {
   return {

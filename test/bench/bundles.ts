@@ -172,7 +172,7 @@ function importTimeMs(file: string): Promise<number> {
   const { NODE_OPTIONS: _loader, ...env } = process.env;
   return new Promise((resolveTime, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -102,8 +102,6 @@ async function profileStandIn(endpoint: string) {
 }
 
 async function main(): Promise<void> {
-  // Node 20 locally is intended (DESIGN.md); the SDK's advice to move to Node 22 is noise here.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dynamo = await startDynamoDbLocal({ port: await freePort() });
   const stop = () => {
     void dynamo.stop().finally(() => process.exit(130));

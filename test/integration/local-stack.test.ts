@@ -1,189 +1,32 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/dynamodb';
 import { LOCAL_WEBHOOK_SECRET } from '../../infra/local/functions';
+import {
+  dynamoDbLocalPid,
+  invoke,
+  postWebhook,
+  runStart,
+  type Stack,
+  startStack as startLocalStack,
+  stopStack,
+} from '../support/local-stack';
 import { paidInvoiceEvent, signedRequest } from '../support/stripe-events';
 
 /**
- * The local stack as a developer runs it: `npm start` (tsx infra/local/start.ts, which is what
- * the script runs) as a child process on free ports with its own data directory, real HTTP
- * requests to it, and `npm run invoke` (tsx infra/local/invoke.ts) against its DynamoDB Local.
+ * The local stack as a developer runs it: `npm start` as a child process on free ports with its
+ * own data directory, real HTTP requests to it, and `npm run invoke` against its DynamoDB Local.
+ * (test/integration/local-service.test.ts: signals, crashes, health, binding, .env.)
  */
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = join(REPO_ROOT, 'node_modules/.bin/tsx');
 const PRICE_ID = 'price_local_stack_500';
 const PLAN_CREDITS = JSON.stringify({ [PRICE_ID]: 500 });
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null };
-
-type Stack = {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly dynamoDbPort: number;
-  readonly dataDir: string;
-  readonly exited: Promise<Exit>;
-  stdout(): string;
-  stderr(): string;
-};
-
-/** The environment of a developer's shell that set none of the stack's variables. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of [
-    'PORT',
-    'DYNAMODB_PORT',
-    'DYNAMODB_ENDPOINT',
-    'DATA_DIR',
-    'TABLE_NAME',
-    'STRIPE_WEBHOOK_SECRET',
-    'STRIPE_SECRET_KEY',
-    'STRIPE_API_BASE',
-    'PLAN_CREDITS',
-  ]) {
-    delete env[name];
-  }
-  return { ...env, ...extra };
-}
-
-async function twoFreePorts(): Promise<[number, number]> {
-  const first = await freePort();
-  let second = await freePort();
-  while (second === first) second = await freePort();
-  return [first, second];
-}
-
-function waitForLine(stack: Stack, pattern: RegExp, timeoutMs: number): Promise<void> {
-  return new Promise((resolveLine, reject) => {
-    const timer = setTimeout(() => {
-      reject(
-        new Error(`no ${pattern} within ${timeoutMs} ms:\n${stack.stdout()}${stack.stderr()}`),
-      );
-    }, timeoutMs);
-    const check = () => {
-      if (!pattern.test(stack.stdout())) return;
-      clearTimeout(timer);
-      resolveLine();
-    };
-    stack.child.stdout?.on('data', check);
-    stack.exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`npm start exited (${code}):\n${stack.stdout()}${stack.stderr()}`));
-    });
-    check();
-  });
-}
-
-function runStart(env: Record<string, string>): Stack & { exited: Promise<Exit> } {
-  let out = '';
-  let err = '';
-  const child = spawn(TSX, ['infra/local/start.ts'], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    err += chunk.toString();
-  });
-  const exited = new Promise<Exit>((resolveExit) => {
-    child.once('exit', (code, signal) => resolveExit({ code, signal }));
-  });
-  return {
-    child,
-    port: Number(env.PORT),
-    dynamoDbPort: Number(env.DYNAMODB_PORT),
-    dataDir: env.DATA_DIR ?? '',
-    exited,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
-
-async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const [port, dynamoDbPort] = await twoFreePorts();
-  const dataDir = await mkdtemp(join(tmpdir(), 'local-stack-'));
-  const stack = runStart({
-    PORT: String(port),
-    DYNAMODB_PORT: String(dynamoDbPort),
-    DATA_DIR: dataDir,
-    PLAN_CREDITS,
-    ...env,
-  });
-  await waitForLine(stack, /^Listening on /m, 45_000);
-  return stack;
-}
-
-/** Java processes of DynamoDB Local serving `port`, by their command line. */
-function dynamoDbLocalProcesses(port: number): string[] {
-  const found = spawnSync('pgrep', ['-f', `DynamoDBLocal\\.jar.*-port ${port}( |$)`], {
-    encoding: 'utf8',
-  });
-  return found.stdout.split('\n').filter(Boolean);
-}
-
-/** The node process running start.ts: the one child of the tsx wrapper process. */
-function startScriptPid(stack: Stack): number {
-  const found = spawnSync('pgrep', ['-P', String(stack.child.pid)], { encoding: 'utf8' });
-  const pids = found.stdout.split('\n').filter(Boolean);
-  expect(pids).toHaveLength(1);
-  return Number(pids[0]);
-}
-
-/** Stops a stack whatever state a failed test left it in; never leaves java behind. */
-async function stopStack(stack: Stack | undefined): Promise<void> {
-  if (!stack) return;
-  if (stack.child.exitCode === null && stack.child.signalCode === null) {
-    stack.child.kill('SIGINT');
-    const stopped = await Promise.race([
-      stack.exited.then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
-    ]);
-    if (!stopped) stack.child.kill('SIGKILL');
-  }
-  for (const pid of dynamoDbLocalProcesses(stack.dynamoDbPort))
-    process.kill(Number(pid), 'SIGKILL');
-  await rm(stack.dataDir, { recursive: true, force: true });
-}
-
-type Run = { code: number | null; stdout: string; stderr: string };
-
-function invoke(args: string[], env: Record<string, string>, stdin?: string): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(TSX, ['infra/local/invoke.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: cleanEnv(env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolveRun({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
-
-function postWebhook(stack: Stack, body: string, headers: Record<string, string>) {
-  return fetch(`http://localhost:${stack.port}/webhooks/stripe`, {
-    method: 'POST',
-    headers,
-    body,
-  });
-}
+const startStack = () => startLocalStack({ PLAN_CREDITS });
 
 describe('Local stack: npm start and npm run invoke', () => {
   let stack: Stack | undefined;
@@ -258,7 +101,7 @@ describe('Local stack: npm start and npm run invoke', () => {
     expect(JSON.parse(run.stdout)).toEqual({ customerId: 'cus_x', balance: 0, lots: [] });
   });
 
-  it('invoke signs a Stripe event for stripeWebhook with the same local secret and prints the API Gateway response', async () => {
+  it('invoke signs a Stripe event for stripeWebhook with the same local secret and prints the API Gateway response, its body as JSON', async () => {
     // Prepare: an event type the processor acknowledges without acting on it
     const event = JSON.stringify({
       id: `evt_local_${randomUUID().slice(0, 8)}`,
@@ -275,11 +118,11 @@ describe('Local stack: npm start and npm run invoke', () => {
     // Assess
     expect(run.code).toBe(0);
     const response = JSON.parse(run.stdout);
-    expect(response).toMatchObject({ statusCode: 200 });
-    expect(JSON.parse(response.body)).toMatchObject({ received: true });
+    expect(response).toMatchObject({ statusCode: 200, body: { received: true } });
+    expect(run.stdout).toContain('\n  "body": {\n    "received": true,');
   });
 
-  it('invoke reports a handler error as errorType and errorMessage and exits 1', async () => {
+  it('invoke reports bad input as errorType and errorMessage, exits 1, and prints no stack trace', async () => {
     // Act
     const run = await invoke(['credits', '{"action":"balance"}'], invokeEnv);
 
@@ -289,6 +132,17 @@ describe('Local stack: npm start and npm run invoke', () => {
       errorType: 'InputError',
       errorMessage: expect.stringContaining('customerId'),
     });
+    expect(run.stderr).toContain('credits refused the input: InputError: customerId');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('invoke suggests the function a typo meant, with exit code 2', async () => {
+    // Act
+    const run = await invoke(['credit', '{"action":"balance","customerId":"c"}'], invokeEnv);
+
+    // Assess
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('unknown function "credit"; did you mean "credits"?');
   });
 
   it('invoke refuses JSON that does not parse with the usage and exit code 2', async () => {
@@ -366,18 +220,16 @@ describe('Local stack: npm start and npm run invoke', () => {
   it('stops the webhook server and DynamoDB Local on SIGINT, exits 0 and keeps the data', async () => {
     // Prepare
     const running = stack as Stack;
-    expect(dynamoDbLocalProcesses(running.dynamoDbPort)).toHaveLength(1);
+    const java = dynamoDbLocalPid(running);
 
-    // Act: to the process that runs start.ts. (Sent to tsx's wrapper process instead, tsx relays
-    // it but SIGKILLs its child if that does not confirm within 30 ms, which a loaded machine
-    // can miss; a terminal's Ctrl-C reaches both processes, and then tsx relays nothing.)
-    process.kill(startScriptPid(running), 'SIGINT');
+    // Act
+    running.child.kill('SIGINT');
     const exit = await running.exited;
 
     // Assess
     expect(exit).toEqual({ code: 0, signal: null });
     expect(running.stdout()).toContain('Stopped.');
-    expect(dynamoDbLocalProcesses(running.dynamoDbPort)).toEqual([]);
+    expect(() => process.kill(java, 0)).toThrow(/ESRCH/);
     await expect(fetch(`http://localhost:${running.port}/health`)).rejects.toThrow();
     expect(existsSync(join(running.dataDir, 'shared-local-instance.db'))).toBe(true);
     const after = await invoke(['credits', '{"action":"balance","customerId":"cus_x"}'], invokeEnv);

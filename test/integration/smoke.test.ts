@@ -45,6 +45,5 @@ describe('smoke', () => {
     expect(bal.balance).toBe(0);
     const ledger = await ledgerOf(table, 'cus_1');
     expect(ledger.entries).toHaveLength(6);
-    console.log(JSON.stringify(ledger.entries[0]));
   });
 });

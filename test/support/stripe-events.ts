@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
+import { stripeSample } from '../fixtures/stripe-objects';
 
 /**
  * Builders of realistic Stripe webhook deliveries. Every object starts as Stripe's own sample
- * from `../shared/stripe/fixtures3.json` (what Stripe's API mock serves) and only the fields a
+ * committed under `test/fixtures/` (what Stripe's API mock serves) and only the fields a
  * scenario needs are overwritten, so tests see the shapes real Stripe sends, unknown fields and
  * all. Times are given as ISO strings or Unix seconds, as the scenario reads best.
  */
@@ -28,32 +28,9 @@ export function ms(time: Time): number {
   return unix(time) * 1000;
 }
 
-let fixtures: Record<string, Json> | undefined;
-
 /** A deep copy of Stripe's sample object for `resource` (`invoice`, `subscription`, ...). */
 export function stripeFixture(resource: string): Json {
-  fixtures ??= loadFixtures();
-  const sample = fixtures[resource];
-  if (!sample) throw new Error(`fixtures3.json has no resource ${resource}`);
-  return structuredClone(sample);
-}
-
-function loadFixtures(): Record<string, Json> {
-  const candidates = [
-    new URL('../../../shared/stripe/fixtures3.json', import.meta.url),
-    new URL('../shared/stripe/fixtures3.json', `file://${process.cwd()}/`),
-  ];
-  for (const candidate of candidates) {
-    try {
-      const parsed = JSON.parse(readFileSync(candidate, 'utf8')) as {
-        resources: Record<string, Json>;
-      };
-      return parsed.resources;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-  }
-  throw new Error('cannot find shared/stripe/fixtures3.json next to the repository');
+  return stripeSample(resource);
 }
 
 /** A Stripe-looking id with the given prefix, unique per call. */

@@ -3,11 +3,12 @@ import {
   createLambdaContext,
   FUNCTION_NAMES,
   loadHandler,
+  nearestFunctionName,
   UnknownFunctionError,
 } from '../../infra/local/functions';
 
 describe('Function: loadHandler', () => {
-  it("returns each DESIGN.md function's exported handler", async () => {
+  it("returns each deployed function's exported handler", async () => {
     // Act
     const handlers = await Promise.all(FUNCTION_NAMES.map((name) => loadHandler(name)));
 
@@ -16,14 +17,14 @@ describe('Function: loadHandler', () => {
     for (const handler of handlers) expect(handler).toBeTypeOf('function');
   });
 
-  it('refuses an unknown name with an error that lists the four names', async () => {
+  it('refuses an unknown name with an error that suggests the nearest and lists the four names', async () => {
     // Act
     const loading = loadHandler('stripe-webhook');
 
     // Assess
     await expect(loading).rejects.toThrow(UnknownFunctionError);
     await expect(loading).rejects.toThrow(
-      'unknown function "stripe-webhook"; the functions are: stripeWebhook, rollover, backfill, credits',
+      'unknown function "stripe-webhook"; did you mean "stripeWebhook"? (the functions are: stripeWebhook, rollover, backfill, credits)',
     );
   });
 
@@ -66,4 +67,24 @@ describe('Function: createLambdaContext', () => {
     expect(first.awsRequestId).not.toBe(second.awsRequestId);
     expect(first.awsRequestId).toMatch(/^[0-9a-f-]{36}$/);
   });
+});
+
+describe('Function: nearestFunctionName', () => {
+  it.each([
+    ['credit', 'credits'],
+    ['Credits', 'credits'],
+    ['stripe-webhook', 'stripeWebhook'],
+    ['webhook', 'stripeWebhook'],
+    ['rolover', 'rollover'],
+    ['backfil', 'backfill'],
+  ])('reads %s as %s', (typed, meant) => {
+    expect(nearestFunctionName(typed)).toBe(meant);
+  });
+
+  it.each(['images', 'x', 'deploy'])(
+    'suggests nothing for %s, which is close to no function',
+    (typed) => {
+      expect(nearestFunctionName(typed)).toBeUndefined();
+    },
+  );
 });

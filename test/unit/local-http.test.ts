@@ -3,12 +3,14 @@ import { request as httpRequest } from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  type HealthReport,
   requestTime,
   startWebhookServer,
   toApiGatewayEvent,
   toHttpResponse,
   type WebhookHandler,
   type WebhookServer,
+  type WebhookServerOptions,
 } from '../../infra/local/http';
 
 type Reply = {
@@ -50,7 +52,12 @@ describe('Function: startWebhookServer', () => {
   const received: APIGatewayProxyEventV2[] = [];
   const errors: unknown[] = [];
 
-  async function serve(handler: WebhookHandler) {
+  const logged: string[] = [];
+
+  async function serve(
+    handler: WebhookHandler,
+    options: Pick<WebhookServerOptions, 'health'> = {},
+  ) {
     server = await startWebhookServer({
       port: 0,
       handler: async (event) => {
@@ -58,6 +65,8 @@ describe('Function: startWebhookServer', () => {
         return handler(event);
       },
       logError: (error) => errors.push(error),
+      logRequest: (line) => logged.push(line),
+      ...options,
     });
     return server;
   }
@@ -67,6 +76,7 @@ describe('Function: startWebhookServer', () => {
     server = undefined;
     received.length = 0;
     errors.length = 0;
+    logged.length = 0;
   });
 
   it('passes a UTF-8 body through byte for byte as plain text', async () => {
@@ -211,6 +221,50 @@ describe('Function: startWebhookServer', () => {
     // Assess
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body.toString())).toEqual({ ok: true });
+  });
+
+  it('answers /health with the check it is given: 200 when ok, 503 when not or when it throws', async () => {
+    // Prepare
+    let state: 'up' | 'down' | 'broken' = 'up';
+    const { url } = await serve(async () => ({ statusCode: 200 }), {
+      health: async (): Promise<HealthReport> => {
+        if (state === 'broken') throw new Error('check failed');
+        return state === 'up'
+          ? { ok: true, dynamodb: 'ok' }
+          : { ok: false, dynamodb: 'unreachable' };
+      },
+    });
+
+    // Act
+    const healthy = await send(url, { method: 'GET', path: '/health' });
+    state = 'down';
+    const unhealthy = await send(url, { method: 'GET', path: '/health' });
+    state = 'broken';
+    const broken = await send(url, { method: 'GET', path: '/health' });
+
+    // Assess
+    expect(healthy.status).toBe(200);
+    expect(JSON.parse(healthy.body.toString())).toEqual({ ok: true, dynamodb: 'ok' });
+    expect(unhealthy.status).toBe(503);
+    expect(JSON.parse(unhealthy.body.toString())).toEqual({ ok: false, dynamodb: 'unreachable' });
+    expect(broken.status).toBe(503);
+    expect(JSON.parse(broken.body.toString())).toEqual({ ok: false, error: 'check failed' });
+  });
+
+  it('logs each request by method, path, status and time, never its query string', async () => {
+    // Prepare
+    const { url } = await serve(async () => ({ statusCode: 204 }));
+
+    // Act
+    await send(
+      url,
+      { path: '/webhooks/stripe?email=jane%40example.com&token=t0k3n' },
+      Buffer.from('{}'),
+    );
+
+    // Assess
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/^POST \/webhooks\/stripe 204 \d+ms$/);
   });
 
   it('rejects a second server on a taken port with EADDRINUSE', async () => {

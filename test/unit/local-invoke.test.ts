@@ -6,15 +6,18 @@ import { freePort } from '../../infra/local/dynamodb';
 import { LOCAL_WEBHOOK_SECRET } from '../../infra/local/functions';
 import {
   applyLocalDefaults,
+  describeHandlerError,
   formatOutcome,
   invokeHandler,
   isApiGatewayEvent,
   lambdaEventFor,
   parseInvokeArgs,
+  readableResult,
   runInvoke,
   type signedWebhookEvent,
   UsageError,
 } from '../../infra/local/invoke';
+import { LOCAL_PLAN_CREDITS } from '../../infra/local/sample-catalog';
 import { loadConfig } from '../../lib/config';
 import { InputError } from '../../lib/errors';
 
@@ -56,7 +59,8 @@ describe('Function: parseInvokeArgs', () => {
 
   it.each([
     [[], 'missing the function name'],
-    [['stripe-webhook', '{}'], 'unknown function "stripe-webhook"'],
+    [['stripe-webhook', '{}'], 'unknown function "stripe-webhook"; did you mean "stripeWebhook"?'],
+    [['images', '{}'], /^unknown function "images"$/],
     [['credits', '{"action": balance}'], 'the event is not valid JSON'],
     [['credits'], 'credits needs an event'],
     [['credits', '{"action":', '"balance"}'], 'quote the JSON'],
@@ -143,13 +147,14 @@ describe('Function: lambdaEventFor', () => {
 });
 
 describe('Function: applyLocalDefaults', () => {
-  it('points at the DynamoDB Local of `npm start` and uses its local webhook secret', () => {
+  it('points at the DynamoDB Local of `npm start` and uses its local webhook secret and sample catalog', () => {
     // Prepare
     const plain: NodeJS.ProcessEnv = {};
     const otherPort: NodeJS.ProcessEnv = { DYNAMODB_PORT: '8123' };
     const explicit: NodeJS.ProcessEnv = {
       DYNAMODB_ENDPOINT: 'http://127.0.0.1:9000',
       STRIPE_WEBHOOK_SECRET: 'whsec_cli',
+      PLAN_CREDITS: '{"price_mine":10}',
     };
 
     // Act
@@ -159,11 +164,13 @@ describe('Function: applyLocalDefaults', () => {
     expect(plain).toEqual({
       DYNAMODB_ENDPOINT: 'http://localhost:8000',
       STRIPE_WEBHOOK_SECRET: LOCAL_WEBHOOK_SECRET,
+      PLAN_CREDITS: LOCAL_PLAN_CREDITS,
     });
     expect(otherPort.DYNAMODB_ENDPOINT).toBe('http://localhost:8123');
     expect(explicit).toEqual({
       DYNAMODB_ENDPOINT: 'http://127.0.0.1:9000',
       STRIPE_WEBHOOK_SECRET: 'whsec_cli',
+      PLAN_CREDITS: '{"price_mine":10}',
     });
   });
 });
@@ -208,6 +215,51 @@ describe('Function: invokeHandler', () => {
   it('prints null for a handler that returns nothing', () => {
     // Act & Assess
     expect(formatOutcome({ ok: true, result: undefined })).toBe('null\n');
+  });
+});
+
+describe('Function: readableResult', () => {
+  it("shows the webhook's JSON body as JSON, not as a string of it", () => {
+    // Prepare
+    const response = {
+      statusCode: 200,
+      headers: {},
+      body: '{"received":true,"outcome":"applied"}',
+    };
+
+    // Act
+    const shown = readableResult('stripeWebhook', response);
+
+    // Assess
+    expect(shown).toEqual({ ...response, body: { received: true, outcome: 'applied' } });
+  });
+
+  it('leaves a body that is not JSON, and the results of other functions, as they are', () => {
+    // Prepare
+    const text = { statusCode: 502, body: 'Bad Gateway' };
+    const balance = { customerId: 'c', balance: 0, body: '{"a":1}' };
+
+    // Act & Assess
+    expect(readableResult('stripeWebhook', text)).toBe(text);
+    expect(readableResult('credits', balance)).toBe(balance);
+  });
+});
+
+describe('Function: describeHandlerError', () => {
+  it("says the caller's bad input in one line, without a stack trace", () => {
+    // Act
+    const line = describeHandlerError('credits', new InputError('amount', 'must be at least 1'));
+
+    // Assess
+    expect(line).toBe('credits refused the input: InputError: amount: must be at least 1\n');
+  });
+
+  it('keeps the stack of a fault inside, for whoever debugs it', () => {
+    // Act
+    const text = describeHandlerError('rollover', new TypeError('x is undefined'));
+
+    // Assess
+    expect(text).toMatch(/^rollover failed: TypeError: x is undefined\n\s+at /);
   });
 });
 

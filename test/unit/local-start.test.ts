@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { LOCAL_WEBHOOK_SECRET } from '../../infra/local/functions';
+import { useSampleCatalog } from '../../infra/local/sample-catalog';
 import {
   readStartSettings,
   StartError,
   startBanner,
   useWebhookSecret,
-} from '../../infra/local/start';
+} from '../../infra/local/start-settings';
 import { loadConfig } from '../../lib/config';
 
 describe('Function: readStartSettings', () => {
@@ -56,11 +57,13 @@ describe('Function: useWebhookSecret', () => {
 });
 
 describe('Function: startBanner', () => {
-  function banner(env: NodeJS.ProcessEnv): string {
+  function banner(env: NodeJS.ProcessEnv, fromEnvFile: readonly string[] = []): string {
     const settings = readStartSettings(env);
     const secret = useWebhookSecret(env);
+    const sampleCatalog = useSampleCatalog(env);
     env.DYNAMODB_ENDPOINT ??= `http://localhost:${settings.dynamoDbPort}`;
-    return startBanner({ settings, config: loadConfig(env), secret, env }).join('\n');
+    const config = loadConfig(env);
+    return startBanner({ settings, config, secret, env, fromEnvFile, sampleCatalog }).join('\n');
   }
 
   it('says where everything is with the defaults', () => {
@@ -72,10 +75,14 @@ describe('Function: startBanner', () => {
     expect(text).toContain('Table           image-credits-local');
     expect(text).toContain('Webhook URL     http://localhost:3000/webhooks/stripe');
     expect(text).toContain('whsec_local_dev_secret   <-- LOCAL DEFAULT');
-    expect(text).toContain('PLAN_CREDITS    0 prices (PLAN_CREDITS is not set)');
+    expect(text).toContain(
+      'PLAN_CREDITS    3 prices (price_basic_monthly, price_pro_monthly, price_pack_1000)   <-- LOCAL DEFAULT',
+    );
+    expect(text).toContain('.env            none (optional; see .env.example)');
     expect(text).toContain('stripe listen --forward-to localhost:3000/webhooks/stripe');
     expect(text).toContain(
-      `Try             npm run invoke -- credits '{"action":"balance","customerId":"cus_123"}'`,
+      'Try             npm run trigger -- subscribe --customer cus_123\n' +
+        `                  npm run invoke -- credits '{"action":"balance","customerId":"cus_123"}'`,
     );
   });
 
@@ -95,7 +102,10 @@ describe('Function: startBanner', () => {
     expect(text).toContain('PLAN_CREDITS    2 prices (price_a, price_b)');
     expect(text).toContain('stripe listen --forward-to localhost:3100/webhooks/stripe');
     expect(text).toContain(
-      'Try             DYNAMODB_PORT=8100 TABLE_NAME=credits-dev npm run invoke',
+      'Try             PORT=3100 DYNAMODB_PORT=8100 TABLE_NAME=credits-dev npm run trigger --',
+    );
+    expect(text).toContain(
+      '                  DYNAMODB_PORT=8100 TABLE_NAME=credits-dev npm run invoke',
     );
   });
 
@@ -108,7 +118,21 @@ describe('Function: startBanner', () => {
       'DynamoDB Local  http://localhost:8000 (the handler uses DYNAMODB_ENDPOINT=http://127.0.0.1:9999)',
     );
     expect(text).toContain(
-      'Try             DYNAMODB_ENDPOINT=http://127.0.0.1:9999 npm run invoke',
+      '                  DYNAMODB_ENDPOINT=http://127.0.0.1:9999 npm run invoke',
     );
+  });
+
+  it('names what came from .env, and leaves those out of the invoke hint, since invoke reads .env too', () => {
+    // Act
+    const text = banner(
+      { DYNAMODB_PORT: '8100', TABLE_NAME: 'credits-dev', PLAN_CREDITS: '{"price_a":1}' },
+      ['DYNAMODB_PORT', 'PLAN_CREDITS'],
+    );
+
+    // Assess
+    expect(text).toContain('.env            DYNAMODB_PORT, PLAN_CREDITS');
+    expect(text).toContain('PLAN_CREDITS    1 price (price_a)\n');
+    expect(text).toContain('Try             TABLE_NAME=credits-dev npm run trigger');
+    expect(text).toContain('                  TABLE_NAME=credits-dev npm run invoke');
   });
 });
