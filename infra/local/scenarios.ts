@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { type StripeObject, stripeSample } from '../../test/fixtures/stripe-objects';
-import { SAMPLE_PRICES, samplePriceById } from './sample-catalog';
+import { intervalMonthsOf, SAMPLE_PRICES, samplePriceById } from './sample-catalog';
 
 /**
  * The Stripe events of `npm run trigger`, one list per scenario, each event built from Stripe's
@@ -54,6 +54,12 @@ function monthAfter(startS: number, months = 1): number {
 /** What one unit of the price costs, in cents (sample prices know; others count as $10). */
 function unitAmount(priceId: string): number {
   return samplePriceById(priceId)?.unitAmount ?? 1000;
+}
+
+/** How many months one period of the price spans (sample prices know; others are monthly). */
+function periodMonths(priceId: string): number {
+  const price = samplePriceById(priceId);
+  return price ? intervalMonthsOf(price) : 1;
 }
 
 /** An event envelope (Stripe's `event` sample) around `object`. */
@@ -116,11 +122,19 @@ type InvoiceInput = {
   readonly scenario: ScenarioInput;
   readonly billingReason: string;
   readonly lines: (invoiceId: string) => StripeObject[];
+  /** A one-off invoice (a pack) has no subscription; default false. */
+  readonly standalone?: boolean;
+  readonly invoiceId?: string;
 };
 
 /** A paid subscription invoice (Stripe's `invoice` sample) and its `invoice.paid` event. */
-function invoicePaid({ scenario, billingReason, lines }: InvoiceInput): Event {
-  const invoiceId = newId('in');
+function invoicePaid({
+  scenario,
+  billingReason,
+  lines,
+  standalone,
+  invoiceId = newId('in'),
+}: InvoiceInput): Event {
   const data = lines(invoiceId);
   const total = data.reduce((sum, line) => sum + (line.amount as number), 0);
   const paid = Math.max(0, scenario.amount ?? total);
@@ -144,14 +158,18 @@ function invoicePaid({ scenario, billingReason, lines }: InvoiceInput): Event {
       paid_at: nowS,
       voided_at: null,
     },
-    parent: {
-      type: 'subscription_details',
-      quote_details: null,
-      subscription_details: {
-        subscription: scenario.subscriptionId,
-        metadata: scenario.referralCode ? { referral_code: scenario.referralCode } : {},
-      },
-    },
+    parent: standalone
+      ? null
+      : {
+          type: 'subscription_details',
+          quote_details: null,
+          subscription_details: {
+            subscription: scenario.subscriptionId,
+            metadata: scenario.referralCode ? { referral_code: scenario.referralCode } : {},
+          },
+        },
+    // A pack's code: the app sets it on the Checkout Session and on the invoice it creates.
+    metadata: standalone && scenario.referralCode ? { referral_code: scenario.referralCode } : {},
     lines: { object: 'list', data, has_more: false, url: `/v1/invoices/${invoiceId}/lines` },
     payments: invoicePayments(invoiceId, scenario.paymentIntentId, paid),
   };
@@ -175,11 +193,15 @@ function invoicePayments(invoiceId: string, paymentIntentId: string, amount: num
   return { object: 'list', data: [payment], has_more: false, url: '/v1/invoice_payments' };
 }
 
-/** A subscription's first invoice (`subscription_create`) or a renewal (`subscription_cycle`). */
-function planInvoice(scenario: ScenarioInput, billingReason: string): Event {
+/**
+ * A subscription's first invoice (`subscription_create`) or a renewal (`subscription_cycle`),
+ * over one billing period of the price (a year for a yearly price). A trial's first invoice
+ * charges nothing: its line's amount is 0 (C18).
+ */
+function planInvoice(scenario: ScenarioInput, billingReason: string, trial = false): Event {
   const start = seconds(scenario.nowMs);
   return invoicePaid({
-    scenario,
+    scenario: trial ? { ...scenario, amount: 0 } : scenario,
     billingReason,
     lines: (invoiceId) => [
       subscriptionLine({
@@ -187,8 +209,8 @@ function planInvoice(scenario: ScenarioInput, billingReason: string): Event {
         subscriptionId: scenario.subscriptionId,
         priceId: scenario.priceId,
         quantity: scenario.quantity,
-        amount: unitAmount(scenario.priceId) * scenario.quantity,
-        period: { start, end: monthAfter(start) },
+        amount: trial ? 0 : unitAmount(scenario.priceId) * scenario.quantity,
+        period: { start, end: monthAfter(start, periodMonths(scenario.priceId)) },
         proration: false,
       }),
     ],
@@ -240,8 +262,57 @@ function subscriptionDeleted(scenario: ScenarioInput): Event {
   return envelope('customer.subscription.deleted', subscription, nowS);
 }
 
+/** A one-off invoice line for a price (Stripe's `line_item` sample): a pack's line. */
+function packLine(invoiceId: string, scenario: ScenarioInput): StripeObject {
+  const nowS = seconds(scenario.nowMs);
+  return {
+    ...stripeSample('line_item'),
+    id: newId('il'),
+    invoice: invoiceId,
+    amount: unitAmount(scenario.priceId) * scenario.quantity,
+    quantity: scenario.quantity,
+    quantity_decimal: String(scenario.quantity),
+    period: { start: nowS, end: nowS },
+    subscription: null,
+    parent: {
+      type: 'invoice_item_details',
+      invoice_item_details: {
+        invoice_item: newId('ii'),
+        proration: false,
+        proration_details: { credited_items: null },
+        subscription: null,
+      },
+      subscription_item_details: null,
+    },
+    pricing: {
+      type: 'price_details',
+      price_details: { price: scenario.priceId, product: `prod_${scenario.priceId}` },
+      unit_amount_decimal: String(unitAmount(scenario.priceId)),
+    },
+    description: `${scenario.quantity} × ${scenario.priceId}`,
+  };
+}
+
+/**
+ * A credit pack bought through Checkout in payment mode with invoice creation: the invoice's
+ * `invoice.paid` (billing_reason manual, its lines in the event) and the Session's
+ * `checkout.session.completed` naming that invoice. Both carry the purchase: it grants once,
+ * and, delivered after the invoice, the Session needs no call to Stripe for its lines.
+ */
+function packPurchase(scenario: ScenarioInput): Event[] {
+  const invoiceId = newId('in');
+  const invoice = invoicePaid({
+    scenario,
+    billingReason: 'manual',
+    standalone: true,
+    invoiceId,
+    lines: (id) => [packLine(id, scenario)],
+  });
+  return [invoice, packCheckout(scenario, invoiceId)];
+}
+
 /** A credit pack bought through Checkout in payment mode, paid at once. */
-function packCheckout(scenario: ScenarioInput): Event {
+function packCheckout(scenario: ScenarioInput, invoiceId: string | null): Event {
   const nowS = seconds(scenario.nowMs);
   const total = scenario.amount ?? unitAmount(scenario.priceId) * scenario.quantity;
   const session = {
@@ -258,7 +329,7 @@ function packCheckout(scenario: ScenarioInput): Event {
     amount_total: total,
     currency: 'usd',
     payment_intent: scenario.paymentIntentId,
-    invoice: null,
+    invoice: invoiceId,
     subscription: null,
     metadata: scenario.referralCode ? { referral_code: scenario.referralCode } : {},
     url: null,
@@ -356,6 +427,14 @@ export const SCENARIOS = {
     summary: "a new subscription's first invoice is paid (a --code makes it a referral)",
     events: (input) => [planInvoice(input, 'subscription_create')],
   },
+  trial: {
+    summary: 'a subscription starts with a free trial: its first invoice is $0 (C18)',
+    events: (input) => [planInvoice(input, 'subscription_create', true)],
+  },
+  annual: {
+    summary: 'a yearly plan is paid: twelve monthly lots, one now, the rest upcoming (C20)',
+    events: (input) => [planInvoice(input, 'subscription_create')],
+  },
   renew: {
     summary: "the subscription's next period is paid",
     events: (input) => [planInvoice(input, 'subscription_cycle')],
@@ -369,8 +448,8 @@ export const SCENARIOS = {
     events: (input) => [subscriptionDeleted(input)],
   },
   pack: {
-    summary: 'a credit pack bought through Checkout (payment mode, paid)',
-    events: (input) => [packCheckout(input)],
+    summary: 'a credit pack bought through Checkout with an invoice (granted once)',
+    events: (input) => packPurchase(input),
   },
   refund: {
     summary: 'the whole purchase is refunded',
@@ -403,7 +482,9 @@ export function isScenarioName(name: string): name is ScenarioName {
 
 /** The price a scenario buys unless --price says otherwise. */
 export function defaultPriceOf(scenario: ScenarioName): string {
-  return scenario === 'pack' ? SAMPLE_PRICES.pack.id : SAMPLE_PRICES.basic.id;
+  if (scenario === 'pack') return SAMPLE_PRICES.pack.id;
+  if (scenario === 'annual') return SAMPLE_PRICES.annual.id;
+  return SAMPLE_PRICES.basic.id;
 }
 
 /** The ids of a customer's things, derived from the customer so that scenarios meet. */

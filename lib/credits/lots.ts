@@ -1,10 +1,12 @@
-import { lotExpiresAtMs } from './time';
+import { addCalendarMonthsMs, lotExpiresAtMs } from './time';
 
 /** Why a lot exists; derived union instead of an enum, as in Powertools. */
 export const LotSource = {
   subscription: 'subscription',
   referralBonus: 'referral_bonus',
   adjustment: 'adjustment',
+  /** C21: a one-time credit pack. */
+  pack: 'pack',
 } as const;
 export type LotSource = (typeof LotSource)[keyof typeof LotSource];
 
@@ -29,6 +31,13 @@ export type Lot = {
    * out (see lib/store/lot-cache.ts for what that means for cached spends).
    */
   readonly quiet?: boolean;
+  /** The subscription whose invoice granted it (C7: an end cancels its lots not yet granted). */
+  readonly subscriptionId?: string;
+  /**
+   * C20: granted in the future (a month of an annual plan), so not yet in the ledger. It becomes
+   * spendable at its grant time by time alone; the next write or the daily job records it.
+   */
+  readonly upcoming?: true;
 };
 
 /**
@@ -44,6 +53,9 @@ export function newLot(fields: {
   credits: number;
   grantedAtMs: number;
   ref: string;
+  subscriptionId?: string;
+  /** Default: 3 calendar months after the grant (C4); a pack lives 12 (C21). */
+  lifetimeMonths?: number;
 }): Lot {
   return {
     id: fields.id,
@@ -51,8 +63,12 @@ export function newLot(fields: {
     granted: fields.credits,
     remaining: fields.credits,
     grantedAtMs: fields.grantedAtMs,
-    expiresAtMs: lotExpiresAtMs(fields.grantedAtMs),
+    expiresAtMs:
+      fields.lifetimeMonths === undefined
+        ? lotExpiresAtMs(fields.grantedAtMs)
+        : addCalendarMonthsMs(fields.grantedAtMs, fields.lifetimeMonths),
     ref: fields.ref,
+    ...(fields.subscriptionId !== undefined && { subscriptionId: fields.subscriptionId }),
   };
 }
 
@@ -80,9 +96,12 @@ export function spendableBalance(lots: readonly Lot[], nowMs: number): number {
   return lots.reduce((sum, lot) => (isSpendableAt(lot, nowMs) ? sum + lot.remaining : sum), 0);
 }
 
-/** What the ledger says the customer holds: every lot not yet reclaimed, expired or not. */
+/**
+ * What the ledger says the customer holds: every lot not yet reclaimed, expired or not, but
+ * for upcoming lots (C20), which enter the ledger when they are granted.
+ */
 export function bookBalance(lots: readonly Lot[]): number {
-  return lots.reduce((sum, lot) => sum + lot.remaining, 0);
+  return lots.reduce((sum, lot) => (lot.upcoming ? sum : sum + lot.remaining), 0);
 }
 
 /** How many credits a change moved in or out of one lot (recorded on ledger entries). */
@@ -111,6 +130,16 @@ export function planBurn(lots: readonly Lot[], amount: number, nowMs: number): L
 /** The lots expired at `nowMs` that still exist, soonest first (C6: the job reclaims them). */
 export function expiredLots(lots: readonly Lot[], nowMs: number): Lot[] {
   return lots.filter((lot) => isExpiredAt(lot, nowMs)).sort(byBurnOrder);
+}
+
+/**
+ * C20: the upcoming lots whose grant time has come by `nowMs`, to be recorded in the ledger;
+ * one that has expired too is the expiry's to record (lib/credits/changes.ts `expire`).
+ */
+export function dueLots(lots: readonly Lot[], nowMs: number): Lot[] {
+  return lots
+    .filter((lot) => lot.upcoming && lot.grantedAtMs <= nowMs && !isExpiredAt(lot, nowMs))
+    .sort(byBurnOrder);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { grantLots } from './changes';
 import { LotSource, newLot, QUIET_GRANT_WINDOW_MS } from './lots';
-import { type CustomerState, EntryType, grantLots, type StateChange } from './state';
+import { type CustomerState, EntryType, type StateChange } from './state';
 
 /** C11: each side gets half the credits of the first purchase, rounded down. */
 export function referralBonus(purchaseCredits: number): number {
@@ -16,20 +17,23 @@ export const RejectionReason = {
 export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionReason];
 
 export type Redemption = {
+  /** The purchase: an invoice id, or a Checkout Session's for a pack without one (C21). */
   readonly invoiceId: string;
   readonly code: string;
+  /** C11's base: the purchase's credits, or its first month's for a longer period. */
   readonly purchaseCredits: number;
   /** The first purchase's period start: when both bonus lots are granted (C4, C11). */
   readonly periodStartMs: number;
 };
 
 /**
- * C10/C12: the customer is new when the first paid invoice we know of is this one. A
- * customer who paid before (an earlier subscription, cancelled since) is not.
+ * C10/C12: the customer is new when the first purchase we know of (money paid, by Stripe's
+ * time) is this one. A customer who paid before (an earlier subscription, cancelled since, or
+ * a pack) is not.
  */
-export function isNewCustomer(referee: CustomerState, invoiceId: string): boolean {
-  const first = referee.facts.firstPaidInvoice;
-  return !first || first.id === invoiceId;
+export function isNewCustomer(referee: CustomerState, purchaseId: string): boolean {
+  const first = referee.facts.firstPurchase;
+  return !first || first.id === purchaseId;
 }
 
 /** Why a code cannot be redeemed by `referee`, or null when it can (C12). */

@@ -1,13 +1,4 @@
-import {
-  type Burn,
-  bookBalance,
-  expiredLots,
-  forfeitableAt,
-  type Lot,
-  type LotTake,
-  planBurn,
-  spendableBalance,
-} from './lots';
+import { type Burn, bookBalance, type Lot, type LotTake } from './lots';
 
 /** Why a ledger entry exists (C13). */
 export const EntryType = {
@@ -15,6 +6,7 @@ export const EntryType = {
   referralBonus: 'referral_bonus',
   consumption: 'consumption',
   expiry: 'expiry',
+  /** Negative when an end takes credits (C7); positive when a later grant undoes that (C8). */
   forfeit: 'forfeit',
   adjustment: 'adjustment',
 } as const;
@@ -43,17 +35,21 @@ export type EntryDraft = {
  */
 export type LedgerEntry = EntryDraft & { readonly balanceAfter: number };
 
-/** What the rules remember about one subscription (C7, C8, C12). */
+/** What the rules remember about one subscription (C7, C8, C10). */
 export type SubscriptionFacts = {
-  /** The start of the earliest period it was granted for. */
+  /** The start of the earliest period a paid invoice granted for (C7: active from then). */
   readonly activeSinceMs?: number;
   readonly endedAtMs?: number;
+  /** Creation time of its earliest invoice with money paid (C10: a trial's first purchase). */
+  readonly firstPaidMs?: number;
+  /** Creation time of a $0 first invoice (C18: a trial or a 100% coupon). */
+  readonly freeStartMs?: number;
 };
 
 /** The customer's facts other than lots: small, and changed only by Stripe events and codes. */
 export type CustomerFacts = {
-  /** The earliest paid invoice seen (C10/C12: who counts as a new customer). */
-  readonly firstPaidInvoice?: { readonly id: string; readonly atMs: number };
+  /** The earliest purchase seen (C10: money paid; C12: who counts as a new customer). */
+  readonly firstPurchase?: { readonly id: string; readonly atMs: number };
   readonly referralCode?: string;
   /** C12: set once, on the customer's one redemption. */
   readonly redemption?: {
@@ -92,12 +88,18 @@ export function emptyState(customerId: string): CustomerState {
   };
 }
 
+/** Credits removed from a lot that was never granted, or from one before its grant (C19). */
+export type LotCancel = { readonly lot: Lot; readonly amount: number };
+
 /**
  * What one decision does to one customer. The store writes it in one transaction (with the
  * command's fact), each part conditioned on what the decision read:
- * - `created`: new lot items (absent before);
+ * - `created`: new lot items (absent before); an upcoming one with its due marker (C20);
  * - `taken`: credits taken from lots, a drained lot deleted (its credit exactly as read);
- * - `forfeited`: lots whose credit is taken by a subscription's end (exactly as read);
+ * - `forfeited`: lots whose credit an end takes (exactly as read), kept as records;
+ * - `unforfeited`: such records given back their credit (C8: the forfeit was wrong);
+ * - `released`: upcoming lots whose grant time has come, entering the ledger (C20);
+ * - `cancelled`: credits removed from lots never granted (C7, C19), a lot with none left gone;
  * - `reclaimed`: expired lots deleted (exactly as read);
  * - `facts`: the new facts, written only if `version` is still the one read.
  */
@@ -106,6 +108,9 @@ export type StateChange = {
   readonly created: readonly Lot[];
   readonly taken: readonly LotTake[];
   readonly forfeited: readonly { readonly lot: Lot; readonly by: string }[];
+  readonly unforfeited: readonly Lot[];
+  readonly released: readonly Lot[];
+  readonly cancelled: readonly LotCancel[];
   readonly reclaimed: readonly Lot[];
   readonly entries: readonly LedgerEntry[];
   readonly facts?: CustomerFacts;
@@ -117,32 +122,47 @@ type ChangeParts = Partial<Omit<StateChange, 'customerId' | 'entries'>> & {
   readonly drafts: readonly EntryDraft[];
 };
 
+/** How many credits a change moves into (+) or out of (-) the book (bookBalance). */
+function bookMovement(change: Omit<StateChange, 'customerId' | 'entries'>): number {
+  const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
+  return (
+    bookBalance(change.created) -
+    sum(change.taken.map((take) => take.amount)) -
+    sum(change.forfeited.map((each) => each.lot.remaining)) +
+    sum(change.unforfeited.map((lot) => lot.forfeit?.credits ?? 0)) +
+    sum(change.released.map((lot) => lot.remaining)) -
+    sum(change.cancelled.filter((each) => !each.lot.upcoming).map((each) => each.amount)) -
+    bookBalance(change.reclaimed)
+  );
+}
+
 /** Fills in the drafts' running balance and checks that they explain the lots exactly (C14). */
 export function changeOf(state: CustomerState, parts: ChangeParts): StateChange {
-  const created = parts.created ?? [];
-  const taken = parts.taken ?? [];
-  const forfeited = parts.forfeited ?? [];
-  const reclaimed = parts.reclaimed ?? [];
+  const lotParts = {
+    created: parts.created ?? [],
+    taken: parts.taken ?? [],
+    forfeited: parts.forfeited ?? [],
+    unforfeited: parts.unforfeited ?? [],
+    released: parts.released ?? [],
+    cancelled: parts.cancelled ?? [],
+    reclaimed: parts.reclaimed ?? [],
+  };
   let balance = bookBalance(state.lots);
   const entries = parts.drafts.map((draft) => {
     balance += draft.amount;
     return { ...draft, balanceAfter: balance };
   });
-  const moved =
-    bookBalance(created) -
-    taken.reduce((sum, take) => sum + take.amount, 0) -
-    bookBalance(forfeited.map((each) => each.lot)) -
-    bookBalance(reclaimed);
+  const moved = bookMovement(lotParts);
   if (balance - bookBalance(state.lots) !== moved) {
     // The entries must explain the lots exactly (C14); anything else is a bug, not an outcome.
-    throw new Error(`ledger drafts move ${balance - bookBalance(state.lots)}, lots move ${moved}`);
+    throw new Error(
+      `ledger drafts move ${balance - bookBalance(state.lots)}, lots move ${moved} ` +
+        `(${state.customerId}: ${JSON.stringify(lotParts, (_key, value) => (typeof value === 'object' && value && 'granted' in value ? `${value.id}:${value.remaining}${value.upcoming ? ' upcoming' : ''}` : value))})`,
+    );
   }
   return {
     customerId: state.customerId,
-    created,
-    taken,
-    forfeited,
-    reclaimed,
+    ...lotParts,
     entries,
     ...(parts.facts && { facts: parts.facts }),
     ...(parts.quiet && { quiet: true }),
@@ -151,22 +171,107 @@ export function changeOf(state: CustomerState, parts: ChangeParts): StateChange 
 
 /** The lots as they are after `change` (a cache or a follow-up decision reads them). */
 export function lotsAfter(state: CustomerState, change: StateChange): Lot[] {
-  const gone = new Set([
+  const byId = new Map(state.lots.map((lot) => [lot.id, lot]));
+  const update = (id: string, next: (lot: Lot) => Lot | undefined) => {
+    const lot = byId.get(id);
+    if (!lot) return;
+    const after = next(lot);
+    if (after) byId.set(id, after);
+    else byId.delete(id);
+  };
+  for (const lot of change.reclaimed) byId.delete(lot.id);
+  for (const take of change.taken) {
+    update(take.lot.id, (lot) =>
+      take.drains ? undefined : { ...lot, remaining: lot.remaining - take.amount },
+    );
+  }
+  for (const { lot: forfeited, by } of change.forfeited) {
+    update(forfeited.id, (lot) => ({
+      ...lot,
+      remaining: 0,
+      forfeit: { by, credits: lot.remaining },
+    }));
+  }
+  for (const restored of change.unforfeited) {
+    update(restored.id, ({ forfeit, ...lot }) => ({ ...lot, remaining: forfeit?.credits ?? 0 }));
+  }
+  for (const released of change.released) {
+    update(released.id, ({ upcoming: _upcoming, ...lot }) => lot);
+  }
+  for (const { lot: cancelled, amount } of change.cancelled) {
+    update(cancelled.id, (lot) =>
+      amount >= lot.remaining
+        ? undefined
+        : { ...lot, granted: lot.granted - amount, remaining: lot.remaining - amount },
+    );
+  }
+  for (const lot of change.created) byId.set(lot.id, lot);
+  return [...byId.values()];
+}
+
+/** The state a second decision reads after `change` (e.g. a redemption after its grant). */
+export function stateAfter(state: CustomerState, change: StateChange): CustomerState {
+  return { ...state, lots: lotsAfter(state, change), facts: change.facts ?? state.facts };
+}
+
+/** One change that does `first` and then `second` (decided on `stateAfter(first)`). */
+export function mergeChanges(first: StateChange, second: StateChange): StateChange {
+  if (first.customerId !== second.customerId || first.quiet !== second.quiet) {
+    throw new Error('only changes of one customer, written the same way, merge');
+  }
+  // One transaction may write an item once: a lot both changes touch cannot merge, but for a
+  // lot released by the first and taken from by the second, which the store writes as one.
+  const releasedFirst = new Set(first.released.map((lot) => lot.id));
+  const touched = new Set(lotIdsOf(first));
+  const twice = lotIdsOf(second).find(
+    (id) =>
+      touched.has(id) &&
+      !(releasedFirst.has(id) && second.taken.some((take) => take.lot.id === id)),
+  );
+  if (twice !== undefined) throw new Error(`lot ${twice} is changed twice in one transaction`);
+  const facts = second.facts ?? first.facts;
+  return {
+    customerId: first.customerId,
+    created: [...first.created, ...second.created],
+    taken: [...first.taken, ...second.taken],
+    forfeited: [...first.forfeited, ...second.forfeited],
+    unforfeited: [...first.unforfeited, ...second.unforfeited],
+    released: [...first.released, ...second.released],
+    cancelled: [...first.cancelled, ...second.cancelled],
+    reclaimed: [...first.reclaimed, ...second.reclaimed],
+    entries: [...first.entries, ...second.entries],
+    ...(facts && { facts }),
+    ...(first.quiet && { quiet: true }),
+  };
+}
+
+function lotIdsOf(change: StateChange): string[] {
+  return [
+    ...change.created.map((lot) => lot.id),
+    ...change.taken.map((take) => take.lot.id),
+    ...change.forfeited.map((each) => each.lot.id),
+    ...change.unforfeited.map((lot) => lot.id),
+    ...change.released.map((lot) => lot.id),
+    ...change.cancelled.map((each) => each.lot.id),
     ...change.reclaimed.map((lot) => lot.id),
-    ...change.taken.filter((take) => take.drains).map((take) => take.lot.id),
-  ]);
-  const partial = new Map(change.taken.map((take) => [take.lot.id, take.amount]));
-  const forfeited = new Map(change.forfeited.map((each) => [each.lot.id, each.by]));
-  const kept = state.lots
-    .filter((lot) => !gone.has(lot.id))
-    .map((lot) => {
-      const by = forfeited.get(lot.id);
-      if (by !== undefined)
-        return { ...lot, remaining: 0, forfeit: { by, credits: lot.remaining } };
-      const take = partial.get(lot.id);
-      return take === undefined ? lot : { ...lot, remaining: lot.remaining - take };
-    });
-  return [...kept, ...change.created];
+  ];
+}
+
+/** `second` after `first` when there is a first (a decision's preliminary settling). */
+export function afterPending(first: StateChange | undefined, second: StateChange): StateChange {
+  return first ? mergeChanges(first, second) : second;
+}
+
+/** Runs `next` on the state after `first` and merges the two (either may be absent). */
+export function andThen(
+  state: CustomerState,
+  first: StateChange | undefined,
+  next: (after: CustomerState) => StateChange | undefined,
+): { state: CustomerState; change?: StateChange } {
+  const after = first ? stateAfter(state, first) : state;
+  const second = next(after);
+  const change = first && second ? mergeChanges(first, second) : (first ?? second);
+  return { state: change ? stateAfter(state, change) : state, ...(change && { change }) };
 }
 
 /**
@@ -190,262 +295,11 @@ export function isInsufficient(value: unknown): value is InsufficientCredits {
   return (value as InsufficientCredits | null)?.error === 'insufficient_credits';
 }
 
-type EntryBase = {
+/** An entry before its amount and lots, which the rule fills in. */
+export type EntryBase = {
   readonly id: string;
   readonly type: EntryType;
   readonly atMs: number;
   readonly ref: string;
   readonly reason?: string;
 };
-
-/**
- * Adds new lots with one entry (subscription grant, bonus, adjustment). C7/C8/C16: a lot granted
- * at or before the end of a subscription this customer has already ended (and still alive at
- * that end) would have been forfeited had Stripe delivered the grant first, so it arrives
- * forfeited: the outcome does not depend on delivery order.
- */
-export function grantLots(
-  state: CustomerState,
-  entry: EntryBase,
-  lots: readonly Lot[],
-  extra: { facts?: CustomerFacts; quiet?: boolean } = {},
-): StateChange {
-  const known = new Set(state.lots.map((lot) => lot.id));
-  for (const lot of lots) {
-    if (known.has(lot.id)) throw new LotExistsError(state.customerId, lot.id);
-  }
-  const grant: EntryDraft = {
-    ...entry,
-    amount: lots.reduce((sum, lot) => sum + lot.granted, 0),
-    lots: lots.map((lot) => ({ lotId: lot.id, amount: lot.granted })),
-  };
-  const forfeits = forfeitedOnArrival(state.facts.subscriptions, lots, entry.id);
-  const taken = new Map(forfeits.flatMap(({ by, lots: each }) => each.map((lot) => [lot.id, by])));
-  const created = lots.map((lot) => {
-    const by = taken.get(lot.id);
-    return by === undefined ? lot : { ...lot, remaining: 0, forfeit: { by, credits: lot.granted } };
-  });
-  return changeOf(state, {
-    created,
-    drafts: [grant, ...forfeits.map((each) => each.draft)],
-    ...(extra.facts && { facts: extra.facts }),
-    ...(extra.quiet && { quiet: true }),
-  });
-}
-
-/** The recorded end that takes a lot's credits (C7/C8), if any. */
-type TakingEnd = { readonly subscriptionId: string; readonly endedAtMs: number };
-
-/**
- * C7/C8: the end that takes `lot`: the earliest recorded end at or after its grant while it
- * was still alive (forfeitableAt). Undefined for a lot granted after every end, or already
- * forfeited, or with nothing left.
- */
-function endTaking(
-  lot: Lot,
-  subscriptions: Readonly<Record<string, SubscriptionFacts>>,
-): TakingEnd | undefined {
-  if (lot.forfeit || lot.remaining <= 0) return undefined;
-  let taking: TakingEnd | undefined;
-  for (const [subscriptionId, facts] of Object.entries(subscriptions)) {
-    const endedAtMs = facts.endedAtMs;
-    if (endedAtMs === undefined || forfeitableAt([lot], endedAtMs).length === 0) continue;
-    if (!taking || endedAtMs < taking.endedAtMs) taking = { subscriptionId, endedAtMs };
-  }
-  return taking;
-}
-
-/** One forfeit entry per end that takes some of `lots`, each dated at its end. */
-function forfeitsByEnd(
-  subscriptions: Readonly<Record<string, SubscriptionFacts>>,
-  lots: readonly Lot[],
-  entryId: string,
-) {
-  const byEnd = new Map<string, { endedAtMs: number; lots: Lot[] }>();
-  for (const lot of lots) {
-    const end = endTaking(lot, subscriptions);
-    if (!end) continue;
-    const group = byEnd.get(end.subscriptionId) ?? { endedAtMs: end.endedAtMs, lots: [] };
-    group.lots.push(lot);
-    byEnd.set(end.subscriptionId, group);
-  }
-  return [...byEnd].map(([subscriptionId, group]) => ({
-    by: subscriptionId,
-    lots: group.lots,
-    draft: {
-      id: `${entryId}#forfeit#${subscriptionId}`,
-      type: EntryType.forfeit,
-      amount: -bookBalance(group.lots),
-      atMs: group.endedAtMs,
-      ref: subscriptionId,
-      lots: group.lots.map((lot) => ({ lotId: lot.id, amount: lot.remaining })),
-    } satisfies EntryDraft,
-  }));
-}
-
-function forfeitedOnArrival(
-  subscriptions: Readonly<Record<string, SubscriptionFacts>>,
-  lots: readonly Lot[],
-  entryId: string,
-) {
-  return forfeitsByEnd(subscriptions, lots, entryId);
-}
-
-/**
- * The lots as the rules see them: a lot that a recorded end takes (C7/C8) counts as forfeited
- * even when no forfeit was written for it. That happens for a referrer's bonus written quietly
- * (without the referrer's account, lib/credits/referral.ts) while the referrer's subscription
- * was ending: neither write saw the other. Like an expired lot (C6), such a lot is never spent
- * nor counted, and the next write that touches the customer's account (a grant, an end, an
- * adjustment, the expiry job) records its forfeit (settlePendingForfeits).
- */
-export function effectiveLots(state: CustomerState): Lot[] {
-  return state.lots.map((lot) => {
-    const end = endTaking(lot, state.facts.subscriptions);
-    return end
-      ? { ...lot, remaining: 0, forfeit: { by: end.subscriptionId, credits: lot.remaining } }
-      : lot;
-  });
-}
-
-/**
- * The forfeits the rules imply but nobody wrote (see effectiveLots), as a change, with the
- * state after it; a decision that writes the account starts from that state and merges the
- * change into its own.
- */
-export function settlePendingForfeits(state: CustomerState): {
-  state: CustomerState;
-  change?: StateChange;
-} {
-  const pending = forfeitsByEnd(state.facts.subscriptions, state.lots, 'forfeit#pending');
-  if (pending.length === 0) return { state };
-  const change = changeOf(state, {
-    forfeited: pending.flatMap(({ by, lots }) => lots.map((lot) => ({ lot, by }))),
-    drafts: pending.map(({ draft, lots }) => ({ ...draft, id: `forfeit#${lots[0]?.id}` })),
-  });
-  return { state: stateAfter(state, change), change };
-}
-
-/** `second` after `first` when there is a first (see settlePendingForfeits). */
-export function afterPending(first: StateChange | undefined, second: StateChange): StateChange {
-  return first ? mergeChanges(first, second) : second;
-}
-
-/** C15: takes `amount` from spendable lots in burn order, or refuses and changes nothing. */
-export function spend(
-  state: CustomerState,
-  entry: EntryBase & { readonly amount: number },
-): StateChange | InsufficientCredits {
-  const lots = effectiveLots(state);
-  const takes = planBurn(lots, entry.amount, entry.atMs);
-  if (!takes) {
-    return { error: 'insufficient_credits', balance: spendableBalance(lots, entry.atMs) };
-  }
-  const { amount, ...base } = entry;
-  return changeOf(state, {
-    taken: takes,
-    drafts: [
-      {
-        ...base,
-        amount: -amount,
-        lots: takes.map((take) => ({ lotId: take.lot.id, amount: take.amount })),
-      },
-    ],
-  });
-}
-
-/**
- * How many lots one expiry change reclaims at most: each is a ledger entry and a lot item, and
- * they must fit in one DynamoDB transaction (100 items) with the account.
- */
-export const MAX_LOTS_PER_EXPIRY = 40;
-
-/**
- * C6: reclaims the lots expired at `nowMs`, soonest first, one entry per lot with credit left
- * (dated at its expiry); at most `maxLots` of them, so that the change fits in one transaction.
- */
-export function expire(
-  state: CustomerState,
-  nowMs: number,
-  maxLots = MAX_LOTS_PER_EXPIRY,
-): StateChange | null {
-  const reclaimed = expiredLots(state.lots, nowMs).slice(0, maxLots);
-  if (reclaimed.length === 0) return null;
-  const drafts: EntryDraft[] = reclaimed
-    .filter((lot) => lot.remaining > 0)
-    .map((lot) => ({
-      id: `expiry#${lot.id}`,
-      type: EntryType.expiry,
-      amount: -lot.remaining,
-      atMs: lot.expiresAtMs,
-      ref: lot.id,
-      lots: [{ lotId: lot.id, amount: lot.remaining }],
-    }));
-  return changeOf(state, { reclaimed, drafts });
-}
-
-/** How many lots one subscription end forfeits per transaction, for the same reason. */
-export const MAX_LOTS_PER_FORFEIT = 40;
-
-/**
- * C7/C8: a subscription ended at `endedAtMs`; the customer forfeits what was granted up to
- * then, and the subscription is remembered as ended so that it never grants again. At most
- * MAX_LOTS_PER_FORFEIT lots per change: `more` says another change must follow.
- */
-export function endSubscription(
-  state: CustomerState,
-  subscription: { id: string; endedAtMs: number; entryId: string },
-): { change: StateChange; more: boolean } {
-  const all = forfeitableAt(state.lots, subscription.endedAtMs);
-  const forfeited = all.slice(0, MAX_LOTS_PER_FORFEIT);
-  const previous = state.facts.subscriptions[subscription.id] ?? {};
-  const facts: CustomerFacts = {
-    ...state.facts,
-    subscriptions: {
-      ...state.facts.subscriptions,
-      [subscription.id]: { ...previous, endedAtMs: subscription.endedAtMs },
-    },
-  };
-  const drafts: EntryDraft[] =
-    forfeited.length === 0
-      ? []
-      : [
-          {
-            id: `${subscription.entryId}#${forfeited[0]?.id}`,
-            type: EntryType.forfeit,
-            amount: -bookBalance(forfeited),
-            atMs: subscription.endedAtMs,
-            ref: subscription.id,
-            lots: forfeited.map((lot) => ({ lotId: lot.id, amount: lot.remaining })),
-          },
-        ];
-  const change = changeOf(state, {
-    forfeited: forfeited.map((lot) => ({ lot, by: subscription.id })),
-    drafts,
-    facts,
-  });
-  return { change, more: all.length > forfeited.length };
-}
-
-/** The state a second decision reads after `change` (e.g. a redemption after its grant). */
-export function stateAfter(state: CustomerState, change: StateChange): CustomerState {
-  return { ...state, lots: lotsAfter(state, change), facts: change.facts ?? state.facts };
-}
-
-/** One change that does `first` and then `second` (decided on `stateAfter(first)`). */
-export function mergeChanges(first: StateChange, second: StateChange): StateChange {
-  if (first.customerId !== second.customerId || first.quiet !== second.quiet) {
-    throw new Error('only changes of one customer, written the same way, merge');
-  }
-  const facts = second.facts ?? first.facts;
-  return {
-    customerId: first.customerId,
-    created: [...first.created, ...second.created],
-    taken: [...first.taken, ...second.taken],
-    forfeited: [...first.forfeited, ...second.forfeited],
-    reclaimed: [...first.reclaimed, ...second.reclaimed],
-    entries: [...first.entries, ...second.entries],
-    ...(facts && { facts }),
-    ...(first.quiet && { quiet: true }),
-  };
-}

@@ -35,3 +35,19 @@ export function lotExpiresAtMs(grantedAtMs: number): number {
 export function toIso(ms: number): string {
   return new Date(ms).toISOString();
 }
+
+/** Periods longer than this many months are not plans but mistakes; counting stops there. */
+const MAX_PERIOD_MONTHS = 120;
+
+/**
+ * C20: how many calendar months a period spans, rounded to the nearest whole month and at
+ * least 1: a year is 12, 1 Jan to 1 Feb is 1, 31 Jan to 28 Feb is 1, half a month rounds up.
+ */
+export function calendarMonthsBetween(startMs: number, endMs: number): number {
+  let whole = 0;
+  while (whole < MAX_PERIOD_MONTHS && addCalendarMonthsMs(startMs, whole + 1) <= endMs) whole++;
+  const from = addCalendarMonthsMs(startMs, whole);
+  const to = addCalendarMonthsMs(startMs, whole + 1);
+  const fraction = Math.max(0, endMs - from) / (to - from);
+  return Math.max(1, Math.round(whole + fraction));
+}

@@ -1,10 +1,5 @@
-import {
-  afterPending,
-  EntryType,
-  expire,
-  MAX_LOTS_PER_EXPIRY,
-  settlePendingForfeits,
-} from '../credits/state';
+import { expire, MAX_LOTS_PER_EXPIRY, settleByTime } from '../credits/changes';
+import { afterPending, EntryType } from '../credits/state';
 import {
   type CommandResult,
   CommandStatus,
@@ -59,8 +54,9 @@ function expireBatch(
       label: `expiry of ${customerId}`,
       customerIds: [customerId],
       decide(states) {
-        // Forfeits the rules imply but nobody wrote come first, at their ends' times (C7).
-        const { state, change: pending } = settlePendingForfeits(stateIn(states, customerId));
+        // What time alone has settled comes first: upcoming lots now granted (C20), forfeits
+        // the facts imply but nobody wrote (C7).
+        const { state, change: pending } = settleByTime(stateIn(states, customerId), atMs);
         const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_LOTS_PER_EXPIRY;
         const expired = expire(state, atMs, limit);
         const change = expired ? afterPending(pending, expired) : pending;

@@ -1,5 +1,6 @@
+import { effectiveLots } from '../credits/forfeits';
 import { byBurnOrder, isSpendableAt, type LotSource, spendableBalance } from '../credits/lots';
-import { type CustomerState, type EntryType, effectiveLots } from '../credits/state';
+import type { CustomerState, EntryType } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
 import { type Budget, defaultBudget } from '../store/call';
@@ -28,6 +29,13 @@ export type BalanceView = {
     grantedAt: string;
     expiresAt: string;
   }[];
+  /** C20: lots granted after `atMs` (the months of a longer period still to come). */
+  readonly upcoming: readonly {
+    source: LotSource;
+    granted: number;
+    grantedAt: string;
+    expiresAt: string;
+  }[];
 };
 
 /** C6/C14: the balance as of `atMs` counts only spendable lots, whether or not the job ran. */
@@ -36,8 +44,11 @@ export async function balanceOf(
   customerId: string,
   atMs: number,
 ): Promise<BalanceView> {
-  const lots = effectiveLots(await readCustomer(deps, customerId));
+  const lots = effectiveLots(await readCustomer(deps, customerId), atMs);
   const alive = lots.filter((lot) => isSpendableAt(lot, atMs)).sort(byBurnOrder);
+  const later = lots
+    .filter((lot) => lot.grantedAtMs > atMs && lot.remaining > 0)
+    .sort((a, b) => a.grantedAtMs - b.grantedAtMs || byBurnOrder(a, b));
   return {
     customerId,
     balance: spendableBalance(lots, atMs),
@@ -45,6 +56,12 @@ export async function balanceOf(
       source: lot.source,
       granted: lot.granted,
       remaining: lot.remaining,
+      grantedAt: toIso(lot.grantedAtMs),
+      expiresAt: toIso(lot.expiresAtMs),
+    })),
+    upcoming: later.map((lot) => ({
+      source: lot.source,
+      granted: lot.granted,
       grantedAt: toIso(lot.grantedAtMs),
       expiresAt: toIso(lot.expiresAtMs),
     })),

@@ -1,14 +1,12 @@
+import { grantLots, settleByTime, spend } from '../credits/changes';
+import { effectiveLots } from '../credits/forfeits';
 import { LotSource, newLot, spendableBalance } from '../credits/lots';
 import {
   afterPending,
   type CustomerState,
   EntryType,
-  effectiveLots,
-  grantLots,
   isInsufficient,
   type StateChange,
-  settlePendingForfeits,
-  spend,
   stateAfter,
 } from '../credits/state';
 import { InputError } from '../errors';
@@ -42,7 +40,10 @@ function spent(
   change: StateChange,
   balanceAtMs: number,
 ): Decision<SpendOutcome> {
-  const balance = spendableBalance(effectiveLots(stateAfter(state, change)), balanceAtMs);
+  const balance = spendableBalance(
+    effectiveLots(stateAfter(state, change), balanceAtMs),
+    balanceAtMs,
+  );
   return { kind: 'apply', changes: [change], outcome: { ok: true, balance } };
 }
 
@@ -127,7 +128,7 @@ export async function adjust(
         const read = stateIn(states, request.customerId);
         // A grant writes the account: forfeits the rules imply but nobody wrote go with it.
         const { state, change: pending } =
-          request.amount > 0 ? settlePendingForfeits(read) : { state: read, change: undefined };
+          request.amount > 0 ? settleByTime(read, nowMs(deps)) : { state: read, change: undefined };
         const entry = {
           id: `adjust#${request.idempotencyKey}`,
           type: EntryType.adjustment,
@@ -137,7 +138,12 @@ export async function adjust(
         };
         const change =
           request.amount > 0
-            ? afterPending(pending, grantLots(state, entry, [newLot(adjustmentLot(request, atMs))]))
+            ? afterPending(
+                pending,
+                grantLots(state, entry, [newLot(adjustmentLot(request, atMs))], {
+                  nowMs: nowMs(deps),
+                }),
+              )
             : spend(state, { ...entry, amount: -request.amount });
         if (isInsufficient(change)) return { kind: 'refuse', outcome: { ok: false, ...change } };
         return spent(read, change, nowMs(deps));

@@ -1,24 +1,21 @@
-import { LotSource, newLot, spendableBalance } from '../credits/lots';
 import {
-  normalizeReferralCode,
-  type Redemption,
-  type RejectionReason,
-  redeem,
-  rejectionOf,
-} from '../credits/referral';
+  cancelUpcoming,
+  grantLots,
+  MAX_LOTS_PER_GRANT,
+  monthlyLots,
+  settleByTime,
+} from '../credits/changes';
+import { effectiveLots, endSubscription as endRule, reconcileForfeits } from '../credits/forfeits';
+import { type Lot, LotSource, spendableBalance } from '../credits/lots';
+import { normalizeReferralCode } from '../credits/referral';
 import {
-  afterPending,
+  andThen,
   type CustomerFacts,
   type CustomerState,
   EntryType,
-  effectiveLots,
-  endSubscription as endRule,
-  grantLots,
   LotExistsError,
-  mergeChanges,
   type StateChange,
-  settlePendingForfeits,
-  stateAfter,
+  type SubscriptionFacts,
 } from '../credits/state';
 import { ownerOfCode } from '../store/codes';
 import {
@@ -30,48 +27,61 @@ import {
   stateIn,
 } from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
+import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
 
-/** One subscription line of a paid invoice: its credits already multiplied by quantity (C2). */
+/** One plain subscription line of a paid invoice (C2, C3, C20). */
 export type GrantLine = {
   readonly lineId: string;
+  /** Credits a month: the price's monthly credits times the quantity. */
   readonly credits: number;
   readonly periodStartMs: number;
+  /** C20: how many calendar months the line's period spans; default 1. */
+  readonly months?: number;
+};
+
+/** C19: the net of an invoice's proration lines, already rounded down. */
+export type ProrationGrant = {
+  /** Positive: granted over the period; zero or less: a downgrade (cancels upcoming credit). */
+  readonly credits: number;
+  /** The start of the prorated period: the time of the change. */
+  readonly periodStartMs: number;
+  readonly months: number;
 };
 
 export type SubscriptionGrant = {
   readonly customerId: string;
   readonly invoiceId: string;
   readonly subscriptionId: string;
+  /** C3: subscription_create, subscription_cycle or subscription_update; default create. */
+  readonly billingReason?: string;
   readonly lines: readonly GrantLine[];
-  /** When Stripe created the invoice: orders a customer's paid invoices (C10). */
+  readonly proration?: ProrationGrant;
+  /** When Stripe created the invoice: orders a customer's purchases (C10). */
   readonly invoiceCreatedMs: number;
-  /** C10: a referral code the invoice carries, as typed, and the invoice's billing reason. */
-  readonly referral?: { readonly code: string; readonly billingReason: string };
+  /** C10/C18: money paid, in minor units; 0 for a trial or a 100% coupon; absent: paid. */
+  readonly amountPaid?: number;
+  /** C10: a referral code the subscription's metadata carries, as typed. */
+  readonly referral?: { readonly code: string };
 };
 
-/** What became of a referral code an invoice carried (C10-C12). */
-export type RedemptionOutcome =
-  | {
-      readonly result: 'redeemed';
-      readonly referrerId: string;
-      readonly bonus: number;
-      readonly referrerBonus: number;
-    }
-  | { readonly result: 'rejected'; readonly reason: RejectionReason }
-  /** A renewal carries the subscription's code too, but only a first invoice redeems. */
-  | { readonly result: 'not_first_purchase'; readonly billingReason: string };
-
 export type GrantOutcome = (
-  | { readonly result: 'granted'; readonly credits: number; readonly balance: number }
+  | {
+      readonly result: 'granted';
+      readonly credits: number;
+      readonly balance: number;
+      /** C19: credits a downgrade cancelled from lots not yet granted. */
+      readonly cancelled?: number;
+    }
   | { readonly result: 'ignored'; readonly reason: 'subscription_ended' }
 ) & { readonly referral?: RedemptionOutcome };
 
 /**
- * C3: a paid subscription invoice grants its period's credits once, keyed by invoice id; each
- * line becomes a lot granted at its period start (C4). C8: an ended subscription grants nothing,
- * and that is recorded so that the invoice stays settled. C10-C12: a referral code on the
- * customer's first invoice is redeemed in the same transaction, so the grant, both bonuses and
- * the customer's one redemption are written together or not at all.
+ * C3: a paid subscription invoice grants its period's credits once, keyed by invoice id: each
+ * plain line as monthly lots over its period (C20), the net of its prorations as a top-up or
+ * a cancellation of credit not yet granted (C19). C8: an ended subscription grants nothing,
+ * recorded so that the invoice stays settled. C10-C12: a referral code on the customer's first
+ * purchase is redeemed in the same transaction, so the grant, both bonuses and the customer's
+ * one redemption are written together or not at all.
  */
 export async function grantSubscriptionInvoice(
   deps: LedgerDeps,
@@ -79,8 +89,7 @@ export async function grantSubscriptionInvoice(
   options: RunOptions = {},
 ): Promise<CommandResult<GrantOutcome>> {
   const code = grant.referral ? normalizeReferralCode(grant.referral.code) : null;
-  const redeems = grant.referral?.billingReason === 'subscription_create';
-  const referrerId = code && redeems ? await ownerOfCode(deps, code, options.budget) : undefined;
+  const referrerId = code ? await ownerOfCode(deps, code, options.budget) : undefined;
   const result = await runCommand<GrantOutcome>(
     deps,
     {
@@ -95,6 +104,7 @@ export async function grantSubscriptionInvoice(
         fingerprint: fingerprint({
           subscriptionId: grant.subscriptionId,
           lines: grant.lines,
+          ...(grant.proration && { proration: grant.proration }),
           ...(grant.referral && { code: code ?? grant.referral.code }),
         }),
       },
@@ -102,7 +112,7 @@ export async function grantSubscriptionInvoice(
     },
     options,
   );
-  // Remembering that an ignored invoice was paid (ignoreEnded) is bookkeeping, not a grant.
+  // Remembering that an ignored invoice was paid is bookkeeping, not a grant.
   return result.status === CommandStatus.applied &&
     result.outcome.result === 'ignored' &&
     result.outcome.referral?.result !== 'redeemed'
@@ -121,86 +131,134 @@ function decideGrant(
   grant: SubscriptionGrant,
   lookup: ReferralLookup,
 ): Decision<GrantOutcome> {
-  // Forfeits the rules imply but nobody wrote go with the grant, which writes the account.
-  const settled = settlePendingForfeits(stateIn(states, grant.customerId));
-  const customer = settled.state;
-  const granted = grantChange(customer, grant);
-  const after = granted.change ? stateAfter(customer, granted.change) : customer;
+  const read = stateIn(states, grant.customerId);
+  // What time alone settled (upcoming lots now granted, forfeits the facts imply) goes first,
+  // in the same transaction: this one writes the account anyway.
+  const settled = settleByTime(read, lookup.nowMs);
+  const granted = grantChange(settled.state, grant, lookup.nowMs);
+  const own = andThen(read, settled.change, () => granted.change);
   // The referral goes with the grant's last transaction, which also writes the fact.
-  const referral = granted.more ? null : decideReferral(states, after, grant, lookup);
-  const own = granted.change ? afterPending(settled.change, granted.change) : settled.change;
-  const changes = combine(own, referral?.changes ?? []);
+  const referral = granted.more ? null : redemptionFor(states, own.state, grant, lookup);
   const outcome: GrantOutcome = {
-    ...(!granted.ignored
-      ? {
+    ...(granted.ignored
+      ? { result: 'ignored' as const, reason: 'subscription_ended' as const }
+      : {
           result: 'granted' as const,
-          credits: grantedCredits(grant),
-          balance: spendableBalance(effectiveLots(after), lookup.nowMs),
-        }
-      : { result: 'ignored' as const, reason: 'subscription_ended' as const }),
+          credits: granted.credits,
+          balance: spendableBalance(
+            effectiveLots(referral?.state ?? own.state, lookup.nowMs),
+            lookup.nowMs,
+          ),
+          ...(granted.cancelled > 0 && { cancelled: granted.cancelled }),
+        }),
     ...(referral && { referral: referral.outcome }),
   };
+  const changes = withRedemption(own.change, referral?.changes ?? []);
   if (changes.length > 0) return { kind: 'apply', changes, outcome, final: !granted.more };
   return { kind: 'record', outcome };
 }
 
-/** How many lots one grant writes per transaction (an invoice may have hundreds of lines). */
-export const MAX_LOTS_PER_GRANT = 40;
+type GrantChange = {
+  readonly change?: StateChange;
+  readonly credits: number;
+  readonly cancelled: number;
+  readonly more: boolean;
+  readonly ignored: boolean;
+};
 
 /**
- * The grant's change. An ended subscription grants nothing (C8: `ignored`); its invoice was
- * paid all the same, so it still makes the customer "not new" for a later referral code
- * (C10/C12/C16), whichever order Stripe delivers the end and the invoice in.
- * An invoice with more lines than one transaction holds is granted in several, the first of
- * which records the facts; `more` says another must follow.
+ * The grant's change. An ended subscription grants nothing for after its end (C8: `ignored`
+ * when nothing is left); its invoice was paid all the same, so it still counts as a purchase
+ * for a later referral code (C10/C12/C16), whichever order Stripe delivers the end and the
+ * invoice in. An invoice with more lots than one transaction holds is granted in several, the
+ * first of which records the facts.
  */
 function grantChange(
   customer: CustomerState,
   grant: SubscriptionGrant,
-): { change?: StateChange; more: boolean; ignored: boolean } {
-  const facts = paidInvoiceFacts(customer, grant);
-  if (customer.facts.subscriptions[grant.subscriptionId]?.endedAtMs !== undefined) {
-    if (facts === customer.facts) return { more: false, ignored: true };
-    const change = grantLots(customer, grantEntry(grant), [], { facts });
-    return { change: { ...change, entries: [] }, more: false, ignored: true };
+  nowMs: number,
+): GrantChange {
+  const facts = invoiceFacts(customer.facts, grant);
+  const endedAtMs = customer.facts.subscriptions[grant.subscriptionId]?.endedAtMs;
+  // C7/C8: after its end a subscription grants nothing; a month of it that started by its end
+  // was granted all the same, whichever of the two Stripe delivered first (C16).
+  const planned = lotsOf(grant);
+  const lots = planned.filter((lot) => endedAtMs === undefined || lot.grantedAtMs <= endedAtMs);
+  // A downgrade alone (C19) plans no lot, yet cancels upcoming credit while the subscription lives.
+  if (lots.length === 0 && (planned.length > 0 || endedAtMs !== undefined)) {
+    const change =
+      facts === customer.facts ? undefined : grantLots(customer, grantEntry(grant), [], { facts });
+    return { ...(change && { change }), credits: 0, cancelled: 0, more: false, ignored: true };
   }
-  const lots = grant.lines.map((line) =>
-    newLot({
-      id: `${grant.invoiceId}#${line.lineId}`,
-      source: LotSource.subscription,
-      credits: line.credits,
-      grantedAtMs: line.periodStartMs,
-      ref: grant.invoiceId,
-    }),
-  );
   const known = new Set(customer.lots.map((lot) => lot.id));
   const missing = lots.filter((lot) => !known.has(lot.id));
   // Nothing missing: the last transaction is being written by a concurrent delivery.
-  if (missing.length === 0) throw new LotExistsError(customer.customerId, lots[0]?.id ?? '');
+  if (missing.length === 0 && lots.length > 0) {
+    throw new LotExistsError(customer.customerId, lots[0]?.id ?? '');
+  }
   const chunk = missing.slice(0, MAX_LOTS_PER_GRANT);
   const more = missing.length > chunk.length;
+  const credits = lots.reduce((sum, lot) => sum + lot.granted, 0);
   if (missing.length < lots.length) {
     // A later transaction of a long invoice: its own entry, the facts already written.
     const entry = { ...grantEntry(grant), id: `grant#${grant.invoiceId}#${chunk[0]?.id}` };
-    return { change: grantLots(customer, entry, chunk), more, ignored: false };
+    const change = grantLots(customer, entry, chunk, { nowMs });
+    return { change, credits, cancelled: 0, more, ignored: false };
   }
-  const startMs = periodStartOf(grant);
-  const subscription = customer.facts.subscriptions[grant.subscriptionId] ?? {};
-  const since = Math.min(subscription.activeSinceMs ?? startMs, startMs);
-  const change = grantLots(customer, grantEntry(grant), chunk, {
-    facts: {
-      ...facts,
-      subscriptions: {
-        ...facts.subscriptions,
-        [grant.subscriptionId]: { ...subscription, activeSinceMs: since },
-      },
-    },
-  });
-  return { change, more, ignored: false };
+  const downgrade = downgradeOf(customer, grant);
+  const active = andThen(customer, downgrade.change, (after) =>
+    grantLots(after, grantEntry(grant), chunk, { facts: activeFacts(facts, grant), nowMs }),
+  );
+  // C8: this subscription's new facts may show an earlier forfeit wrong (or due).
+  const reconciled = more
+    ? active
+    : andThen(customer, active.change, (after) => reconcileForfeits(after, nowMs).change);
+  return {
+    ...(reconciled.change && { change: reconciled.change }),
+    credits,
+    cancelled: downgrade.cancelled,
+    more,
+    ignored: false,
+  };
 }
 
-function grantedCredits(grant: SubscriptionGrant): number {
-  return grant.lines.reduce((sum, line) => sum + line.credits, 0);
+/** C19: a net proration of zero or less cancels that much upcoming credit, latest first. */
+function downgradeOf(customer: CustomerState, grant: SubscriptionGrant) {
+  const proration = grant.proration;
+  if (!proration || proration.credits >= 0) return { cancelled: 0 };
+  return cancelUpcoming(customer, {
+    subscriptionId: grant.subscriptionId,
+    credits: -proration.credits,
+    atMs: proration.periodStartMs,
+    entryId: `grant#${grant.invoiceId}#downgrade`,
+  });
+}
+
+/** The invoice's lots: each plain line month by month (C20), and a positive proration (C19). */
+function lotsOf(grant: SubscriptionGrant): Lot[] {
+  const lineLots = grant.lines.flatMap((line) =>
+    monthlyLots({
+      idPrefix: `${grant.invoiceId}#${line.lineId}`,
+      source: LotSource.subscription,
+      totalCredits: line.credits * (line.months ?? 1),
+      months: line.months ?? 1,
+      startMs: line.periodStartMs,
+      ref: grant.invoiceId,
+      subscriptionId: grant.subscriptionId,
+    }),
+  );
+  const proration = grant.proration;
+  if (!proration || proration.credits <= 0) return lineLots;
+  const topUp = monthlyLots({
+    idPrefix: `${grant.invoiceId}#proration`,
+    source: LotSource.subscription,
+    totalCredits: proration.credits,
+    months: proration.months,
+    startMs: proration.periodStartMs,
+    ref: grant.invoiceId,
+    subscriptionId: grant.subscriptionId,
+  });
+  return [...lineLots, ...topUp];
 }
 
 function grantEntry(grant: SubscriptionGrant) {
@@ -212,78 +270,112 @@ function grantEntry(grant: SubscriptionGrant) {
   };
 }
 
-function periodStartOf(grant: SubscriptionGrant): number {
-  return Math.min(...grant.lines.map((line) => line.periodStartMs));
+/** The earliest period start the invoice grants for: its lots' and its bonuses' grant time. */
+export function periodStartOf(grant: SubscriptionGrant): number {
+  const starts = [
+    ...grant.lines.map((line) => line.periodStartMs),
+    ...(grant.proration ? [grant.proration.periodStartMs] : []),
+  ];
+  return Math.min(...starts);
 }
 
-/** The facts with this invoice as the earliest paid one, when it is (C10). */
-function paidInvoiceFacts(customer: CustomerState, grant: SubscriptionGrant): CustomerFacts {
-  const first = customer.facts.firstPaidInvoice;
-  if (first && first.atMs <= grant.invoiceCreatedMs) return customer.facts;
-  return {
-    ...customer.facts,
-    firstPaidInvoice: { id: grant.invoiceId, atMs: grant.invoiceCreatedMs },
-  };
-}
-
-/** A grant followed by the redemption's changes: one change per customer. */
-function combine(first: StateChange | undefined, rest: readonly StateChange[]): StateChange[] {
-  const [own, ...others] = rest;
-  if (!first) return [...rest];
-  if (own && own.customerId === first.customerId) return [mergeChanges(first, own), ...others];
-  return [first, ...rest];
+/** C10/C18: whether the invoice is a purchase (money paid; absent means paid). */
+export function isPurchase(grant: SubscriptionGrant): boolean {
+  return grant.amountPaid === undefined || grant.amountPaid > 0;
 }
 
 /**
- * C10-C12 on the state after the grant: a code on a first invoice redeems once, with both
- * bonuses; a rejection is recorded with its reason in the invoice's fact and gives nothing.
+ * The facts an invoice leaves, whatever it grants: the customer's earliest purchase (C10), and
+ * for its subscription the earliest invoice with money paid or, for a $0 first invoice, when
+ * it was free (a trial whose first paid invoice may still redeem a code).
  */
-function decideReferral(
+function invoiceFacts(facts: CustomerFacts, grant: SubscriptionGrant): CustomerFacts {
+  const subscription = facts.subscriptions[grant.subscriptionId] ?? {};
+  const next: SubscriptionFacts = isPurchase(grant)
+    ? {
+        ...subscription,
+        firstPaidMs: Math.min(subscription.firstPaidMs ?? Infinity, grant.invoiceCreatedMs),
+      }
+    : (grant.billingReason ?? 'subscription_create') === 'subscription_create'
+      ? { ...subscription, freeStartMs: grant.invoiceCreatedMs }
+      : subscription;
+  const first = facts.firstPurchase;
+  const earliest = isPurchase(grant) && (!first || grant.invoiceCreatedMs < first.atMs);
+  if (next === subscription && !earliest) return facts;
+  return {
+    ...facts,
+    ...(earliest && { firstPurchase: { id: grant.invoiceId, atMs: grant.invoiceCreatedMs } }),
+    subscriptions: { ...facts.subscriptions, [grant.subscriptionId]: next },
+  };
+}
+
+/** C7: the subscription is active from the start of the earliest period it was granted for. */
+function activeFacts(facts: CustomerFacts, grant: SubscriptionGrant): CustomerFacts {
+  const subscription = facts.subscriptions[grant.subscriptionId] ?? {};
+  const startMs = periodStartOf(grant);
+  const since = Math.min(subscription.activeSinceMs ?? startMs, startMs);
+  return {
+    ...facts,
+    subscriptions: {
+      ...facts.subscriptions,
+      [grant.subscriptionId]: { ...subscription, activeSinceMs: since },
+    },
+  };
+}
+
+/**
+ * C10: an invoice redeems the subscription's code when it is that subscription's first with
+ * money paid: its first invoice, or the first paid one after a $0 start (a trial). A renewal
+ * carries the code too and never redeems; a $0 invoice leaves the code waiting.
+ */
+function redemptionFor(
   states: ReadonlyMap<string, CustomerState>,
   customer: CustomerState,
   grant: SubscriptionGrant,
   lookup: ReferralLookup,
-): { outcome: RedemptionOutcome; changes: StateChange[] } | null {
+) {
   if (!grant.referral) return null;
-  if (grant.referral.billingReason !== 'subscription_create') {
+  if (!isPurchase(grant)) {
+    return { outcome: { result: 'not_a_purchase' as const }, changes: [], state: customer };
+  }
+  const billingReason = grant.billingReason ?? 'subscription_create';
+  const before = states.get(grant.customerId)?.facts.subscriptions[grant.subscriptionId] ?? {};
+  const afterTrial =
+    before.freeStartMs !== undefined &&
+    (before.firstPaidMs === undefined || before.firstPaidMs >= grant.invoiceCreatedMs);
+  if (billingReason !== 'subscription_create' && !afterTrial) {
     return {
-      outcome: { result: 'not_first_purchase', billingReason: grant.referral.billingReason },
+      outcome: { result: 'not_first_purchase' as const, billingReason },
       changes: [],
+      state: customer,
     };
   }
-  const rejection = rejectionOf(
-    customer,
-    lookup.code ? lookup.referrerId : undefined,
-    grant.invoiceId,
-  );
-  if (rejection || !lookup.code || !lookup.referrerId) {
-    return { outcome: { result: 'rejected', reason: rejection ?? 'unknown_code' }, changes: [] };
-  }
-  const redemption: Redemption = {
-    invoiceId: grant.invoiceId,
+  return decideRedemption(states, customer, {
+    purchaseId: grant.invoiceId,
     code: lookup.code,
-    purchaseCredits: grantedCredits(grant),
+    referrerId: lookup.referrerId,
+    // C11: the base is the first month's credits of what the invoice grants.
+    purchaseCredits: firstMonthCredits(grant),
     periodStartMs: periodStartOf(grant),
-  };
-  const redeemed = redeem(customer, stateIn(states, lookup.referrerId), redemption, lookup.nowMs);
-  return {
-    outcome: {
-      result: 'redeemed',
-      referrerId: lookup.referrerId,
-      bonus: redeemed.bonus,
-      referrerBonus: redeemed.referrer ? redeemed.bonus : 0,
-    },
-    changes: [redeemed.referee, ...(redeemed.referrer ? [redeemed.referrer] : [])],
-  };
+    nowMs: lookup.nowMs,
+  });
+}
+
+/** C11: each line's first month, and a top-up's first monthly lot (C19, C20). */
+function firstMonthCredits(grant: SubscriptionGrant): number {
+  const lines = grant.lines.reduce((sum, line) => sum + line.credits, 0);
+  const topUp = lotsOf({ ...grant, lines: [] })[0]?.granted ?? 0;
+  return lines + topUp;
 }
 
 export type EndOutcome = { readonly result: 'ended'; readonly forfeited: number };
 
 /**
- * C7: a subscription ended at `endedAtMs` forfeits every credit granted up to then. The end is
- * keyed by subscription id, so `customer.subscription.deleted` and an `updated` to `canceled`
- * for the same subscription settle it once. An end that forfeits more lots than one
- * transaction holds writes them in several, and its fact with the last.
+ * C7: a subscription ended at `endedAtMs`: its lots not yet granted are cancelled, and when it
+ * leaves the customer with no active subscription every credit granted up to then is
+ * forfeited. The end is keyed by subscription id, so `customer.subscription.deleted` and an
+ * `updated` to `canceled` settle it once. An end that changes more lots than one transaction
+ * holds writes them in several, and its fact with the last.
  */
 export function endSubscription(
   deps: LedgerDeps,
@@ -301,19 +393,24 @@ export function endSubscription(
         fingerprint: fingerprint({ endedAtMs: end.endedAtMs }),
       },
       decide(states) {
-        // Forfeits of earlier ends that nobody wrote come first, at their own ends' times.
-        const { state, change: pending } = settlePendingForfeits(stateIn(states, end.customerId));
-        const { change, more } = endRule(state, {
-          id: end.subscriptionId,
-          endedAtMs: end.endedAtMs,
-          entryId: `end#${end.subscriptionId}`,
-        });
-        const forfeited = forfeitedBy(stateAfter(state, change), end.subscriptionId);
+        const read = stateIn(states, end.customerId);
+        const at = nowMs(deps);
+        const settled = settleByTime(read, at);
+        const ended = andThen(read, settled.change, (after) =>
+          endRule(after, {
+            id: end.subscriptionId,
+            endedAtMs: end.endedAtMs,
+            entryId: `end#${end.subscriptionId}`,
+          }),
+        );
+        const reconciliation = reconcileForfeits(ended.state, at);
+        const all = andThen(read, ended.change, () => reconciliation.change);
+        const forfeited = forfeitedBy(all.state, end.subscriptionId);
         return {
           kind: 'apply',
-          changes: [afterPending(pending, change)],
+          changes: all.change ? [all.change] : [],
           outcome: { result: 'ended', forfeited },
-          final: !more,
+          final: !reconciliation.more,
         };
       },
     },

@@ -9,6 +9,7 @@ import {
 import { toIso } from '../credits/time';
 import {
   ACCOUNT_SK,
+  dueMarkerKey,
   LOT_PREFIX,
   ledgerKey,
   lotKey,
@@ -37,6 +38,23 @@ export type LotItem = {
   /** A subscription's end took this lot's credits (C7): which, and how many. */
   forfeit?: { by: string; credits: number };
   quiet?: boolean;
+  subscriptionId?: string;
+  /** C20: granted in the future, not yet in the ledger (see dueMarkerToItem). */
+  upcoming?: true;
+};
+
+/**
+ * An upcoming lot's due marker: it carries the `lotsByExpiry` index keys with the lot's grant
+ * time as `expiresAt`, so that the daily job, which sweeps that index for what is due by now,
+ * finds the lot on the day it must enter the ledger (C20). Deleted when the lot is released.
+ */
+export type DueMarkerItem = {
+  pk: string;
+  sk: string;
+  customerId: string;
+  lotId: string;
+  lotShard: string;
+  expiresAt: string;
 };
 
 export type AccountItem = {
@@ -46,7 +64,7 @@ export type AccountItem = {
   version: number;
   lotsVersion?: number;
   lotCount?: number;
-  firstPaidInvoice?: { id: string; at: string };
+  firstPurchase?: { id: string; at: string };
   referralCode?: string;
   redemption?: { code: string; referrerId: string; invoiceId: string };
 };
@@ -58,6 +76,8 @@ export type SubscriptionItem = {
   subscriptionId: string;
   activeSince?: string;
   endedAt?: string;
+  firstPaidAt?: string;
+  freeStartAt?: string;
 };
 
 export type LedgerItem = {
@@ -90,6 +110,18 @@ export function lotToItem(customerId: string, lot: Lot): LotItem {
     lotShard: lotShard(customerId),
     ...(lot.forfeit && { forfeit: lot.forfeit }),
     ...(lot.quiet && { quiet: true }),
+    ...(lot.subscriptionId !== undefined && { subscriptionId: lot.subscriptionId }),
+    ...(lot.upcoming && { upcoming: true }),
+  };
+}
+
+export function dueMarkerToItem(customerId: string, lot: Lot): DueMarkerItem {
+  return {
+    ...dueMarkerKey(customerId, lot),
+    customerId,
+    lotId: lot.id,
+    lotShard: lotShard(customerId),
+    expiresAt: toIso(lot.grantedAtMs),
   };
 }
 
@@ -104,6 +136,8 @@ export function lotFromItem(item: LotItem): Lot {
     ref: item.ref,
     ...(item.forfeit && { forfeit: item.forfeit }),
     ...(item.quiet && { quiet: true }),
+    ...(item.subscriptionId !== undefined && { subscriptionId: item.subscriptionId }),
+    ...(item.upcoming && { upcoming: true as const }),
   };
 }
 
@@ -118,6 +152,8 @@ export function subscriptionToItem(
     subscriptionId,
     ...(facts.activeSinceMs !== undefined && { activeSince: toIso(facts.activeSinceMs) }),
     ...(facts.endedAtMs !== undefined && { endedAt: toIso(facts.endedAtMs) }),
+    ...(facts.firstPaidMs !== undefined && { firstPaidAt: toIso(facts.firstPaidMs) }),
+    ...(facts.freeStartMs !== undefined && { freeStartAt: toIso(facts.freeStartMs) }),
   };
 }
 
@@ -125,17 +161,16 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
   return {
     ...(item.activeSince && { activeSinceMs: Date.parse(item.activeSince) }),
     ...(item.endedAt && { endedAtMs: Date.parse(item.endedAt) }),
+    ...(item.firstPaidAt && { firstPaidMs: Date.parse(item.firstPaidAt) }),
+    ...(item.freeStartAt && { freeStartMs: Date.parse(item.freeStartAt) }),
   };
 }
 
 /** The account item's attributes that hold the facts (written by an Update, see transact.ts). */
 export function factsToAttributes(facts: CustomerFacts): Partial<AccountItem> {
   return {
-    ...(facts.firstPaidInvoice && {
-      firstPaidInvoice: {
-        id: facts.firstPaidInvoice.id,
-        at: toIso(facts.firstPaidInvoice.atMs),
-      },
+    ...(facts.firstPurchase && {
+      firstPurchase: { id: facts.firstPurchase.id, at: toIso(facts.firstPurchase.atMs) },
     }),
     ...(facts.referralCode && { referralCode: facts.referralCode }),
     ...(facts.redemption && { redemption: facts.redemption }),
@@ -147,10 +182,10 @@ function factsFromItems(
   subscriptions: readonly SubscriptionItem[],
 ): CustomerFacts {
   return {
-    ...(account?.firstPaidInvoice && {
-      firstPaidInvoice: {
-        id: account.firstPaidInvoice.id,
-        atMs: Date.parse(account.firstPaidInvoice.at),
+    ...(account?.firstPurchase && {
+      firstPurchase: {
+        id: account.firstPurchase.id,
+        atMs: Date.parse(account.firstPurchase.at),
       },
     }),
     ...(account?.referralCode && { referralCode: account.referralCode }),

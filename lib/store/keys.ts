@@ -7,6 +7,7 @@ import { toIso } from '../credits/time';
  *   pk = CUST#<customer>  sk = STATE#ACCOUNT                 facts, counters (small, fixed)
  *   pk = CUST#<customer>  sk = STATE#LOT#<expiresAt>#<lot>   one item per lot (C4)
  *   pk = CUST#<customer>  sk = STATE#SUB#<subscription>      one item per subscription
+ *   pk = CUST#<customer>  sk = STATE#DUE#<grantAt>#<lot>     an upcoming lot's due marker
  *   pk = CUST#<customer>  sk = LEDGER#<recordedAt>#<entry>   immutable ledger entries (C13)
  *   pk = CUST#<customer>  sk = FACT#<kind>#<key>             applied commands: key -> outcome
  *   pk = CODE#<code>      sk = CODE                          referral code -> its owner (C9)
@@ -20,6 +21,7 @@ export const STATE_PREFIX = 'STATE#';
 export const ACCOUNT_SK = `${STATE_PREFIX}ACCOUNT`;
 export const LOT_PREFIX = `${STATE_PREFIX}LOT#`;
 export const SUBSCRIPTION_PREFIX = `${STATE_PREFIX}SUB#`;
+export const DUE_PREFIX = `${STATE_PREFIX}DUE#`;
 export const LEDGER_PREFIX = 'LEDGER#';
 export const FACT_PREFIX = 'FACT#';
 export const CODE_SK = 'CODE';
@@ -50,6 +52,11 @@ export function legacyAccountKey(customerId: string) {
 /** Lots sort by expiry inside the state, the first key of the burn order (C5). */
 export function lotKey(customerId: string, lot: { id: string; expiresAtMs: number }) {
   return { pk: customerPk(customerId), sk: `${LOT_PREFIX}${toIso(lot.expiresAtMs)}#${lot.id}` };
+}
+
+/** An upcoming lot's due marker (lib/store/items.ts), beside the lot in the state. */
+export function dueMarkerKey(customerId: string, lot: { id: string; grantedAtMs: number }) {
+  return { pk: customerPk(customerId), sk: `${DUE_PREFIX}${toIso(lot.grantedAtMs)}#${lot.id}` };
 }
 
 export function subscriptionKey(customerId: string, subscriptionId: string) {

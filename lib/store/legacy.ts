@@ -138,7 +138,7 @@ function finalItems(deps: StoreDeps, item: LegacyAccountItem, lotCount: number) 
     lotCount,
     ...factsToAttributes({
       ...(item.firstPaidInvoice && {
-        firstPaidInvoice: {
+        firstPurchase: {
           id: item.firstPaidInvoice.id,
           atMs: Date.parse(item.firstPaidInvoice.at),
         },

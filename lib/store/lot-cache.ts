@@ -1,6 +1,7 @@
 import { QUIET_GRANT_WINDOW_MS } from '../credits/lots';
 import type { CustomerState, StateChange } from '../credits/state';
 import { lotExpiresAtMs } from '../credits/time';
+import { deletedLots } from './transact';
 
 /**
  * The container's memory of hot customers' lots, so that a burst of spends costs one DynamoDB
@@ -69,9 +70,14 @@ export function createLotCache(): LotCache {
  * credits, and only from lots that no quiet lot written since the read can precede (C5).
  */
 export function mayPlanOnCache(cached: CachedState, change: StateChange): boolean {
-  if (change.created.length > 0 || change.forfeited.length > 0 || change.reclaimed.length > 0) {
-    return false;
-  }
+  const onlyTakes =
+    change.created.length === 0 &&
+    change.forfeited.length === 0 &&
+    change.unforfeited.length === 0 &&
+    change.released.length === 0 &&
+    change.cancelled.length === 0 &&
+    change.reclaimed.length === 0;
+  if (!onlyTakes) return false;
   const earliestQuietGrantMs =
     cached.readAtMs - QUIET_GRANT_WINDOW_MS - MAX_COMMAND_MS - MAX_CLOCK_SKEW_MS;
   const earliestQuietExpiryMs = lotExpiresAtMs(earliestQuietGrantMs);
@@ -80,7 +86,7 @@ export function mayPlanOnCache(cached: CachedState, change: StateChange): boolea
 
 /** The counters after a change that passed its conditions on `before`. */
 export function countersAfter(before: CustomerState, change: StateChange) {
-  const deleted = [...change.reclaimed, ...change.taken.filter((t) => t.drains).map((t) => t.lot)];
+  const deleted = deletedLots(change);
   const moves = change.created.length > 0 || deleted.length > 0;
   const counted = (lots: readonly { quiet?: boolean }[]) => lots.filter((lot) => !lot.quiet).length;
   return {

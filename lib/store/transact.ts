@@ -1,12 +1,19 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { LotTake } from '../credits/lots';
 import type { CustomerState, StateChange, SubscriptionFacts } from '../credits/state';
 import { StoreError } from '../errors';
 import { type Budget, callStore } from './call';
 import type { StoreDeps } from './client';
-import { factsToAttributes, ledgerEntryToItem, lotToItem, subscriptionToItem } from './items';
-import { accountKey, lotKey, nextRecordedAtMs } from './keys';
+import {
+  dueMarkerToItem,
+  factsToAttributes,
+  ledgerEntryToItem,
+  lotToItem,
+  subscriptionToItem,
+} from './items';
+import { accountKey, dueMarkerKey, lotKey, nextRecordedAtMs } from './keys';
 
 export type TransactItem = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
 
@@ -45,25 +52,15 @@ export function changeItems(
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     });
+    if (lot.upcoming)
+      items.push({ Put: { TableName: table, Item: dueMarkerToItem(customerId, lot) } });
   }
+  const releasedIds = new Set(change.released.map((lot) => lot.id));
   for (const take of change.taken) {
-    const key = lotKey(customerId, take.lot);
     items.push(
-      take.drains
-        ? // A drained lot goes: nothing is left to spend, and the lot set moves with it.
-          { Delete: { TableName: table, Key: key, ...remainingIs(take.lot.remaining) } }
-        : {
-            Update: {
-              TableName: table,
-              Key: key,
-              UpdateExpression: 'SET remaining = remaining - :take',
-              // Any other spend may have taken from this lot too; only enough must be left,
-              // and more than enough: a take that would empty the lot must drain (delete) it,
-              // so that no lot is left at 0 where a cached plan would skip it (lot-cache.ts).
-              ConditionExpression: 'remaining > :take',
-              ExpressionAttributeValues: { ':take': take.amount },
-            },
-          },
+      releasedIds.has(take.lot.id)
+        ? releaseAndTakeItem(table, customerId, take)
+        : takeItem(table, customerId, take),
     );
   }
   for (const { lot, by } of change.forfeited) {
@@ -82,10 +79,67 @@ export function changeItems(
       },
     });
   }
+  for (const lot of change.unforfeited) {
+    items.push({
+      Update: {
+        TableName: table,
+        Key: lotKey(customerId, lot),
+        UpdateExpression: 'SET remaining = :credits REMOVE forfeit',
+        // Still the record of that end's forfeit: nobody gave it back meanwhile.
+        ConditionExpression: 'forfeit.#by = :by',
+        ExpressionAttributeNames: { '#by': 'by' },
+        ExpressionAttributeValues: {
+          ':credits': lot.forfeit?.credits ?? 0,
+          ':by': lot.forfeit?.by,
+        },
+      },
+    });
+  }
+  const takenIds = new Set(change.taken.map((take) => take.lot.id));
+  for (const lot of change.released) {
+    const condition = remainingIs(lot.remaining);
+    items.push({ Delete: { TableName: table, Key: dueMarkerKey(customerId, lot) } });
+    // A lot released and taken from at once is one write (releaseAndTakeItem).
+    if (takenIds.has(lot.id)) continue;
+    items.push({
+      Update: {
+        TableName: table,
+        Key: lotKey(customerId, lot),
+        UpdateExpression: 'REMOVE upcoming',
+        ConditionExpression: `attribute_exists(upcoming) AND ${condition.ConditionExpression}`,
+        ExpressionAttributeValues: condition.ExpressionAttributeValues,
+      },
+    });
+  }
+  for (const { lot, amount } of change.cancelled) {
+    const condition = remainingIs(lot.remaining);
+    items.push(
+      amount >= lot.remaining
+        ? { Delete: { TableName: table, Key: lotKey(customerId, lot), ...condition } }
+        : {
+            Update: {
+              TableName: table,
+              Key: lotKey(customerId, lot),
+              UpdateExpression: 'SET granted = granted - :cancel, remaining = remaining - :cancel',
+              ConditionExpression: condition.ConditionExpression,
+              ExpressionAttributeValues: {
+                ...condition.ExpressionAttributeValues,
+                ':cancel': amount,
+              },
+            },
+          },
+    );
+    if (lot.upcoming && amount >= lot.remaining) {
+      items.push({ Delete: { TableName: table, Key: dueMarkerKey(customerId, lot) } });
+    }
+  }
   for (const lot of change.reclaimed) {
     items.push({
       Delete: { TableName: table, Key: lotKey(customerId, lot), ...remainingIs(lot.remaining) },
     });
+    // An upcoming lot that expired before anything recorded it takes its marker along.
+    if (lot.upcoming)
+      items.push({ Delete: { TableName: table, Key: dueMarkerKey(customerId, lot) } });
   }
   change.entries.forEach((entry, index) => {
     items.push({
@@ -97,6 +151,54 @@ export function changeItems(
     });
   });
   return items;
+}
+
+function takeItem(table: string, customerId: string, take: LotTake): TransactItem {
+  const key = lotKey(customerId, take.lot);
+  // A drained lot goes: nothing is left to spend, and the lot set moves with it.
+  if (take.drains)
+    return { Delete: { TableName: table, Key: key, ...remainingIs(take.lot.remaining) } };
+  return {
+    Update: {
+      TableName: table,
+      Key: key,
+      UpdateExpression: 'SET remaining = remaining - :take',
+      // Any other spend may have taken from this lot too; only enough must be left, and more
+      // than enough: a take that would empty the lot must drain (delete) it, so that no lot is
+      // left at 0 where a cached plan would skip it (lot-cache.ts).
+      ConditionExpression: 'remaining > :take',
+      ExpressionAttributeValues: { ':take': take.amount },
+    },
+  };
+}
+
+/**
+ * A spend that takes from an upcoming lot whose grant time has come (C20) records its release
+ * in the same write: the lot, still exactly as read and still upcoming, loses the flag and
+ * what the spend takes (or goes, drained).
+ */
+function releaseAndTakeItem(table: string, customerId: string, take: LotTake): TransactItem {
+  const key = lotKey(customerId, take.lot);
+  const condition = `attribute_exists(upcoming) AND remaining = :remaining`;
+  if (take.drains) {
+    return {
+      Delete: {
+        TableName: table,
+        Key: key,
+        ConditionExpression: condition,
+        ExpressionAttributeValues: { ':remaining': take.lot.remaining },
+      },
+    };
+  }
+  return {
+    Update: {
+      TableName: table,
+      Key: key,
+      UpdateExpression: 'SET remaining = remaining - :take REMOVE upcoming',
+      ConditionExpression: condition,
+      ExpressionAttributeValues: { ':take': take.amount, ':remaining': take.lot.remaining },
+    },
+  };
 }
 
 function remainingIs(remaining: number) {
@@ -114,7 +216,7 @@ function accountItems(
   guard: LotsGuard | undefined,
 ): TransactItem[] {
   const counted = (lots: readonly { quiet?: boolean }[]) => lots.filter((lot) => !lot.quiet).length;
-  const deleted = [...change.reclaimed, ...change.taken.filter((t) => t.drains).map((t) => t.lot)];
+  const deleted = deletedLots(change);
   const countDelta = counted(change.created) - counted(deleted);
   const lotSetMoves = change.created.length > 0 || deleted.length > 0;
   const key = accountKey(change.customerId);
@@ -247,4 +349,13 @@ export async function transact(
     }
     throw error;
   }
+}
+
+/** The lot items a change deletes: expired, drained, and cancelled with nothing left. */
+export function deletedLots(change: StateChange) {
+  return [
+    ...change.reclaimed,
+    ...change.taken.filter((take) => take.drains).map((take) => take.lot),
+    ...change.cancelled.filter((each) => each.amount >= each.lot.remaining).map((each) => each.lot),
+  ];
 }

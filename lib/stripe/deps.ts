@@ -12,7 +12,7 @@ type StripeConfig = Pick<
   Config,
   'planCredits' | 'stripeSecretKey' | 'stripeSecretKeyParameter' | 'stripeApiBase'
 > &
-  Partial<Pick<Config, 'secretsMaxAgeS'>>;
+  Partial<Pick<Config, 'secretsMaxAgeS' | 'planIntervalMonths'>>;
 
 /**
  * What processing Stripe events needs, from the configuration: the plan catalog (PLAN_CREDITS,
@@ -32,7 +32,12 @@ export function processDepsFromConfig(
   return {
     ...ledger,
     stripe,
-    catalog: createPlanCatalog({ planCredits: config.planCredits, stripe }),
+    knownPrices: new Set(Object.keys(config.planCredits)),
+    catalog: createPlanCatalog({
+      planCredits: config.planCredits,
+      ...(config.planIntervalMonths && { planIntervalMonths: config.planIntervalMonths }),
+      stripe,
+    }),
     logger,
   };
 }

@@ -130,14 +130,32 @@ export function parseStripeEvent(
   };
 }
 
+/**
+ * Stripe's decimal amounts in minor units: a string in a webhook's JSON (`"1999"`, `"12.5"`),
+ * and stripe-node's Decimal object when the API client parsed the response itself.
+ */
+const decimalString = z
+  .union([
+    z.string(),
+    z.custom<{ toString(): string }>(
+      (value) => typeof value === 'object' && value !== null && 'toString' in value,
+    ),
+  ])
+  .transform((value) => String(value))
+  .refine((text) => /^-?\d+(\.\d+)?$/.test(text), 'must be a decimal number')
+  .transform(Number);
+
 const lineSchema = z.object({
   id: z.string().min(1),
+  /** Minor units; negative for a proration's unused time (C19). */
+  amount: z.number().int().optional(),
   quantity: z.number().int().nonnegative().nullable(),
   period: z.object({ start: unixSeconds, end: unixSeconds }),
   pricing: z
     .object({
       type: z.string(),
       price_details: z.object({ price: expandableId }).nullable().optional(),
+      unit_amount_decimal: decimalString.nullable().optional(),
     })
     .nullable(),
   parent: z
@@ -166,8 +184,12 @@ export type LineKind = (typeof LineKind)[keyof typeof LineKind];
 export type InvoiceLine = {
   readonly id: string;
   readonly kind: LineKind;
+  /** Minor units (C19's amount); 0 when Stripe sent none. */
+  readonly amount: number;
   readonly quantity: number | null;
   readonly priceId: string | null;
+  /** The price's unit amount in minor units, when Stripe sent it (C19's unit amount). */
+  readonly unitAmount: number | null;
   readonly subscriptionId: string | null;
   readonly periodStartMs: number;
   readonly periodEndMs: number;
@@ -184,8 +206,10 @@ function toLine(line: z.infer<typeof lineSchema>): InvoiceLine {
   return {
     id: line.id,
     kind,
+    amount: line.amount ?? 0,
     quantity: line.quantity,
     priceId: line.pricing?.price_details?.price ?? null,
+    unitAmount: line.pricing?.unit_amount_decimal ?? null,
     subscriptionId: item?.subscription ?? null,
     periodStartMs: line.period.start * 1000,
     periodEndMs: line.period.end * 1000,
@@ -199,6 +223,9 @@ const invoiceSchema = z.object({
   status: z.string().nullable(),
   billing_reason: z.string().nullable(),
   created: unixSeconds,
+  amount_paid: z.number().int().nonnegative().optional(),
+  metadata,
+  status_transitions: z.object({ paid_at: unixSeconds.nullable().optional() }).optional(),
   parent: z
     .object({
       type: z.string(),
@@ -218,6 +245,12 @@ export type Invoice = {
   readonly status: string | null;
   readonly billingReason: string | null;
   readonly createdMs: number;
+  /** C10/C18: money paid, in minor units (0 for a trial or a 100% coupon). */
+  readonly amountPaid: number;
+  /** C21: when it was paid (a pack's purchase time); the creation time when Stripe sent none. */
+  readonly paidAtMs: number;
+  /** The invoice's own metadata (C21: a pack's referral code, set by the app). */
+  readonly metadata: Readonly<Record<string, string>>;
   /** From `parent.subscription_details`; null for an invoice that is not a subscription's. */
   readonly subscriptionId: string | null;
   /** The subscription's metadata as Stripe copied it onto the invoice (C10: referral_code). */
@@ -237,6 +270,9 @@ export function parseInvoice(object: unknown): Invoice {
     status: invoice.status,
     billingReason: invoice.billing_reason,
     createdMs: invoice.created * 1000,
+    amountPaid: invoice.amount_paid ?? 0,
+    paidAtMs: (invoice.status_transitions?.paid_at ?? invoice.created) * 1000,
+    metadata: invoice.metadata,
     subscriptionId: details?.subscription ?? null,
     subscriptionMetadata: details?.metadata ?? {},
     lines: invoice.lines.data.map(toLine),
@@ -287,11 +323,92 @@ export function parseSubscription(object: unknown): Subscription {
 const priceSchema = z.object({
   id: z.string().min(1),
   metadata,
+  unit_amount: z.number().int().nullable().optional(),
+  recurring: z
+    .object({
+      interval: z.enum(['day', 'week', 'month', 'year']),
+      interval_count: z.number().int().positive(),
+    })
+    .nullable()
+    .optional(),
 });
 
-/** The parts of a Price the plan catalog reads (C2: `metadata.credits`). */
-export function parsePrice(object: unknown): { id: string; metadata: Record<string, string> } {
-  return parseWithin(priceSchema, object, 'price');
+export type Price = {
+  readonly id: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly unitAmount: number | null;
+  /** C2/C19: the months one billing interval spans; null for a one-time price. */
+  readonly intervalMonths: number | null;
+};
+
+/** The parts of a Price the plan catalog reads (C2: `metadata.credits`, the interval). */
+export function parsePrice(object: unknown): Price {
+  const price = parseWithin(priceSchema, object, 'price');
+  return {
+    id: price.id,
+    metadata: price.metadata,
+    unitAmount: price.unit_amount ?? null,
+    intervalMonths: price.recurring ? intervalMonthsOf(price.recurring) : null,
+  };
+}
+
+/** A year is 12 months; a week or a day count as a part of one, at least 1 (C20 rounding). */
+function intervalMonthsOf(recurring: { interval: string; interval_count: number }): number {
+  const months = { year: 12, month: 1, week: 7 / 30.44, day: 1 / 30.44 }[recurring.interval] ?? 1;
+  return Math.max(1, Math.round(months * recurring.interval_count));
+}
+
+const checkoutSessionSchema = z.object({
+  object: z.literal('checkout.session'),
+  id: z.string().min(1),
+  mode: z.string(),
+  payment_status: z.string(),
+  customer: expandableId.nullable(),
+  invoice: expandableId.nullable().optional(),
+  payment_intent: expandableId.nullable().optional(),
+  amount_total: z.number().int().nullable().optional(),
+  metadata,
+});
+
+export type CheckoutSession = {
+  readonly id: string;
+  readonly mode: string;
+  readonly paymentStatus: string;
+  readonly customerId: string | null;
+  /** Set when the Session created an invoice: the purchase's natural key then (C21). */
+  readonly invoiceId: string | null;
+  readonly paymentIntentId: string | null;
+  readonly amountTotal: number;
+  readonly metadata: Readonly<Record<string, string>>;
+};
+
+export function parseCheckoutSession(object: unknown): CheckoutSession {
+  const session = parseWithin(checkoutSessionSchema, object, 'data.object');
+  return {
+    id: session.id,
+    mode: session.mode,
+    paymentStatus: session.payment_status,
+    customerId: session.customer,
+    invoiceId: session.invoice ?? null,
+    paymentIntentId: session.payment_intent ?? null,
+    amountTotal: session.amount_total ?? 0,
+    metadata: session.metadata,
+  };
+}
+
+const checkoutLineSchema = z.object({
+  id: z.string().min(1),
+  quantity: z.number().int().nonnegative().nullable(),
+  price: expandableId.nullable(),
+});
+
+/** One line of a Checkout Session as the API lists it (`GET .../line_items`). */
+export function parseCheckoutLine(
+  object: unknown,
+  where: string,
+): { id: string; quantity: number | null; priceId: string | null } {
+  const line = parseWithin(checkoutLineSchema, object, where);
+  return { id: line.id, quantity: line.quantity, priceId: line.price };
 }
 
 function parseWithin<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {

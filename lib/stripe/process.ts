@@ -1,14 +1,12 @@
 import { CreditsError } from '../errors';
 import type { LedgerDeps } from '../ledger/deps';
-import {
-  endSubscription,
-  type GrantOutcome,
-  grantSubscriptionInvoice,
-  type RedemptionOutcome,
-} from '../ledger/subscriptions';
+import { grantPack } from '../ledger/purchases';
+import type { RedemptionOutcome } from '../ledger/redemptions';
+import { endSubscription, grantSubscriptionInvoice } from '../ledger/subscriptions';
 import { errorFields, type Logger } from '../log';
 import type { ProcessMetrics } from '../metrics';
-import { type CommandResult, CommandStatus, type RunOptions } from '../store/command';
+import { defaultBudget } from '../store/call';
+import { type CommandResult, CommandStatus, type RunOptions, readFact } from '../store/command';
 import type { PlanCatalog } from './catalog';
 import type { StripeAccess } from './client';
 import { UnsupportedApiVersionError } from './errors';
@@ -23,6 +21,8 @@ export type ProcessDeps = LedgerDeps & {
   readonly logger: Logger;
   /** Counts outcomes, credits granted and faults (lib/metrics.ts); absent, nothing is counted. */
   readonly metrics?: ProcessMetrics;
+  /** PLAN_CREDITS' prices: translating an invoice of only these needs no Stripe call. */
+  readonly knownPrices?: ReadonlySet<string>;
 };
 
 export type WebhookDeps = ProcessDeps & {
@@ -73,8 +73,20 @@ export async function processEvent(
   event: StripeEvent,
   options: RunOptions = {},
 ): Promise<EventSummary> {
-  const translation = await translateEvent(deps, event);
+  const translation = await translateEvent(translateDeps(deps, options), event);
   const base = { eventId: event.id, type: event.type };
+  if (translation.kind === 'settled') {
+    // Found applied before any look-up in Stripe: the replay needs neither Stripe nor the catalog.
+    const { command, key, customerId } = translation;
+    const summary: EventSummary = {
+      ...base,
+      outcome: EventOutcome.alreadyApplied,
+      commands: [{ command, key, customerId, status: CommandStatus.alreadyApplied, outcome: null }],
+    };
+    logSummary(deps.logger, summary);
+    deps.metrics?.eventProcessed(summary);
+    return summary;
+  }
   if (translation.kind === 'ignored') {
     const summary: EventSummary = {
       ...base,
@@ -105,6 +117,20 @@ export async function processEvent(
   return summary;
 }
 
+/**
+ * What translating needs beyond the catalog and Stripe: whether a command was applied before
+ * (asked only before calling Stripe), and which prices PLAN_CREDITS knows without it.
+ */
+function translateDeps(deps: ProcessDeps, options: RunOptions) {
+  return {
+    catalog: deps.catalog,
+    stripe: deps.stripe,
+    settled: async (customerId: string, key: string) =>
+      (await readFact(deps, { customerId, key }, options.budget ?? defaultBudget())) !== undefined,
+    ...(deps.knownPrices && { knownPrices: deps.knownPrices }),
+  };
+}
+
 async function execute(
   deps: ProcessDeps,
   command: DomainCommand,
@@ -122,6 +148,17 @@ async function execute(
         ],
       };
     }
+    case 'grantPack': {
+      const result = await grantPack(deps, command.pack, options);
+      const { pack } = command;
+      return {
+        result,
+        report: [
+          report(command.kind, pack.purchaseId, pack.customerId, result),
+          ...redemptionReport(pack.customerId, result),
+        ],
+      };
+    }
     case 'endSubscription': {
       const result = await endSubscription(deps, command.end, options);
       const { end } = command;
@@ -136,7 +173,7 @@ async function execute(
  */
 function redemptionReport(
   customerId: string,
-  result: CommandResult<GrantOutcome>,
+  result: CommandResult<{ readonly referral?: RedemptionOutcome }>,
 ): CommandReport[] {
   const referral = result.outcome.referral;
   if (!referral) return [];

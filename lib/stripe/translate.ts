@@ -1,45 +1,19 @@
-import type { GrantLine, SubscriptionGrant } from '../ledger/subscriptions';
-import type { PlanCatalog } from './catalog';
-import { type StripeAccess, stripeFault } from './client';
+import type { SubscriptionGrant } from '../ledger/subscriptions';
 import { UnexpectedPayloadError } from './errors';
 import {
   type Invoice,
-  type InvoiceLine,
-  LineKind,
   parseInvoice,
-  parseInvoiceLine,
   parseSubscription,
   type StripeEvent,
   type Subscription,
 } from './events';
+import { allLinesOf, subscriptionLinesOf } from './invoice-lines';
+import { packFromInvoice, translateCheckoutCompleted } from './packs';
 import { REFERRAL_METADATA_KEY, referralCodeFromDiscounts } from './promotion';
+import { ignored, needsStripe, type TranslateDeps, type Translation } from './translation';
 
-/**
- * What an event asks of the ledger; each is idempotent on its natural key. A first invoice's
- * referral code travels with its grant: both are one command, one transaction (C10-C12).
- */
-export type DomainCommand =
-  | { readonly kind: 'grantSubscriptionInvoice'; readonly grant: SubscriptionGrant }
-  | {
-      readonly kind: 'endSubscription';
-      readonly end: { customerId: string; subscriptionId: string; endedAtMs: number };
-    };
-
-/** A line of a paid invoice that grants nothing, and why (logged, never silent). */
-export type SkippedLine = { readonly lineId: string; readonly reason: string };
-
-export type Translation =
-  | {
-      readonly kind: 'commands';
-      readonly commands: readonly DomainCommand[];
-      readonly skippedLines: readonly SkippedLine[];
-    }
-  | { readonly kind: 'ignored'; readonly reason: string };
-
-export type TranslateDeps = {
-  readonly catalog: PlanCatalog;
-  readonly stripe: StripeAccess;
-};
+export type { SkippedLine } from './invoice-lines';
+export type { DomainCommand, TranslateDeps, Translation } from './translation';
 
 type Translator = (deps: TranslateDeps, event: StripeEvent) => Promise<Translation>;
 
@@ -50,6 +24,9 @@ const translators: Readonly<Record<string, Translator>> = {
   'invoice.payment_succeeded': translatePaidInvoice,
   'customer.subscription.deleted': translateSubscriptionDeleted,
   'customer.subscription.updated': translateSubscriptionUpdated,
+  'checkout.session.completed': translateCheckoutCompleted,
+  // An asynchronous payment (a bank debit) completes the Session later (C21).
+  'checkout.session.async_payment_succeeded': translateCheckoutCompleted,
 };
 
 export const HANDLED_EVENT_TYPES: readonly string[] = Object.keys(translators);
@@ -62,22 +39,29 @@ export function translateEvent(deps: TranslateDeps, event: StripeEvent): Promise
   return translator(deps, event);
 }
 
-const ignored = (reason: string): Translation => ({ kind: 'ignored', reason });
-
-/** C3: only a new subscription's first invoice and its renewals grant a period's credits. */
+/**
+ * C3: a new subscription's first invoice, its renewals, and a plan change that bills a new
+ * period or prorations grant; C21: a manual invoice is a pack bought outright.
+ */
 export const GRANTING_BILLING_REASONS: readonly string[] = [
   'subscription_create',
   'subscription_cycle',
+  'subscription_update',
 ];
 
 async function translatePaidInvoice(deps: TranslateDeps, event: StripeEvent): Promise<Translation> {
   const invoice = parseInvoice(event.object);
   if (invoice.status !== 'paid') return ignored(`invoice status is ${invoice.status}, not paid`);
   const reason = invoice.billingReason ?? '(none)';
+  const { customerId } = invoice;
+  if (reason === 'manual') {
+    if (!customerId) throw new UnexpectedPayloadError('data.object.customer', 'is null');
+    return packFromInvoice(deps, invoice, customerId);
+  }
   if (!GRANTING_BILLING_REASONS.includes(reason)) {
     return ignored(`billing_reason ${reason} grants no credits (C3)`);
   }
-  const { customerId, subscriptionId } = invoice;
+  const { subscriptionId } = invoice;
   if (!customerId) throw new UnexpectedPayloadError('data.object.customer', 'is null');
   if (!subscriptionId) {
     throw new UnexpectedPayloadError(
@@ -85,9 +69,17 @@ async function translatePaidInvoice(deps: TranslateDeps, event: StripeEvent): Pr
       `is missing on a ${reason} invoice`,
     );
   }
-  const lines = invoice.hasMoreLines ? await allLinesOf(deps, invoice.id) : invoice.lines;
-  const { grantLines, skippedLines } = await grantLinesOf(deps, subscriptionId, lines);
-  if (grantLines.length === 0) {
+  const key = `grant#${invoice.id}`;
+  if (needsStripe(deps, invoice) && (await deps.settled?.(customerId, key))) {
+    return { kind: 'settled', command: 'grantSubscriptionInvoice', key: invoice.id, customerId };
+  }
+  const lines = invoice.hasMoreLines ? await allLinesOf(deps.stripe, invoice.id) : invoice.lines;
+  const { grantLines, proration, skippedLines } = await subscriptionLinesOf(
+    deps.catalog,
+    subscriptionId,
+    lines,
+  );
+  if (grantLines.length === 0 && !proration) {
     return ignored(
       `invoice has no subscription line granting credits (${skippedLines.length} skipped)`,
     );
@@ -97,73 +89,18 @@ async function translatePaidInvoice(deps: TranslateDeps, event: StripeEvent): Pr
     customerId,
     invoiceId: invoice.id,
     subscriptionId,
+    billingReason: reason,
     lines: grantLines,
+    ...(proration && { proration }),
     invoiceCreatedMs: invoice.createdMs,
-    ...(code && { referral: { code, billingReason: reason } }),
+    amountPaid: invoice.amountPaid,
+    ...(code && { referral: { code } }),
   };
-  const commands: DomainCommand[] = [{ kind: 'grantSubscriptionInvoice', grant }];
-  return { kind: 'commands', commands, skippedLines };
-}
-
-/**
- * C2: each plain subscription line grants its price's credits times its quantity. Prorations and
- * one-off invoice items are not a period's plan credits and grant nothing.
- */
-async function grantLinesOf(
-  deps: TranslateDeps,
-  subscriptionId: string,
-  lines: readonly InvoiceLine[],
-): Promise<{ grantLines: GrantLine[]; skippedLines: SkippedLine[] }> {
-  const skippedLines: SkippedLine[] = [];
-  const granting: { line: InvoiceLine; priceId: string; quantity: number }[] = [];
-  for (const [index, line] of lines.entries()) {
-    const skip = skipReason(line, subscriptionId);
-    if (skip) {
-      skippedLines.push({ lineId: line.id, reason: skip });
-      continue;
-    }
-    const field = `data.object.lines.data.${index}`;
-    if (line.priceId === null) {
-      throw new UnexpectedPayloadError(`${field}.pricing.price_details.price`, 'is missing');
-    }
-    if (line.quantity === null) throw new UnexpectedPayloadError(`${field}.quantity`, 'is null');
-    if (line.quantity === 0) {
-      skippedLines.push({ lineId: line.id, reason: 'quantity 0' });
-      continue;
-    }
-    granting.push({ line, priceId: line.priceId, quantity: line.quantity });
-  }
-  const grantLines = await Promise.all(
-    granting.map(async ({ line, priceId, quantity }) => ({
-      lineId: line.id,
-      credits: (await deps.catalog.creditsFor(priceId)) * quantity,
-      periodStartMs: line.periodStartMs,
-    })),
-  );
-  return { grantLines, skippedLines };
-}
-
-function skipReason(line: InvoiceLine, subscriptionId: string): string | null {
-  if (line.kind === LineKind.proration) return 'proration';
-  if (line.kind === LineKind.invoiceItem) return 'not a subscription line (invoice item)';
-  if (line.subscriptionId !== null && line.subscriptionId !== subscriptionId) {
-    return `belongs to subscription ${line.subscriptionId}, not ${subscriptionId}`;
-  }
-  return null;
-}
-
-/** A webhook carries at most one page of lines: fetch them all rather than grant part (C3). */
-async function allLinesOf(deps: TranslateDeps, invoiceId: string): Promise<InvoiceLine[]> {
-  const client = deps.stripe(`list the lines of invoice ${invoiceId}, which has more than a page`);
-  const raw: unknown[] = [];
-  try {
-    for await (const line of client.invoices.listLineItems(invoiceId, { limit: 100 })) {
-      raw.push(line);
-    }
-  } catch (error) {
-    throw stripeFault(`GET /v1/invoices/${invoiceId}/lines`, error);
-  }
-  return raw.map((line, index) => parseInvoiceLine(line, `invoice ${invoiceId} lines.${index}`));
+  return {
+    kind: 'commands',
+    commands: [{ kind: 'grantSubscriptionInvoice', grant }],
+    skippedLines,
+  };
 }
 
 /**

@@ -41,7 +41,7 @@ async function seedHealthy(table: Table) {
     subscriptionId: 'sub_cus_friend',
     invoiceCreatedMs: iso('2026-03-01T00:00:00Z'),
     lines: [{ lineId: 'il_1', credits: 500, periodStartMs: iso('2026-03-01T00:00:00Z') }],
-    referral: { code, billingReason: 'subscription_create' },
+    referral: { code },
   });
   await consume(clockAt(table, '2026-03-05T00:00:00Z'), {
     customerId: 'cus_friend',

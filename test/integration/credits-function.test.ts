@@ -78,7 +78,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
     });
 
     // Assess
-    expect(current).toEqual({ customerId: 'cus_fresh_bal', balance: 0, lots: [] });
+    expect(current).toEqual({ customerId: 'cus_fresh_bal', balance: 0, lots: [], upcoming: [] });
     expect(asOfMay).toEqual({
       customerId: 'cus_1',
       balance: 50,
@@ -91,6 +91,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
           expiresAt: '2026-05-10T10:00:00.000Z',
         },
       ],
+      upcoming: [],
     });
     expect(asOfFeb).toMatchObject({ customerId: 'cus_1', balance: 150 });
     expect((asOfFeb as { lots: { expiresAt: string }[] }).lots.map((l) => l.expiresAt)).toEqual([
@@ -257,6 +258,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
           expiresAt: '2026-04-30T15:00:00.000Z',
         },
       ],
+      upcoming: [],
     });
   });
 });

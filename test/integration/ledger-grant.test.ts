@@ -53,6 +53,7 @@ describe('Function: grantSubscriptionInvoice', () => {
           expiresAt: '2026-04-30T10:00:00.000Z',
         },
       ],
+      upcoming: [],
     });
     const { entries } = await ledgerOf(table, 'cus_g1');
     expect(entries).toEqual([

@@ -26,24 +26,56 @@ describe('Overlapping subscriptions in either delivery order (C7, C8, C16)', () 
   const endOlder = (customerId: string) =>
     endSubscription(deps(), { customerId, subscriptionId: 'sub_older', endedAtMs: olderEnd });
 
-  it('C16 a grant dated before an already-processed end is forfeited on arrival, as if delivered first', async () => {
-    // Prepare / Act: the same two facts, delivered in the two orders to two customers.
+  const grantOlder = (customerId: string) =>
+    grantSubscriptionInvoice(deps(), {
+      customerId,
+      invoiceId: `in_older_${customerId}`,
+      subscriptionId: 'sub_older',
+      invoiceCreatedMs: Date.parse('2026-02-20T00:00:00Z'),
+      lines: [{ lineId: 'il_1', credits: 100, periodStartMs: Date.parse('2026-02-20T00:00:00Z') }],
+    });
+
+  it('C7 C8 C16 switching plans (new subscription paid, then the old one cancelled) loses nothing, in either order', async () => {
+    // Prepare / Act: the same three facts, the last two delivered in the two orders.
+    for (const customerId of ['cus_grant_first', 'cus_end_first']) await grantOlder(customerId);
     await grantNewer('cus_grant_first');
     await endOlder('cus_grant_first');
     await endOlder('cus_end_first');
     await grantNewer('cus_end_first');
-    // Assess
+    // Assess: the newer subscription was active when the older ended, so nothing is forfeited.
     const grantFirst = await balanceOf(table, 'cus_grant_first', later);
     const endFirst = await balanceOf(table, 'cus_end_first', later);
-    expect(grantFirst.balance).toBe(0);
+    expect(grantFirst.balance).toBe(600);
     expect(endFirst).toEqual({ ...grantFirst, customerId: 'cus_end_first' });
+    // Delivered end first, the end forfeited what it saw; the later grant undid it (C8).
     const entries = (await ledgerOf(table, 'cus_end_first')).entries;
-    expect(
-      entries.map((entry) => [entry.type, entry.amount, entry.balanceAfter, entry.ref]),
-    ).toEqual([
-      ['forfeit', -500, 0, 'sub_older'],
-      ['grant', 500, 500, 'in_newer_cus_end_first'],
+    expect(entries.map((entry) => [entry.type, entry.amount, entry.balanceAfter])).toEqual([
+      ['forfeit', 100, 600],
+      ['grant', 500, 500],
+      ['forfeit', -100, 0],
+      ['grant', 100, 100],
     ]);
+  });
+
+  it('C7 C16 the last subscription ending forfeits, whichever of its grant and end arrives first', async () => {
+    // Prepare: one subscription only; its grant for 5 Mar delivered after its end on 10 Mar.
+    const only = (customerId: string) =>
+      grantSubscriptionInvoice(deps(), {
+        customerId,
+        invoiceId: `in_only_${customerId}`,
+        subscriptionId: 'sub_older',
+        invoiceCreatedMs: newerStart,
+        lines: [{ lineId: 'il_1', credits: 500, periodStartMs: newerStart }],
+      });
+    // Act
+    await only('cus_only_grant_first');
+    await endOlder('cus_only_grant_first');
+    await endOlder('cus_only_end_first');
+    await only('cus_only_end_first');
+    // Assess: C8 the grant is ignored after the end; either way nothing is left.
+    for (const customerId of ['cus_only_grant_first', 'cus_only_end_first']) {
+      expect((await balanceOf(table, customerId, later)).balance).toBe(0);
+    }
   });
 
   it('C8 a grant dated after the older subscription ended is kept in either order', async () => {

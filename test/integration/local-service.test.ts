@@ -194,7 +194,12 @@ describe('Local stack: .env, and DynamoDB Local dying under it', () => {
 
     // Assess
     expect(run.stderr).toBe('');
-    expect(JSON.parse(run.stdout)).toEqual({ customerId: 'cus_env', balance: 0, lots: [] });
+    expect(JSON.parse(run.stdout)).toEqual({
+      customerId: 'cus_env',
+      balance: 0,
+      lots: [],
+      upcoming: [],
+    });
   });
 
   // Last: it ends the stack.

@@ -95,9 +95,33 @@ describe('npm run trigger', () => {
     expect(balanceLine(cancelled, 'cus_trig_bo')).toBe('balance of cus_trig_bo: 0');
   });
 
+  it('trial, then renew: the $0 trial grants the plan, the first paid period grants again (C18)', async () => {
+    // Act
+    const trial = await trigger('trial', '--customer', 'cus_trig_tia');
+    const renewed = await trigger('renew', '--customer', 'cus_trig_tia');
+
+    // Assess
+    expect(answers(trial)).toEqual([
+      { status: 200, body: expect.objectContaining({ outcome: 'applied' }) },
+    ]);
+    expect(balanceLine(trial, 'cus_trig_tia')).toMatch(/: 100 /);
+    expect(balanceLine(renewed, 'cus_trig_tia')).toMatch(/: 200 /);
+  });
+
+  it('annual: a yearly plan grants this month now and shows eleven months upcoming (C20)', async () => {
+    // Act
+    const run = await trigger('annual', '--customer', 'cus_trig_ann');
+
+    // Assess
+    expect(run.code).toBe(0);
+    const line = balanceLine(run, 'cus_trig_ann') ?? '';
+    expect(line).toMatch(/^balance of cus_trig_ann: 100 \(/);
+    expect(line.match(/100 subscription upcoming/g)).toHaveLength(11);
+  });
+
   it.each([
     ['upgrade', 1],
-    ['pack', 1],
+    ['pack', 2],
     ['refund', 2],
     ['partial-refund', 2],
     ['dispute-lost', 2],

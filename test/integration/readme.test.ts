@@ -75,7 +75,10 @@ describe('README quick start and docs examples, pasted in order on a fresh stack
   });
   afterAll(async () => stopStack(stack));
 
-  it('every command succeeds and prints what the docs say it prints', async () => {
+  // Each step starts a CLI (node and tsx) of its own: seconds apiece on a busy machine.
+  it('every command succeeds and prints what the docs say it prints', {
+    timeout: 300_000,
+  }, async () => {
     // The steps build on each other, as in the README, so they run as one test, in order.
     for (const [index, { command, expected }] of [...quickStart, ...docs].entries()) {
       // Act

@@ -33,12 +33,8 @@ describe('Referral redemption (ledger level)', () => {
       subscriptionId: options.subscriptionId ?? `sub_${customerId}`,
       invoiceCreatedMs: atMs,
       lines: [{ lineId: 'il_1', credits, periodStartMs: atMs }],
-      ...(options.code && {
-        referral: {
-          code: options.code,
-          billingReason: options.billingReason ?? 'subscription_create',
-        },
-      }),
+      billingReason: options.billingReason ?? 'subscription_create',
+      ...(options.code && { referral: { code: options.code } }),
     });
   }
 

@@ -170,7 +170,7 @@ describe('Function: stripeWebhook cancellations (C7, C8)', () => {
     expect((await h.balance('cus_late')).balance).toBe(0);
   });
 
-  it("C8 C16: the subscription's end delivered before its first invoice.paid: the invoice grants nothing", async () => {
+  it("C8 C16: the subscription's end delivered before its first invoice.paid: the month is granted and forfeited on arrival", async () => {
     // Prepare
     h = await webhookHarness({ planCredits: PLANS, now: '2026-11-02T00:00:00Z' });
     const ids = { customerId: 'cus_backwards', subscriptionId: 'sub_backwards' };
@@ -182,9 +182,13 @@ describe('Function: stripeWebhook cancellations (C7, C8)', () => {
         lines: [{ priceId: 'price_pro', periodStart: '2026-11-01T00:00:00Z' }],
       }),
     );
-    // Assess
-    expect(response.body).toMatchObject({ outcome: 'ignored' });
+    // Assess: the same ledger as had Stripe delivered them in order.
+    expect(response.body).toMatchObject({ outcome: 'applied' });
     expect((await h.balance('cus_backwards')).balance).toBe(0);
+    expect((await h.ledger('cus_backwards')).map((entry) => [entry.type, entry.amount])).toEqual([
+      ['forfeit', -500],
+      ['grant', 500],
+    ]);
   });
 
   it("C8: the older subscription's end, delivered after the newer one's first grant, leaves the newer credits alone", async () => {

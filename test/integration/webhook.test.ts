@@ -99,7 +99,7 @@ describe('Function: stripeWebhook (handler, API Gateway v2 events, DynamoDB Loca
     expect((await h.balance('cus_b64')).balance).toBe(500);
   });
 
-  it('C3: billing_reason manual answers 200, says why it is ignored, and writes nothing', async () => {
+  it('C21: a manual invoice whose lines are subscription lines grants nothing and writes nothing', async () => {
     const h = await start();
     const response = await h.deliver(
       paidInvoiceEvent({
@@ -113,7 +113,24 @@ describe('Function: stripeWebhook (handler, API Gateway v2 events, DynamoDB Loca
     expect(response.body).toMatchObject({
       received: true,
       outcome: 'ignored',
-      reason: 'billing_reason manual grants no credits (C3)',
+      reason: 'the purchase has no line granting credits (1 skipped)',
+    });
+    expect(await h.items()).toHaveLength(0);
+  });
+
+  it('C3: billing_reason subscription_threshold answers 200, says why it is ignored, writes nothing', async () => {
+    const h = await start();
+    const response = await h.deliver(
+      paidInvoiceEvent({
+        customerId: 'cus_threshold',
+        subscriptionId: 'sub_threshold',
+        billingReason: 'subscription_threshold',
+        lines: [{ priceId: 'price_pro', periodStart }],
+      }),
+    );
+    expect(response.body).toMatchObject({
+      outcome: 'ignored',
+      reason: 'billing_reason subscription_threshold grants no credits (C3)',
     });
     expect(await h.items()).toHaveLength(0);
   });

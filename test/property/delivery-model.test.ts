@@ -377,11 +377,14 @@ class HistoryRun {
         this.nowMs,
       );
     } else if (event.kind === 'end') {
-      this.model.subscriptionEnded({
-        customerId,
-        subscriptionId: this.scoped(event.subscriptionId),
-        endedAtMs: event.endedAtMs,
-      });
+      this.model.subscriptionEnded(
+        {
+          customerId,
+          subscriptionId: this.scoped(event.subscriptionId),
+          endedAtMs: event.endedAtMs,
+        },
+        this.nowMs,
+      );
     }
   }
 
@@ -400,6 +403,7 @@ class HistoryRun {
         customerId,
         balance: this.model.balance(customerId, this.nowMs),
         lots: this.model.liveLots(customerId, this.nowMs),
+        upcoming: this.model.upcomingLots(customerId, this.nowMs),
       });
     }
     for (const n of check.written) {

@@ -312,7 +312,7 @@ async function step(
           };
       if (!earlier) history.ends.push(end);
       const real = await endSubscription(deps, end);
-      const expected = model.end(end.customerId, end.subscriptionId, end.endedAtMs);
+      const expected = model.end(end.customerId, end.subscriptionId, end.endedAtMs, nowMs);
       return { real, model: expected, customerId: end.customerId };
     }
     case 'advance':

@@ -844,10 +844,15 @@ export class DeliveryModel {
     }
     if (invoice.referralCode === null || invoice.billingReason !== 'subscription_create') return;
     const credits = lines.reduce((sum, line) => sum + line.credits, 0);
-    this.redeem(invoice, credits, startMs);
+    this.redeem(invoice, credits, startMs, nowMs);
   }
 
-  private redeem(invoice: ModelInvoice, purchaseCredits: number, startMs: number): void {
+  private redeem(
+    invoice: ModelInvoice,
+    purchaseCredits: number,
+    startMs: number,
+    nowMs: number,
+  ): void {
     const person = this.person(invoice.customerId);
     if (person.referral !== undefined) return; // C12: at most once, ever
     const code = DeliveryModel.canonicalCode(invoice.referralCode ?? '');
@@ -858,23 +863,26 @@ export class DeliveryModel {
     person.referral = `${invoice.invoiceId} ${code}`;
     const bonus = Math.floor(purchaseCredits / 2);
     if (bonus === 0) return;
-    this.ledger.addLot(invoice.customerId, {
-      id: `referral#${invoice.invoiceId}`,
-      credits: bonus,
-      grantedAtMs: startMs,
-    });
+    this.ledger.addLot(
+      invoice.customerId,
+      { id: `referral#${invoice.invoiceId}`, credits: bonus, grantedAtMs: startMs },
+      nowMs,
+    );
     // C12: the referrer gets the bonus whatever their own subscription status; it is then an
     // ordinary lot, which an end that covers it forfeits (C7/C8), in either delivery order.
-    this.ledger.addLot(referrerId, {
-      id: `referral#${invoice.customerId}`,
-      credits: bonus,
-      grantedAtMs: startMs,
-    });
+    this.ledger.addLot(
+      referrerId,
+      { id: `referral#${invoice.customerId}`, credits: bonus, grantedAtMs: startMs },
+      nowMs,
+    );
   }
 
-  subscriptionEnded(end: { customerId: string; subscriptionId: string; endedAtMs: number }): void {
+  subscriptionEnded(
+    end: { customerId: string; subscriptionId: string; endedAtMs: number },
+    nowMs: number,
+  ): void {
     const person = this.person(end.customerId);
-    this.ledger.end(end.customerId, end.subscriptionId, end.endedAtMs);
+    this.ledger.end(end.customerId, end.subscriptionId, end.endedAtMs, nowMs);
     person.active.delete(end.subscriptionId);
     person.ended.add(end.subscriptionId);
   }
@@ -891,11 +899,23 @@ export class DeliveryModel {
     return this.ledger.balance(customerId, atMs);
   }
 
-  /** The lots unexpired at `atMs`, in burn order (C5), as the `credits` balance lists them. */
+  /** C20: lots granted after `atMs`, as the `credits` balance lists them (by grant time). */
+  upcomingLots(customerId: string, atMs: number) {
+    return this.ledger
+      .lots(customerId)
+      .filter((lot) => lot.grantedAtMs > atMs && lot.remaining > 0)
+      .sort((a, b) => a.grantedAtMs - b.grantedAtMs || a.expiresAtMs - b.expiresAtMs)
+      .map(({ remaining: _remaining, ...lot }) => {
+        const { source, granted, grantedAt, expiresAt } = viewOf({ ...lot, remaining: 0 });
+        return { source, granted, grantedAt, expiresAt };
+      });
+  }
+
+  /** The lots granted by `atMs` and unexpired then, in burn order (C5), as the balance lists them. */
   liveLots(customerId: string, atMs: number): LotView[] {
     return this.ledger
       .lots(customerId)
-      .filter((lot) => atMs < lot.expiresAtMs)
+      .filter((lot) => lot.grantedAtMs <= atMs && atMs < lot.expiresAtMs)
       .sort(
         (a, b) =>
           a.expiresAtMs - b.expiresAtMs ||

@@ -8,9 +8,14 @@
  * C4 (a lot expires 3 calendar months after its grant time, clamped to the month's end), C5
  * (burn the soonest expiry first; among equal expiries the older grant, i.e. rollover first),
  * C6 (expired credit is neither spendable nor counted; the expiry job records and reclaims),
- * C7/C8 (an end forfeits what was granted at or before it and was still alive then; an ended
- * subscription never grants again), C13/C15 (idempotency keys: a replay returns the first
- * outcome, other data under the same key is a conflict, a refusal records nothing).
+ * C7/C8 as amended (an end that leaves the customer with no active subscription forfeits what
+ * was granted at or before it and was still alive then; while another subscription is active
+ * at that moment nothing goes; a forfeit a later grant shows wrong is given back unless expired;
+ * an ended subscription never grants again), C13/C15 (idempotency keys: a replay returns the
+ * first outcome, other data under the same key is a conflict, a refusal records nothing).
+ *
+ * The model keeps forfeits as a function of the facts: after every grant and end it asks, for
+ * each lot, which end (if any) takes it, from scratch.
  *
  * Where DOMAIN.md is silent the model needs a decision too: lots with the same expiry and the
  * same grant time (two lines of one invoice, or two grants for the same period start) burn in
@@ -51,12 +56,20 @@ export type ModelLot = {
 
 type Remembered = { data: string; outcome: unknown };
 
+/** A lot as the model holds it: its subscription, and what an end took from it, if one did. */
+type HeldLot = ModelLot & {
+  subscriptionId?: string;
+  takenBy?: { subscriptionId: string; credits: number };
+};
+
 type Customer = {
-  lots: ModelLot[];
+  lots: HeldLot[];
   /** Idempotency: natural key -> the data it first carried and the outcome it got. */
   keys: Map<string, Remembered>;
   /** Subscription id -> when it ended. */
   ended: Map<string, number>;
+  /** Subscription id -> the earliest period start a paid invoice of it granted for. */
+  paidSince: Map<string, number>;
 };
 
 export type ModelStatus = 'applied' | 'recorded' | 'refused' | 'already_applied' | 'conflict';
@@ -74,25 +87,26 @@ export class CreditsModel {
   private customer(id: string): Customer {
     let found = this.customers.get(id);
     if (!found) {
-      found = { lots: [], keys: new Map(), ended: new Map() };
+      found = { lots: [], keys: new Map(), ended: new Map(), paidSince: new Map() };
       this.customers.set(id, found);
     }
     return found;
   }
 
-  /** C6/C14: what can be spent at `atMs`: the remaining credit of lots not yet expired. */
+  /** C6/C14: what can be spent at `atMs`: the remaining credit of lots granted, not expired. */
   balance(customerId: string, atMs: number): number {
     let sum = 0;
     for (const lot of this.customer(customerId).lots) {
-      if (atMs < lot.expiresAtMs) sum += lot.remaining;
+      if (lot.grantedAtMs <= atMs && atMs < lot.expiresAtMs) sum += lot.remaining;
     }
     return sum;
   }
 
-  /** The lots still held (expired or not, until the expiry job reclaims them), by id. */
+  /** The lots still held with credit (expired or not, until the job reclaims them), by id. */
   lots(customerId: string): ModelLot[] {
     return this.customer(customerId)
-      .lots.map((lot) => ({ ...lot }))
+      .lots.filter((lot) => !lot.takenBy)
+      .map(({ takenBy: _takenBy, subscriptionId: _subscriptionId, ...lot }) => ({ ...lot }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -111,23 +125,33 @@ export class CreditsModel {
   grant(customerId: string, grant: ModelGrant, nowMs: number): ModelResult {
     const data = JSON.stringify([grant.subscriptionId, grant.lines]);
     return this.once(customerId, `grant ${grant.invoiceId}`, data, (customer) => {
-      if (customer.ended.has(grant.subscriptionId)) {
+      // C8: an ended subscription grants nothing for after its end, in either order (C16).
+      const endedAtMs = customer.ended.get(grant.subscriptionId);
+      const lines = grant.lines.filter(
+        (line) => endedAtMs === undefined || line.periodStartMs <= endedAtMs,
+      );
+      if (lines.length === 0) {
         return {
           status: 'recorded',
           outcome: { result: 'ignored', reason: 'subscription_ended' },
         };
       }
       let credits = 0;
-      for (const line of grant.lines) {
+      for (const line of lines) {
         credits += line.credits;
-        this.receive(customer, {
+        customer.lots.push({
           id: `${grant.invoiceId}#${line.lineId}`,
+          subscriptionId: grant.subscriptionId,
           granted: line.credits,
           remaining: line.credits,
           grantedAtMs: line.periodStartMs,
           expiresAtMs: threeMonthsAfter(line.periodStartMs),
         });
       }
+      const start = Math.min(...lines.map((line) => line.periodStartMs));
+      const since = customer.paidSince.get(grant.subscriptionId) ?? start;
+      customer.paidSince.set(grant.subscriptionId, Math.min(since, start));
+      this.settleForfeits(customer, nowMs);
       const balance = this.balance(customerId, nowMs);
       return { status: 'applied', outcome: { result: 'granted', credits, balance } };
     });
@@ -152,13 +176,14 @@ export class CreditsModel {
     const data = JSON.stringify([change.amount, change.reason]);
     const result = this.once(customerId, `adjust ${change.key}`, data, (customer) => {
       if (change.amount < 0) return this.spend(customerId, -change.amount, change.atMs, nowMs);
-      this.receive(customer, {
+      customer.lots.push({
         id: `adjust#${change.key}`,
         granted: change.amount,
         remaining: change.amount,
         grantedAtMs: change.atMs,
         expiresAtMs: threeMonthsAfter(change.atMs),
       });
+      this.settleForfeits(customer, nowMs);
       return { status: 'applied', outcome: { ok: true, balance: this.balance(customerId, nowMs) } };
     });
     return result.status === 'conflict'
@@ -170,32 +195,69 @@ export class CreditsModel {
    * C11: a referral bonus lot (or any lot granted outside a subscription invoice) arrives like
    * a grant: C4 expiry from its grant time, and forfeited at once when an end already covers it.
    */
-  addLot(customerId: string, lot: { id: string; credits: number; grantedAtMs: number }): void {
-    this.receive(this.customer(customerId), {
+  addLot(
+    customerId: string,
+    lot: { id: string; credits: number; grantedAtMs: number },
+    nowMs = Number.POSITIVE_INFINITY,
+  ): void {
+    const customer = this.customer(customerId);
+    customer.lots.push({
       id: lot.id,
       granted: lot.credits,
       remaining: lot.credits,
       grantedAtMs: lot.grantedAtMs,
       expiresAtMs: threeMonthsAfter(lot.grantedAtMs),
     });
+    this.settleForfeits(customer, nowMs);
   }
 
   /**
-   * C7/C8/C16: a lot arriving after an end that covers it (granted at or before that end, and
-   * alive then) is forfeited at once, as it would have been had it arrived before the end.
+   * C7/C8/C16: makes every lot agree with the facts, whatever order they arrived in. An end
+   * takes a lot when the lot was granted at or before it and still alive then, and no other
+   * subscription was active at that moment (paid for a period started by then, not ended by
+   * then); the earliest such end takes it. A lot an end no longer takes gets its credit back,
+   * unless it has expired by `nowMs`.
    */
-  private receive(customer: Customer, lot: ModelLot): void {
-    for (const endedAtMs of customer.ended.values()) {
-      if (lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs) return;
+  private settleForfeits(customer: Customer, nowMs: number): void {
+    const ends = [...customer.ended.entries()]
+      .filter(([id, endedAtMs]) => !this.anotherActive(customer, id, endedAtMs))
+      .sort(([, a], [, b]) => a - b);
+    for (const lot of customer.lots) {
+      const taking = ends.find(
+        ([, endedAtMs]) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
+      );
+      if (lot.takenBy) {
+        const still = ends.some(([id]) => id === lot.takenBy?.subscriptionId);
+        if (!still && nowMs < lot.expiresAtMs) {
+          lot.remaining = lot.takenBy.credits;
+          delete lot.takenBy;
+        }
+        continue;
+      }
+      if (taking && lot.remaining > 0) {
+        lot.takenBy = { subscriptionId: taking[0], credits: lot.remaining };
+        lot.remaining = 0;
+      }
     }
-    customer.lots.push(lot);
+  }
+
+  private anotherActive(customer: Customer, subscriptionId: string, atMs: number): boolean {
+    for (const [id, since] of customer.paidSince) {
+      if (id === subscriptionId || since > atMs) continue;
+      const endedAtMs = customer.ended.get(id);
+      if (endedAtMs === undefined || endedAtMs > atMs) return true;
+    }
+    return false;
   }
 
   /** C6: the expiry job at `atMs` reclaims every expired lot that still held credit. */
   expire(customerId: string, atMs: number): ModelResult {
     const customer = this.customer(customerId);
     const expired = customer.lots.filter((lot) => lot.expiresAtMs <= atMs && lot.remaining > 0);
-    customer.lots = customer.lots.filter((lot) => !expired.includes(lot));
+    // Expired records of forfeits go too: nothing can give their credit back any more.
+    customer.lots = customer.lots.filter(
+      (lot) => !expired.includes(lot) && !(lot.takenBy && lot.expiresAtMs <= atMs),
+    );
     let credits = 0;
     for (const lot of expired) credits += lot.remaining;
     return {
@@ -204,16 +266,21 @@ export class CreditsModel {
     };
   }
 
-  /** C7/C8: forfeit what was granted at or before the end and still alive at the end. */
-  end(customerId: string, subscriptionId: string, endedAtMs: number): ModelResult {
+  /**
+   * C7/C8: the end is recorded; its lots granted after it (which it would never have granted
+   * had the end come first) go in every case; the forfeits follow from the facts.
+   */
+  end(customerId: string, subscriptionId: string, endedAtMs: number, nowMs: number): ModelResult {
     return this.once(customerId, `end ${subscriptionId}`, String(endedAtMs), (customer) => {
-      const taken = customer.lots.filter(
-        (lot) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
-      );
-      customer.lots = customer.lots.filter((lot) => !taken.includes(lot));
       customer.ended.set(subscriptionId, endedAtMs);
+      customer.lots = customer.lots.filter(
+        (lot) => !(lot.subscriptionId === subscriptionId && lot.grantedAtMs > endedAtMs),
+      );
+      this.settleForfeits(customer, nowMs);
       let forfeited = 0;
-      for (const lot of taken) forfeited += lot.remaining;
+      for (const lot of customer.lots) {
+        if (lot.takenBy?.subscriptionId === subscriptionId) forfeited += lot.takenBy.credits;
+      }
       return { status: 'applied', outcome: { result: 'ended', forfeited } };
     });
   }
@@ -228,7 +295,7 @@ export class CreditsModel {
     }
     const customer = this.customer(customerId);
     const alive = customer.lots
-      .filter((lot) => atMs < lot.expiresAtMs && lot.remaining > 0)
+      .filter((lot) => lot.grantedAtMs <= atMs && atMs < lot.expiresAtMs && lot.remaining > 0)
       .sort(
         (a, b) =>
           a.expiresAtMs - b.expiresAtMs ||
@@ -241,7 +308,7 @@ export class CreditsModel {
       lot.remaining -= take;
       left -= take;
     }
-    customer.lots = customer.lots.filter((lot) => lot.remaining > 0);
+    customer.lots = customer.lots.filter((lot) => lot.remaining > 0 || lot.takenBy);
     return { status: 'applied', outcome: { ok: true, balance: this.balance(customerId, nowMs) } };
   }
 

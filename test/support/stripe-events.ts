@@ -71,6 +71,10 @@ export type LineSpec = {
   readonly kind?: 'subscription' | 'proration' | 'invoice_item';
   /** Defaults to the invoice's subscription. */
   readonly subscriptionId?: string;
+  /** The price's unit amount in cents (default 2000); null sends none, as for some lines. */
+  readonly unitAmount?: number | null;
+  /** The line's amount in cents; defaults to unitAmount x quantity (negative: unused time). */
+  readonly amount?: number;
 };
 
 /** An invoice line item (Stripe's `line_item` sample) for a subscription's price. */
@@ -102,10 +106,12 @@ export function invoiceLine(spec: LineSpec, invoiceId: string, subscriptionId: s
             subscription_item: stripeId('si'),
           },
         };
+  const unitAmount = spec.unitAmount === undefined ? 2000 : spec.unitAmount;
   return {
     ...line,
     id: spec.lineId ?? stripeId('il'),
     invoice: invoiceId,
+    amount: spec.amount ?? (unitAmount ?? 2000) * (spec.quantity ?? 1),
     quantity: spec.quantity ?? 1,
     quantity_decimal: String(spec.quantity ?? 1),
     period: { start, end: spec.periodEnd ? unix(spec.periodEnd) : oneMonthAfter(start) },
@@ -113,7 +119,7 @@ export function invoiceLine(spec: LineSpec, invoiceId: string, subscriptionId: s
     pricing: {
       type: 'price_details',
       price_details: { price: spec.priceId, product: 'prod_QXg1hqf4jFNsqG' },
-      unit_amount_decimal: '2000',
+      unit_amount_decimal: unitAmount === null ? null : String(unitAmount),
     },
     subscription: kind === 'invoice_item' ? null : lineSubscription,
   };
@@ -139,7 +145,17 @@ export type InvoiceOptions = {
   /** Marks the lines as the first page only (Stripe then lists the rest on request). */
   readonly hasMore?: boolean;
   readonly customerEmail?: string | null;
+  /** Cents paid; defaults to the lines' amounts (0 for a trial or a 100% coupon). */
+  readonly amountPaid?: number;
+  /** When it was paid (status_transitions.paid_at); defaults to created. */
+  readonly paidAt?: Time;
+  /** The invoice's own metadata (a pack's referral code). */
+  readonly invoiceMetadata?: Record<string, string>;
 };
+
+function sumOf(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0);
+}
 
 /** A paid subscription invoice (Stripe's `invoice` sample) with the given lines. */
 export function paidInvoice(options: InvoiceOptions): Json {
@@ -156,9 +172,16 @@ export function paidInvoice(options: InvoiceOptions): Json {
     status: options.status ?? 'paid',
     billing_reason: options.billingReason ?? 'subscription_create',
     created: unix(options.created ?? firstStart),
-    amount_paid: 2000 * lines.length,
-    amount_due: 2000 * lines.length,
+    amount_paid:
+      options.amountPaid ?? Math.max(0, sumOf(lines.map((line) => line.amount as number))),
+    amount_due:
+      options.amountPaid ?? Math.max(0, sumOf(lines.map((line) => line.amount as number))),
     amount_remaining: 0,
+    metadata: options.invoiceMetadata ?? {},
+    status_transitions: {
+      ...(invoice.status_transitions as Json),
+      paid_at: unix(options.paidAt ?? options.created ?? firstStart),
+    },
     parent: {
       type: 'subscription_details',
       quote_details: null,
@@ -257,6 +280,65 @@ export function subscriptionDeletedEvent(
 /** `customer.subscription.updated` to the given status. */
 export function subscriptionUpdatedEvent(options: Omit<SubscriptionEventOptions, 'type'>): Json {
   return subscriptionEvent({ ...options, type: 'customer.subscription.updated' });
+}
+
+export type CheckoutOptions = {
+  readonly customerId: string | null;
+  readonly sessionId?: string;
+  /** Set when the Session created an invoice (invoice_creation): the purchase's key then. */
+  readonly invoiceId?: string | null;
+  readonly paymentIntentId?: string;
+  /** Cents; default 2000. */
+  readonly amountTotal?: number;
+  /** `paid` (default), `unpaid` (an asynchronous payment pending) or `no_payment_required`. */
+  readonly paymentStatus?: string;
+  readonly mode?: string;
+  readonly metadata?: Record<string, string>;
+};
+
+/** A Checkout Session (Stripe's `checkout.session` sample), completed. */
+export function checkoutSession(options: CheckoutOptions): Json {
+  return {
+    ...stripeFixture('checkout.session'),
+    id: options.sessionId ?? stripeId('cs'),
+    customer: options.customerId,
+    invoice: options.invoiceId ?? null,
+    payment_intent: options.paymentIntentId ?? stripeId('pi'),
+    amount_total: options.amountTotal ?? 2000,
+    amount_subtotal: options.amountTotal ?? 2000,
+    currency: 'usd',
+    mode: options.mode ?? 'payment',
+    payment_status: options.paymentStatus ?? 'paid',
+    status: 'complete',
+    metadata: options.metadata ?? {},
+  };
+}
+
+/** `checkout.session.completed` (or `checkout.session.async_payment_succeeded`). */
+export function checkoutEvent(
+  options: CheckoutOptions & {
+    readonly type?: string;
+    readonly eventId?: string;
+    readonly created?: Time;
+  },
+): Json {
+  return stripeEvent({
+    type: options.type ?? 'checkout.session.completed',
+    object: checkoutSession(options),
+    ...(options.eventId && { id: options.eventId }),
+    created: options.created ?? '2026-11-01T00:00:00Z',
+  });
+}
+
+/** A Checkout Session's line item (Stripe's `item` sample) for a price, as the API lists it. */
+export function checkoutLineItem(priceId: string, quantity = 1): Json {
+  const item = stripeFixture('item');
+  return {
+    ...item,
+    id: stripeId('li'),
+    quantity,
+    price: { ...(item.price as Json), id: priceId, recurring: null, type: 'one_time' },
+  };
 }
 
 export type SignOptions = {

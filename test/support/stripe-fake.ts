@@ -11,6 +11,7 @@ import { stripeFixture } from './stripe-events';
  *                                  when asked)
  * - GET /v1/subscriptions/:id      from `subscriptions`
  * - GET /v1/promotion_codes/:id    from `promotionCodes`
+ * - GET /v1/checkout/sessions/:id/line_items   from `checkoutLines`, paginated
  * - GET /v1/events                 from `events`: created[gte|gt|lte|lt], types[], type,
  *                                  starting_after, limit, has_more; newest first, as Stripe
  * Every request is recorded. Unknown routes answer 404 in Stripe's error shape.
@@ -25,6 +26,13 @@ export type FakeRequest = {
 export type StripeFakeOptions = {
   /** price id -> the Price's metadata (e.g. `{ credits: '500' }`). */
   readonly prices?: Record<string, Record<string, string>>;
+  /** price id -> more of the Price: its unit amount and interval (C19). */
+  readonly priceDetails?: Record<
+    string,
+    { unit_amount?: number; recurring?: { interval: string; interval_count: number } | null }
+  >;
+  /** Checkout Session id -> its line items (JSON objects as Stripe lists them). */
+  readonly checkoutLines?: Record<string, Record<string, unknown>[]>;
   /** invoice id -> every line item (JSON objects as Stripe lists them). */
   readonly invoiceLines?: Record<string, Record<string, unknown>[]>;
   /** Events in any order; listed newest first. */
@@ -44,6 +52,7 @@ export type StripeFake = {
   readonly apiBase: string;
   readonly requests: FakeRequest[];
   readonly prices: Map<string, Record<string, string>>;
+  readonly checkoutLines: Map<string, Record<string, unknown>[]>;
   readonly invoiceLines: Map<string, Record<string, unknown>[]>;
   readonly events: Record<string, unknown>[];
   readonly promotionCodes: Map<string, Record<string, string>>;
@@ -57,6 +66,8 @@ export type StripeFake = {
 
 export async function startStripeFake(options: StripeFakeOptions = {}): Promise<StripeFake> {
   const prices = new Map(Object.entries(options.prices ?? {}));
+  const priceDetails = new Map(Object.entries(options.priceDetails ?? {}));
+  const checkoutLines = new Map(Object.entries(options.checkoutLines ?? {}));
   const invoiceLines = new Map(Object.entries(options.invoiceLines ?? {}));
   const events = [...(options.events ?? [])];
   const invoiceDiscounts = new Map(Object.entries(options.invoiceDiscounts ?? {}));
@@ -93,6 +104,8 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     const lines = /^\/v1\/invoices\/([^/]+)\/lines$/.exec(path);
     if (lines?.[1]) return sendLines(response, decodeURIComponent(lines[1]), url);
     if (path === '/v1/events') return sendEvents(response, url);
+    const session = /^\/v1\/checkout\/sessions\/([^/]+)\/line_items$/.exec(path);
+    if (session?.[1]) return sendCheckoutLines(response, decodeURIComponent(session[1]), url);
     const invoice = /^\/v1\/invoices\/([^/]+)$/.exec(path);
     if (invoice?.[1]) return sendInvoice(response, decodeURIComponent(invoice[1]), url);
     const subscription = /^\/v1\/subscriptions\/([^/]+)$/.exec(path);
@@ -161,7 +174,18 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
         'price',
       );
     }
-    send(response, 200, { ...stripeFixture('price'), id: priceId, metadata });
+    send(response, 200, {
+      ...stripeFixture('price'),
+      id: priceId,
+      metadata,
+      ...priceDetails.get(priceId),
+    });
+  }
+
+  function sendCheckoutLines(response: ServerResponse, sessionId: string, url: URL) {
+    const all = checkoutLines.get(sessionId);
+    if (!all) return missing(response, 'checkout.session', sessionId);
+    sendPage(response, all, url, `/v1/checkout/sessions/${sessionId}/line_items`);
   }
 
   function sendLines(response: ServerResponse, invoiceId: string, url: URL) {
@@ -213,6 +237,7 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     apiBase: `http://127.0.0.1:${port}`,
     requests,
     prices,
+    checkoutLines,
     invoiceLines,
     events,
     promotionCodes,

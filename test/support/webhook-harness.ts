@@ -16,6 +16,8 @@ import { freshTable } from './table';
 
 export type HarnessOptions = {
   readonly planCredits?: Config['planCredits'];
+  /** PLAN_CREDITS' `intervalMonths` for the prices that give one (an annual plan: 12). */
+  readonly planIntervalMonths?: Config['planIntervalMonths'];
   readonly webhookSecrets?: readonly string[];
   /** The fixed time of the handler's clock (signatures are made at this time by default). */
   readonly now?: Time;
@@ -40,6 +42,7 @@ export async function webhookHarness(options: HarnessOptions = {}) {
   const deps = webhookDepsFromConfig(
     {
       planCredits: options.planCredits ?? {},
+      ...(options.planIntervalMonths && { planIntervalMonths: options.planIntervalMonths }),
       webhookSecrets: options.webhookSecrets ?? [TEST_WEBHOOK_SECRET],
       ...(options.stripeSecretKey && { stripeSecretKey: options.stripeSecretKey }),
       ...(options.stripeApiBase && { stripeApiBase: options.stripeApiBase }),

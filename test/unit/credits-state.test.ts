@@ -1,19 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import { bookBalance, type Lot } from '../../lib/credits/lots';
 import {
+  cancelUpcoming,
+  expire,
+  grantLots,
+  monthlyLots,
+  releaseDue,
+  spend,
+} from '../../lib/credits/changes';
+import {
+  effectiveLots,
+  endSubscription,
+  MAX_LOTS_PER_FORFEIT,
+  reconcileForfeits,
+} from '../../lib/credits/forfeits';
+import { bookBalance, type Lot, LotSource } from '../../lib/credits/lots';
+import {
+  andThen,
   type CustomerState,
   changeOf,
   emptyState,
-  endSubscription,
-  expire,
-  grantLots,
   isInsufficient,
   lotsAfter,
-  MAX_LOTS_PER_FORFEIT,
   mergeChanges,
-  spend,
   stateAfter,
 } from '../../lib/credits/state';
+import { calendarMonthsBetween } from '../../lib/credits/time';
 import { lot, ms } from '../support/lots';
 
 function stateWith(lots: Lot[], subscriptions: CustomerState['facts']['subscriptions'] = {}) {
@@ -107,7 +118,9 @@ describe('Function: grantLots', () => {
     const late = lot('late', '2026-03-01T00:00:00Z', 100);
 
     // Act
-    const change = grantLots(state, entry('grant#in_late', late.grantedAtMs), [late]);
+    const change = grantLots(state, entry('grant#in_late', late.grantedAtMs), [late], {
+      nowMs: ms('2026-03-11T00:00:00Z'),
+    });
 
     // Assess
     expect(change.entries.map((each) => [each.type, each.amount, each.balanceAfter])).toEqual([
@@ -251,8 +264,14 @@ describe('Function: expire', () => {
   });
 });
 
-describe('Function: endSubscription', () => {
-  it('C7 C8 forfeits lots granted up to the end, keeps later grants, remembers the end', () => {
+/** An end as the ledger runs it: the end's own facts, then the forfeits they imply. */
+function ended(state: CustomerState, id: string, endedAtMs: number, nowMs = endedAtMs) {
+  const end = endSubscription(state, { id, endedAtMs, entryId: `end#${id}` });
+  return andThen(state, end, (after) => reconcileForfeits(after, nowMs).change);
+}
+
+describe('Function: endSubscription and reconcileForfeits', () => {
+  it('C7 C8 the last subscription ending forfeits lots granted up to the end, keeps later grants', () => {
     // Prepare
     const endedAtMs = ms('2026-03-15T00:00:00Z');
     const feb = lot('feb', '2026-02-01T00:00:00Z', 100, 60);
@@ -261,29 +280,12 @@ describe('Function: endSubscription', () => {
     const state = stateWith([feb, mar, later], { sub_old: { activeSinceMs: feb.grantedAtMs } });
 
     // Act
-    const { change, more } = endSubscription(state, {
-      id: 'sub_old',
-      endedAtMs,
-      entryId: 'end#sub_old',
-    });
+    const { change, state: after } = ended(state, 'sub_old', endedAtMs);
 
     // Assess
-    expect(more).toBe(false);
-    expect(change.entries).toEqual([
-      {
-        id: 'end#sub_old#feb',
-        type: 'forfeit',
-        amount: -160,
-        balanceAfter: 500,
-        atMs: endedAtMs,
-        ref: 'sub_old',
-        lots: [
-          { lotId: 'feb', amount: 60 },
-          { lotId: 'mar', amount: 100 },
-        ],
-      },
+    expect(change?.entries.map((each) => [each.type, each.amount, each.atMs, each.ref])).toEqual([
+      ['forfeit', -160, endedAtMs, 'sub_old'],
     ]);
-    const after = stateAfter(state, change);
     expect(after.lots.filter((each) => each.remaining > 0).map((each) => each.id)).toEqual([
       'later',
     ]);
@@ -292,17 +294,104 @@ describe('Function: endSubscription', () => {
     });
   });
 
-  it('C7 an end with nothing to forfeit writes no entry but still records the end (C8)', () => {
+  it('C7 an end forfeits nothing while another subscription is active at that moment', () => {
+    // Prepare: switching plans: the new subscription was paid for before the old one ended.
+    const old = lot('old', '2026-02-01T00:00:00Z', 100);
+    const pro = lot('pro', '2026-03-01T00:00:00Z', 500);
+    const state = stateWith([old, pro], {
+      sub_old: { activeSinceMs: old.grantedAtMs },
+      sub_pro: { activeSinceMs: pro.grantedAtMs },
+    });
+
     // Act
-    const { change } = endSubscription(stateWith([]), {
-      id: 'sub_1',
-      endedAtMs: 1000,
-      entryId: 'end#sub_1',
+    const { change, state: after } = ended(state, 'sub_old', ms('2026-03-10T00:00:00Z'));
+
+    // Assess
+    expect(change?.entries).toEqual([]);
+    expect(bookBalance(after.lots)).toBe(600);
+  });
+
+  it('C7 a subscription that never had a paid invoice was never active: its end is the last', () => {
+    // Prepare: sub_unpaid has no paid invoice (incomplete_expired); sub_main ended before.
+    const main = lot('main', '2026-02-01T00:00:00Z', 100);
+    const state = stateWith([main], {
+      sub_main: { activeSinceMs: main.grantedAtMs },
+      sub_unpaid: {},
+    });
+
+    // Act
+    const unpaidEnd = ended(state, 'sub_unpaid', ms('2026-02-10T00:00:00Z'));
+
+    // Assess: sub_main is still active, so the unpaid one's end takes nothing.
+    expect(bookBalance(unpaidEnd.state.lots)).toBe(100);
+  });
+
+  it('C8 C16 a forfeit that a later grant shows wrong is undone, giving back what has not expired', () => {
+    // Prepare: sub_old ended on 10 Mar and forfeited everything, then sub_new's first invoice
+    // arrives: its period started on 1 Mar, so it was active at the end.
+    const endedAtMs = ms('2026-03-10T00:00:00Z');
+    const old = lot('old', '2026-02-01T00:00:00Z', 100);
+    const start = stateWith([old], { sub_old: { activeSinceMs: old.grantedAtMs } });
+    const afterEnd = ended(start, 'sub_old', endedAtMs).state;
+    expect(bookBalance(afterEnd.lots)).toBe(0);
+    const proven: CustomerState = {
+      ...afterEnd,
+      facts: {
+        ...afterEnd.facts,
+        subscriptions: {
+          ...afterEnd.facts.subscriptions,
+          sub_new: { activeSinceMs: ms('2026-03-01T00:00:00Z') },
+        },
+      },
+    };
+
+    // Act
+    const { change } = reconcileForfeits(proven, ms('2026-03-12T00:00:00Z'));
+
+    // Assess
+    expect(change?.entries.map((each) => [each.type, each.amount])).toEqual([['forfeit', 100]]);
+    expect(change?.unforfeited.map((each) => each.id)).toEqual(['old']);
+  });
+
+  it('C7 a credit pack is never forfeited', () => {
+    // Prepare
+    const pack = { ...lot('pack', '2026-02-01T00:00:00Z', 50), source: LotSource.pack };
+    const state = stateWith([pack], { sub_1: { activeSinceMs: ms('2026-01-01T00:00:00Z') } });
+
+    // Act
+    const { state: after } = ended(state, 'sub_1', ms('2026-02-10T00:00:00Z'));
+
+    // Assess
+    expect(bookBalance(after.lots)).toBe(50);
+  });
+
+  it("C7 C20 an end cancels its subscription's lots not yet granted, whatever else is active", () => {
+    // Prepare: an annual plan from 1 Jan, its later months upcoming; another plan is active.
+    const annual = monthlyLots({
+      idPrefix: 'in_year#il_1',
+      source: LotSource.subscription,
+      totalCredits: 1200,
+      months: 12,
+      startMs: ms('2026-01-01T00:00:00Z'),
+      ref: 'in_year',
+      subscriptionId: 'sub_year',
+    }).map((each, k) => (k === 0 ? each : { ...each, upcoming: true as const }));
+    const state = stateWith(annual, {
+      sub_year: { activeSinceMs: ms('2026-01-01T00:00:00Z') },
+      sub_other: { activeSinceMs: ms('2026-01-01T00:00:00Z') },
+    });
+
+    // Act
+    const end = endSubscription(state, {
+      id: 'sub_year',
+      endedAtMs: ms('2026-01-20T00:00:00Z'),
+      entryId: 'end#sub_year',
     });
 
     // Assess
-    expect(change.entries).toEqual([]);
-    expect(change.facts?.subscriptions).toEqual({ sub_1: { endedAtMs: 1000 } });
+    expect(end.cancelled).toHaveLength(11);
+    expect(end.entries).toEqual([]);
+    expect(lotsAfter(state, end).map((each) => each.id)).toEqual(['in_year#il_1']);
   });
 
   it('C7 forfeits at most one transaction of lots at a time and says more remain', () => {
@@ -310,17 +399,115 @@ describe('Function: endSubscription', () => {
     const lots = Array.from({ length: MAX_LOTS_PER_FORFEIT + 3 }, (_, i) =>
       lot(`l${String(i).padStart(3, '0')}`, '2026-03-01T00:00:00Z', 1),
     );
+    const state = stateWith(lots, { sub_1: { endedAtMs: ms('2026-03-02T00:00:00Z') } });
 
     // Act
-    const first = endSubscription(stateWith(lots), {
-      id: 'sub_1',
-      endedAtMs: ms('2026-03-02T00:00:00Z'),
-      entryId: 'end#sub_1',
-    });
+    const first = reconcileForfeits(state, ms('2026-03-02T00:00:00Z'));
 
     // Assess
     expect(first.more).toBe(true);
-    expect(first.change.forfeited).toHaveLength(MAX_LOTS_PER_FORFEIT);
+    expect(first.change?.forfeited).toHaveLength(MAX_LOTS_PER_FORFEIT);
+  });
+
+  it('C7 C16 a lot an end takes counts as forfeited before the forfeit is written', () => {
+    // Prepare: a quiet bonus written while the referrer's last subscription was ending.
+    const bonus = lot('referral#cus_2', '2026-03-01T00:00:00Z', 250);
+    const state = stateWith([bonus], { sub_1: { endedAtMs: ms('2026-03-05T00:00:00Z') } });
+
+    // Act / Assess
+    expect(effectiveLots(state, ms('2026-03-06T00:00:00Z'))).toEqual([
+      { ...bonus, remaining: 0, forfeit: { by: 'sub_1', credits: 250 } },
+    ]);
+    expect(
+      isInsufficient(
+        spend(state, {
+          id: 'c',
+          type: 'consumption',
+          amount: 1,
+          atMs: ms('2026-03-06T00:00:00Z'),
+          ref: 'k',
+        }),
+      ),
+    ).toBe(true);
+  });
+});
+
+describe('Function: monthlyLots, releaseDue, cancelUpcoming (C19, C20)', () => {
+  it('C20 splits a period into monthly lots of equal size, any remainder in the first', () => {
+    // Act
+    const lots = monthlyLots({
+      idPrefix: 'in_1#proration',
+      source: LotSource.subscription,
+      totalCredits: 100,
+      months: 3,
+      startMs: ms('2026-01-31T10:00:00Z'),
+      ref: 'in_1',
+    });
+
+    // Assess: 31 Jan + 1 month is 28 Feb (clamped, C4); each expires 3 months after its grant.
+    expect(
+      lots.map((each) => [each.id, each.granted, new Date(each.grantedAtMs).toISOString()]),
+    ).toEqual([
+      ['in_1#proration', 34, '2026-01-31T10:00:00.000Z'],
+      ['in_1#proration#1', 33, '2026-02-28T10:00:00.000Z'],
+      ['in_1#proration#2', 33, '2026-03-31T10:00:00.000Z'],
+    ]);
+    expect(new Date(lots[1]?.expiresAtMs ?? 0).toISOString()).toBe('2026-05-28T10:00:00.000Z');
+  });
+
+  it('C20 counts a period in whole calendar months, rounded, at least one', () => {
+    expect(calendarMonthsBetween(ms('2026-01-01T00:00:00Z'), ms('2027-01-01T00:00:00Z'))).toBe(12);
+    expect(calendarMonthsBetween(ms('2026-01-31T00:00:00Z'), ms('2026-02-28T00:00:00Z'))).toBe(1);
+    expect(calendarMonthsBetween(ms('2026-03-01T00:00:00Z'), ms('2026-03-16T12:00:00Z'))).toBe(1);
+    expect(calendarMonthsBetween(ms('2026-03-01T00:00:00Z'), ms('2026-03-05T00:00:00Z'))).toBe(1);
+    expect(calendarMonthsBetween(ms('2026-01-01T00:00:00Z'), ms('2026-03-20T00:00:00Z'))).toBe(3);
+  });
+
+  it('C20 an upcoming lot enters the ledger when its grant time has come, at that time', () => {
+    // Prepare
+    const upcoming = {
+      ...lot('in_y#il_1#1', '2026-02-01T00:00:00Z', 100),
+      upcoming: true as const,
+    };
+    const state = stateWith([upcoming]);
+
+    // Act
+    const before = releaseDue(state, ms('2026-01-31T23:59:59Z'));
+    const due = releaseDue(state, ms('2026-02-01T00:00:00Z'));
+
+    // Assess
+    expect(before).toBeUndefined();
+    expect(due?.entries.map((each) => [each.type, each.amount, each.balanceAfter])).toEqual([
+      ['grant', 100, 100],
+    ]);
+    expect(bookBalance(state.lots)).toBe(0);
+  });
+
+  it('C19 a downgrade cancels credits not yet granted, latest first, and takes back nothing granted', () => {
+    // Prepare
+    const granted = lot('m0', '2026-01-01T00:00:00Z', 100);
+    const upcoming = [1, 2].map((k) => ({
+      ...lot(`m${k}`, `2026-0${k + 1}-01T00:00:00Z`, 100),
+      subscriptionId: 'sub_1',
+      upcoming: true as const,
+    }));
+    const state = stateWith([{ ...granted, subscriptionId: 'sub_1' }, ...upcoming]);
+
+    // Act
+    const { cancelled, change } = cancelUpcoming(state, {
+      subscriptionId: 'sub_1',
+      credits: 150,
+      atMs: ms('2026-01-15T00:00:00Z'),
+      entryId: 'grant#in_down#downgrade',
+    });
+
+    // Assess
+    expect(cancelled).toBe(150);
+    expect(change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([
+      ['m2', 100],
+      ['m1', 50],
+    ]);
+    expect(change?.entries).toEqual([]);
   });
 });
 

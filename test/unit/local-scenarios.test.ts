@@ -126,13 +126,20 @@ describe('Scenarios of npm run trigger', () => {
     });
   });
 
-  it('pack: checkout.session.completed in payment mode, paid, naming its payment intent (C21)', () => {
+  it('pack: a manual invoice and the Checkout Session that created it, naming one purchase (C21)', () => {
     // Act
-    const event = only('pack', { priceId: SAMPLE_PRICES.pack.id, quantity: 1 });
+    const [invoice, session] = events('pack', { priceId: SAMPLE_PRICES.pack.id, quantity: 1 });
 
     // Assess
-    expect(event.type).toBe('checkout.session.completed');
-    expect(event.data.object).toMatchObject({
+    expect(invoice?.type).toBe('invoice.paid');
+    expect(invoice?.data.object).toMatchObject({
+      billing_reason: 'manual',
+      status: 'paid',
+      parent: null,
+      amount_paid: SAMPLE_PRICES.pack.unitAmount,
+    });
+    expect(session?.type).toBe('checkout.session.completed');
+    expect(session?.data.object).toMatchObject({
       object: 'checkout.session',
       mode: 'payment',
       status: 'complete',
@@ -140,7 +147,21 @@ describe('Scenarios of npm run trigger', () => {
       customer: 'cus_amy',
       amount_total: SAMPLE_PRICES.pack.unitAmount,
       payment_intent: 'pi_amy',
+      invoice: invoice?.data.object.id,
     });
+  });
+
+  it('trial and annual: a $0 first invoice, and a first invoice over twelve months (C18, C20)', () => {
+    const [trial] = events('trial');
+    const [annual] = events('annual', { priceId: SAMPLE_PRICES.annual.id });
+    expect(trial?.data.object).toMatchObject({
+      billing_reason: 'subscription_create',
+      amount_paid: 0,
+    });
+    const line = annual?.data.object.lines.data[0];
+    const months = (line.period.end - line.period.start) / 86_400;
+    expect(months).toBeGreaterThanOrEqual(365);
+    expect(months).toBeLessThanOrEqual(366);
   });
 
   it('refund and partial-refund: refund.created and charge.refunded for the amount (C22)', () => {

@@ -76,7 +76,7 @@ describe('Function: startBanner', () => {
     expect(text).toContain('Webhook URL     http://localhost:3000/webhooks/stripe');
     expect(text).toContain('whsec_local_dev_secret   <-- LOCAL DEFAULT');
     expect(text).toContain(
-      'PLAN_CREDITS    3 prices (price_basic_monthly, price_pro_monthly, price_pack_1000)   <-- LOCAL DEFAULT',
+      'PLAN_CREDITS    4 prices (price_basic_monthly, price_pro_monthly, price_basic_yearly, price_pack_1000)   <-- LOCAL DEFAULT',
     );
     expect(text).toContain('.env            none (optional; see .env.example)');
     expect(text).toContain('stripe listen --forward-to localhost:3000/webhooks/stripe');

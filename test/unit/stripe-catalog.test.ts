@@ -57,11 +57,38 @@ describe('Function: createPlanCatalog (against a local fake of the Stripe API)',
   it.each([
     ['missing', {}],
     ['not a number', { credits: 'lots' }],
-    ['zero', { credits: '0' }],
+    ['negative', { credits: '-5' }],
     ['fractional', { credits: '2.5' }],
   ])('C2: a Price whose metadata.credits is %s is unknown', async (_name, metadata) => {
     fake.prices.set('price_odd', metadata);
     await expect(catalog().creditsFor('price_odd')).rejects.toThrow(UnknownPriceError);
+  });
+
+  it('C2: a Price whose metadata.credits is zero grants nothing, and is no error', async () => {
+    fake.prices.set('price_addon', { credits: '0' });
+    await expect(catalog().creditsFor('price_addon')).resolves.toBe(0);
+  });
+
+  it('C2 C19: a price configured as a plain number reads its interval and unit amount from the Price when a proration needs them, once', async () => {
+    // Prepare
+    fake.prices.set('price_year', { credits: '100' });
+    const plans = createPlanCatalog({
+      planCredits: { price_year: 100, price_month: 50 },
+      planIntervalMonths: { price_month: 1 },
+      stripe: lazyStripeClient({ secretKey: 'sk_test_fake', apiBase: fake.apiBase }),
+    });
+    const requests = fake.requests.length;
+    // Act
+    const plain = await plans.priceFor('price_month', { intervalMonths: true });
+    const [first, second] = await Promise.all([
+      plans.priceFor('price_year', { intervalMonths: true, unitAmount: true }),
+      plans.priceFor('price_year', { intervalMonths: true, unitAmount: true }),
+    ]);
+    // Assess: the sample Price is monthly at 2000 cents; one request for both look-ups.
+    expect(plain).toEqual({ credits: 50, intervalMonths: 1 });
+    expect(first).toEqual({ credits: 100, intervalMonths: 1, unitAmount: 2000 });
+    expect(second).toEqual(first);
+    expect(fake.requests.length - requests).toBe(1);
   });
 
   it('C2: without STRIPE_SECRET_KEY a price PLAN_CREDITS lacks is unknown, and no request is made', async () => {

@@ -19,15 +19,14 @@ import {
   subscriptionUpdatedEvent,
 } from '../support/stripe-events';
 
-/** A catalog from a plain map: translation only needs `creditsFor`. */
+/** A catalog from a plain map of monthly credits, every price billed monthly. */
 function catalogOf(credits: Record<string, number>): PlanCatalog {
-  return {
-    creditsFor: async (priceId) => {
-      const found = credits[priceId];
-      if (found === undefined) throw new UnknownPriceError(priceId);
-      return found;
-    },
+  const priceFor = async (priceId: string) => {
+    const found = credits[priceId];
+    if (found === undefined) throw new UnknownPriceError(priceId);
+    return { credits: found, intervalMonths: 1 };
   };
+  return { priceFor, creditsFor: async (priceId) => (await priceFor(priceId)).credits };
 }
 
 const noStripe: StripeAccess = (purpose) => {
@@ -48,7 +47,8 @@ function objectOf(event: Record<string, unknown>) {
 }
 
 function commandsOf(translation: Awaited<ReturnType<typeof translate>>): readonly DomainCommand[] {
-  if (translation.kind !== 'commands') throw new Error(`ignored: ${translation.reason}`);
+  if (translation.kind !== 'commands')
+    throw new Error(`not commands: ${JSON.stringify(translation)}`);
   return translation.commands;
 }
 
@@ -141,10 +141,12 @@ describe('Function: translateEvent', () => {
           customerId: 'cus_1',
           invoiceId: 'in_1',
           subscriptionId: 'sub_1',
+          billingReason: 'subscription_create',
           invoiceCreatedMs: ms('2026-11-01T00:00:05Z'),
+          amountPaid: 2000 + 3 * 2000,
           lines: [
-            { lineId: 'il_pro', credits: 500, periodStartMs: ms(periodStart) },
-            { lineId: 'il_basic', credits: 300, periodStartMs: ms(periodStart) },
+            { lineId: 'il_pro', credits: 500, periodStartMs: ms(periodStart), months: 1 },
+            { lineId: 'il_basic', credits: 300, periodStartMs: ms(periodStart), months: 1 },
           ],
         },
       },
@@ -169,7 +171,7 @@ describe('Function: translateEvent', () => {
     expect(succeeded).toEqual(paid);
   });
 
-  it.each(['manual', 'subscription_update', 'subscription_threshold', 'quote_accept'])(
+  it.each(['subscription_threshold', 'quote_accept'])(
     'C3: billing_reason %s is ignored with the reason',
     async (billingReason) => {
       const translation = await translate(
@@ -200,15 +202,15 @@ describe('Function: translateEvent', () => {
     expect(translation).toEqual({ kind: 'ignored', reason: 'invoice status is open, not paid' });
   });
 
-  it('C2: prorations and one-off invoice items are skipped with a reason', async () => {
+  it('C2: one-off invoice items on a subscription invoice are skipped with a reason', async () => {
     // Prepare
     const event = paidInvoiceEvent({
       customerId: 'cus_1',
       subscriptionId: 'sub_1',
       lines: [
         { priceId: 'price_basic', periodStart, lineId: 'il_plan' },
-        { priceId: 'price_pro', periodStart, lineId: 'il_prorated', kind: 'proration' },
         { priceId: 'price_setup', periodStart, lineId: 'il_setup', kind: 'invoice_item' },
+        { priceId: 'price_basic', periodStart, lineId: 'il_other', subscriptionId: 'sub_2' },
       ],
     });
     // Act
@@ -217,13 +219,101 @@ describe('Function: translateEvent', () => {
     expect(translation).toMatchObject({
       kind: 'commands',
       skippedLines: [
-        { lineId: 'il_prorated', reason: 'proration' },
         { lineId: 'il_setup', reason: 'not a subscription line (invoice item)' },
+        { lineId: 'il_other', reason: 'belongs to subscription sub_2, not sub_1' },
       ],
     });
     const [grant] = commandsOf(translation);
     expect(grant?.kind === 'grantSubscriptionInvoice' && grant.grant.lines).toEqual([
-      { lineId: 'il_plan', credits: 100, periodStartMs: ms(periodStart) },
+      { lineId: 'il_plan', credits: 100, periodStartMs: ms(periodStart), months: 1 },
+    ]);
+  });
+
+  it('C2: a price that grants no credits (an add-on) is skipped, the rest still grants', async () => {
+    const zeroDeps = {
+      ...deps,
+      catalog: catalogOf({ price_basic: 100, price_addon: 0 }),
+    };
+    const translation = await translateEvent(
+      zeroDeps,
+      parseStripeEvent(
+        paidInvoiceEvent({
+          customerId: 'cus_1',
+          subscriptionId: 'sub_1',
+          lines: [
+            { priceId: 'price_basic', periodStart, lineId: 'il_plan' },
+            { priceId: 'price_addon', periodStart, lineId: 'il_addon' },
+          ],
+        }),
+      ),
+    );
+    expect(translation).toMatchObject({
+      kind: 'commands',
+      skippedLines: [{ lineId: 'il_addon', reason: 'price price_addon grants no credits (C2)' }],
+    });
+  });
+
+  it('C19: an upgrade invoice (subscription_update) grants the prorated difference, rounded down', async () => {
+    // Prepare: basic (100/month at $20) to pro (500/month at $50) half way through the month:
+    // unused basic time is -$10, remaining pro time is +$25.
+    const changedAt = '2026-11-16T00:00:00Z';
+    const periodEnd = '2026-12-01T00:00:00Z';
+    const event = paidInvoiceEvent({
+      customerId: 'cus_1',
+      subscriptionId: 'sub_1',
+      billingReason: 'subscription_update',
+      lines: [
+        {
+          priceId: 'price_basic',
+          kind: 'proration',
+          periodStart: changedAt,
+          periodEnd,
+          unitAmount: 2000,
+          amount: -1000,
+          lineId: 'il_unused',
+        },
+        {
+          priceId: 'price_pro',
+          kind: 'proration',
+          periodStart: changedAt,
+          periodEnd,
+          unitAmount: 5000,
+          amount: 2501,
+          lineId: 'il_remaining',
+        },
+      ],
+    });
+    // Act
+    const [command] = commandsOf(await translate(event));
+    // Assess: 500 x 2501/5000 - 100 x 1000/2000 = 250.1 - 50 = 200.1, granted as 200.
+    expect(command?.kind === 'grantSubscriptionInvoice' && command.grant).toMatchObject({
+      billingReason: 'subscription_update',
+      lines: [],
+      proration: { credits: 200, periodStartMs: ms(changedAt), months: 1 },
+    });
+  });
+
+  it('C21: a paid manual invoice is a pack bought outright, keyed by the invoice', async () => {
+    const packDeps = { ...deps, catalog: catalogOf({ price_pack: 250 }) };
+    const translation = await translateEvent(
+      packDeps,
+      parseStripeEvent(
+        paidInvoiceEvent({
+          customerId: 'cus_1',
+          subscriptionId: 'sub_ignored',
+          invoiceId: 'in_pack',
+          billingReason: 'manual',
+          lines: [{ priceId: 'price_pack', periodStart, kind: 'invoice_item', quantity: 2 }],
+        }),
+      ),
+    );
+    const [command] = commandsOf(translation);
+    expect(command).toMatchObject({
+      kind: 'grantPack',
+      pack: { customerId: 'cus_1', purchaseId: 'in_pack' },
+    });
+    expect(command?.kind === 'grantPack' && command.pack.lines).toEqual([
+      expect.objectContaining({ credits: 500 }),
     ]);
   });
 
@@ -270,9 +360,18 @@ describe('Function: translateEvent', () => {
           customerId: 'cus_new',
           invoiceId: 'in_first',
           subscriptionId: 'sub_new',
+          billingReason: 'subscription_create',
           invoiceCreatedMs: ms('2026-11-01T00:00:07Z'),
-          lines: [{ lineId: expect.any(String), credits: 500, periodStartMs: ms(periodStart) }],
-          referral: { code: 'ABCD-EFGH-JK', billingReason: 'subscription_create' },
+          amountPaid: 2000,
+          lines: [
+            {
+              lineId: expect.any(String),
+              credits: 500,
+              periodStartMs: ms(periodStart),
+              months: 1,
+            },
+          ],
+          referral: { code: 'ABCD-EFGH-JK' },
         },
       },
     ]);

@@ -1,0 +1,257 @@
+import { effectiveLots, forfeitsByEnd, reconcileForfeits } from './forfeits';
+import {
+  byBurnOrder,
+  dueLots,
+  expiredLots,
+  type Lot,
+  type LotSource,
+  newLot,
+  planBurn,
+  spendableBalance,
+} from './lots';
+import {
+  andThen,
+  type CustomerFacts,
+  type CustomerState,
+  changeOf,
+  type EntryBase,
+  type EntryDraft,
+  EntryType,
+  type InsufficientCredits,
+  type LotCancel,
+  LotExistsError,
+  type StateChange,
+} from './state';
+import { addCalendarMonthsMs } from './time';
+
+/**
+ * The changes the rules make to a customer's state, as pure functions of that state and the
+ * request: grants (C3, C20, C21), spends (C5, C15), expiry (C6), releases of upcoming lots
+ * (C20) and cancellations of never-granted credit (C7, C19).
+ */
+
+/**
+ * Adds new lots with one entry (subscription grant, bonus, adjustment, pack). Lots granted in
+ * the future (C20) are created upcoming, out of the entry, which counts only what is granted
+ * by `nowMs`. C7/C8/C16: a lot granted at or before an end already recorded that left no
+ * subscription active would have been forfeited had Stripe delivered the grant first, so it
+ * arrives forfeited: the outcome does not depend on delivery order.
+ */
+export function grantLots(
+  state: CustomerState,
+  entry: EntryBase,
+  lots: readonly Lot[],
+  extra: { facts?: CustomerFacts; quiet?: boolean; nowMs?: number } = {},
+): StateChange {
+  const known = new Set(state.lots.map((lot) => lot.id));
+  for (const lot of lots) {
+    if (known.has(lot.id)) throw new LotExistsError(state.customerId, lot.id);
+  }
+  const nowMs = extra.nowMs ?? Number.POSITIVE_INFINITY;
+  const granted = lots.filter((lot) => lot.grantedAtMs <= nowMs);
+  const upcoming = lots.filter((lot) => lot.grantedAtMs > nowMs).map(asUpcoming);
+  const grant: EntryDraft = {
+    ...entry,
+    amount: granted.reduce((sum, lot) => sum + lot.granted, 0),
+    lots: granted.map((lot) => ({ lotId: lot.id, amount: lot.granted })),
+  };
+  const forfeits = forfeitsByEnd(extra.facts ?? state.facts, granted, entry.id);
+  const taken = new Map(forfeits.flatMap(({ by, lots: each }) => each.map((lot) => [lot.id, by])));
+  const created = granted.map((lot) => {
+    const by = taken.get(lot.id);
+    return by === undefined ? lot : { ...lot, remaining: 0, forfeit: { by, credits: lot.granted } };
+  });
+  return changeOf(state, {
+    created: [...created, ...upcoming],
+    drafts: granted.length > 0 ? [grant, ...forfeits.map((each) => each.draft)] : [],
+    ...(extra.facts && { facts: extra.facts }),
+    ...(extra.quiet && { quiet: true }),
+  });
+}
+
+function asUpcoming(lot: Lot): Lot {
+  return { ...lot, upcoming: true };
+}
+
+/** How many lots one grant writes per transaction (an invoice may have hundreds of lines). */
+export const MAX_LOTS_PER_GRANT = 30;
+
+/**
+ * C20: a line whose period spans `months` calendar months releases its credits as that many
+ * monthly lots of equal size (any remainder in the first), lot k granted `k` months after the
+ * period start (clamped to the month's end, C4) and expiring 3 months after its own grant.
+ */
+export function monthlyLots(fields: {
+  idPrefix: string;
+  source: LotSource;
+  totalCredits: number;
+  months: number;
+  startMs: number;
+  ref: string;
+  subscriptionId?: string;
+}): Lot[] {
+  const months = Math.max(1, fields.months);
+  const each = Math.floor(fields.totalCredits / months);
+  const first = fields.totalCredits - each * (months - 1);
+  return Array.from({ length: months }, (_, k) =>
+    newLot({
+      id: k === 0 ? fields.idPrefix : `${fields.idPrefix}#${k}`,
+      source: fields.source,
+      credits: k === 0 ? first : each,
+      grantedAtMs: addCalendarMonthsMs(fields.startMs, k),
+      ref: fields.ref,
+      ...(fields.subscriptionId !== undefined && { subscriptionId: fields.subscriptionId }),
+    }),
+  ).filter((lot) => lot.granted > 0);
+}
+
+/**
+ * C20: records the upcoming lots granted by `nowMs` in the ledger, each as a grant at its own
+ * grant time. They were spendable since then already; this only makes them durable.
+ */
+export function releaseDue(state: CustomerState, nowMs: number): StateChange | undefined {
+  const due = dueLots(state.lots, nowMs);
+  if (due.length === 0) return undefined;
+  return changeOf(state, { released: due, drafts: due.map(releaseEntry) });
+}
+
+function releaseEntry(lot: Lot): EntryDraft {
+  return {
+    id: `release#${lot.id}`,
+    type: EntryType.grant,
+    amount: lot.remaining,
+    atMs: lot.grantedAtMs,
+    ref: lot.ref,
+    reason: 'a month of a longer period (C20)',
+    lots: [{ lotId: lot.id, amount: lot.remaining }],
+  };
+}
+
+/**
+ * What any decision that writes the customer's account settles first, as of `nowMs`: upcoming
+ * lots now due enter the ledger (C20), then forfeits the facts imply but nobody wrote, or that
+ * are no longer right, are written (lib/credits/forfeits.ts).
+ */
+export function settleByTime(
+  state: CustomerState,
+  nowMs: number,
+): { state: CustomerState; change?: StateChange } {
+  return andThen(
+    state,
+    releaseDue(state, nowMs),
+    (released) => reconcileForfeits(released, nowMs).change,
+  );
+}
+
+/**
+ * C15: takes `amount` from spendable lots in burn order, or refuses and changes nothing. Lots
+ * an end takes are not spendable even before their forfeit is written (effectiveLots); an
+ * upcoming lot that has come due is spendable, and is recorded in the ledger by the spend.
+ */
+export function spend(
+  state: CustomerState,
+  entry: EntryBase & { readonly amount: number },
+): StateChange | InsufficientCredits {
+  const lots = effectiveLots(state, entry.atMs);
+  const takes = planBurn(lots, entry.amount, entry.atMs);
+  if (!takes) {
+    return { error: 'insufficient_credits', balance: spendableBalance(lots, entry.atMs) };
+  }
+  const { amount, ...base } = entry;
+  const touchesDue = takes.some((take) => take.lot.upcoming);
+  const settled = andThen(
+    state,
+    touchesDue ? releaseDue(state, entry.atMs) : undefined,
+    (released) => {
+      const current = new Map(released.lots.map((lot) => [lot.id, lot]));
+      return changeOf(released, {
+        taken: takes.map((take) => ({ ...take, lot: current.get(take.lot.id) ?? take.lot })),
+        drafts: [
+          {
+            ...base,
+            amount: -amount,
+            lots: takes.map((take) => ({ lotId: take.lot.id, amount: take.amount })),
+          },
+        ],
+      });
+    },
+  );
+  return settled.change as StateChange;
+}
+
+/**
+ * How many lots one expiry change reclaims at most: each is a ledger entry and a lot item, and
+ * they must fit in one DynamoDB transaction (100 items) with the account.
+ */
+export const MAX_LOTS_PER_EXPIRY = 40;
+
+/**
+ * C6: reclaims the lots expired at `nowMs`, soonest first, one entry per lot with credit left
+ * (dated at its expiry); at most `maxLots` of them, so that the change fits in one transaction.
+ */
+export function expire(
+  state: CustomerState,
+  nowMs: number,
+  maxLots = MAX_LOTS_PER_EXPIRY,
+): StateChange | null {
+  const reclaimed = expiredLots(state.lots, nowMs).slice(0, maxLots);
+  if (reclaimed.length === 0) return null;
+  const drafts: EntryDraft[] = reclaimed
+    .filter((lot) => lot.remaining > 0)
+    .flatMap((lot) => [
+      // An upcoming lot nobody recorded before it expired enters the ledger first (C20).
+      ...(lot.upcoming ? [releaseEntry(lot)] : []),
+      {
+        id: `expiry#${lot.id}`,
+        type: EntryType.expiry,
+        amount: -lot.remaining,
+        atMs: lot.expiresAtMs,
+        ref: lot.id,
+        lots: [{ lotId: lot.id, amount: lot.remaining }],
+      },
+    ]);
+  return changeOf(state, { reclaimed, drafts });
+}
+
+/**
+ * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
+ * subscription's lots not yet granted at `atMs` (the change), latest first. Returns what it
+ * could cancel (less when fewer are upcoming) and the change, if any.
+ */
+export function cancelUpcoming(
+  state: CustomerState,
+  request: { subscriptionId: string; credits: number; atMs: number; entryId: string },
+): { cancelled: number; change?: StateChange } {
+  const later = state.lots
+    .filter(
+      (lot) =>
+        lot.subscriptionId === request.subscriptionId &&
+        lot.grantedAtMs > request.atMs &&
+        lot.remaining > 0,
+    )
+    .sort(byBurnOrder)
+    .reverse();
+  const cancels: LotCancel[] = [];
+  let left = request.credits;
+  for (const lot of later) {
+    if (left === 0) break;
+    const amount = Math.min(left, lot.remaining);
+    cancels.push({ lot, amount });
+    left -= amount;
+  }
+  const cancelled = request.credits - left;
+  if (cancels.length === 0) return { cancelled };
+  // A lot already in the ledger (a late delivery) leaves it again, as the end's forfeit does.
+  const drafts: EntryDraft[] = cancels
+    .filter((each) => !each.lot.upcoming)
+    .map((each) => ({
+      id: `${request.entryId}#${each.lot.id}`,
+      type: EntryType.forfeit,
+      amount: -each.amount,
+      atMs: request.atMs,
+      ref: request.entryId,
+      reason: 'a downgrade cancels credits not yet granted (C19)',
+      lots: [{ lotId: each.lot.id, amount: each.amount }],
+    }));
+  return { cancelled, change: changeOf(state, { cancelled: cancels, drafts }) };
+}
