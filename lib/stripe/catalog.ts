@@ -38,9 +38,9 @@ export function createPlanCatalog(options: PlanCatalogOptions): PlanCatalog {
 }
 
 async function creditsFromStripe(stripe: StripeAccess, priceId: string): Promise<number> {
-  let client: ReturnType<StripeAccess>;
+  let client: Awaited<ReturnType<StripeAccess>>;
   try {
-    client = stripe(`read metadata.credits of price ${priceId}, which PLAN_CREDITS lacks`);
+    client = await stripe(`read metadata.credits of price ${priceId}, which PLAN_CREDITS lacks`);
   } catch (error) {
     if (error instanceof ConfigError) throw new UnknownPriceError(priceId, error);
     throw error;

@@ -154,7 +154,9 @@ function skipReason(line: InvoiceLine, subscriptionId: string): string | null {
 
 /** A webhook carries at most one page of lines: fetch them all rather than grant part (C3). */
 async function allLinesOf(deps: TranslateDeps, invoiceId: string): Promise<InvoiceLine[]> {
-  const client = deps.stripe(`list the lines of invoice ${invoiceId}, which has more than a page`);
+  const client = await deps.stripe(
+    `list the lines of invoice ${invoiceId}, which has more than a page`,
+  );
   const raw: unknown[] = [];
   try {
     for await (const line of client.invoices.listLineItems(invoiceId, { limit: 100 })) {
