@@ -10,7 +10,8 @@ import { median } from './stats';
 /**
  * Each function's bundle, built exactly as `serverless package` builds it (serverless-esbuild
  * with serverless.yml's `custom.esbuild`, read through `serverless print`, so the settings cannot
- * drift), plus a `floor` bundle of just `stripe` and the DynamoDB client built the same way. For
+ * drift), plus a `floor` bundle of just `stripe` and the DynamoDB client and an `sdkFloor` bundle
+ * of the DynamoDB client alone, built the same way. For
  * each: the bundled .mjs size, and the median time a FRESH `node` takes to import it, measured
  * inside that process (performance.now() before the import and after it resolves), so node's
  * own start-up is not counted. Runs go round-robin over the bundles, so a busy moment of the
@@ -28,6 +29,7 @@ export type BundleRow = {
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 const FLOOR_ENTRY = 'test/bench/floor.ts';
+const SDK_FLOOR_ENTRY = 'test/bench/sdk-floor.ts';
 
 /** serverless-esbuild options that are its own, not esbuild's (it removes them the same way). */
 const PLUGIN_ONLY = [
@@ -100,6 +102,7 @@ export async function measureBundles(options: {
       entry: `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.ts`,
     })),
     { name: 'floor', entry: FLOOR_ENTRY },
+    { name: 'sdkFloor', entry: SDK_FLOOR_ENTRY },
   ];
   const outdir = mkdtempSync(join(tmpdir(), 'image-credits-bench-'));
   try {
