@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TABLE_NAME } from '../../lib/config';
 import { type MigrationReport, runMigration } from '../../lib/jobs/migrate';
@@ -7,6 +6,7 @@ import { createDocumentClient, type StoreDeps } from '../../lib/store/client';
 import { DEFAULT_DYNAMODB_PORT } from '../local/functions';
 import { checkLocalTable } from '../local/invoke';
 import { isMainModule, quietNodeVersionNotice } from '../local/main-module';
+import { askTerminal } from './cli';
 
 /**
  * `npm run migrate -- [--dry-run] [--cursor C] [--limit N] [--table T [--region R]] [--yes]`
@@ -182,19 +182,6 @@ function nextStep(report: MigrationReport, args: MigrateArgs): string {
 function exitCodeOf(report: MigrationReport): number {
   if (report.failed > 0) return 1;
   return report.complete ? 0 : 3;
-}
-
-async function askTerminal(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) {
-    process.stderr.write(`${question}\nno terminal to answer on: refusing.\n`);
-    return false;
-  }
-  const terminal = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await terminal.question(question)).trim());
-  } finally {
-    terminal.close();
-  }
 }
 
 if (isMainModule(import.meta.url)) {

@@ -4,11 +4,6 @@
  * the functions' own esbuild settings. Kept beside sdk-floor.ts: the difference between the
  * two is what importing stripe-node costs at a cold start.
  */
-export { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-export {
-  DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
+
 export { default as Stripe } from 'stripe';
+export * from './sdk-floor';

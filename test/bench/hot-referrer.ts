@@ -4,7 +4,7 @@ import type { StoreDeps } from '../../lib/store/client';
 import { creditsContainer, totalCalls, WEBHOOK_TIMEOUT_MS, webhookContainer } from './containers';
 import { type DeliveryResult, deliver, deliverOk, firstInvoiceNow } from './deliveries';
 import { PRO_PRICE } from './event-kinds';
-import { round } from './stats';
+import { quantile, round } from './stats';
 
 /**
  * A popular code (issue 10): k first invoices carrying ONE referrer's code, delivered all at
@@ -110,11 +110,6 @@ async function checkWave(store: StoreDeps, referrerId: string, refereeIds: reado
   }
   const report = await audit(store, { customerId: referrerId });
   if (report.problems.length > 0) throw new Error(`referrer audit: ${JSON.stringify(report)}`);
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const ordered = [...values].sort((a, b) => a - b);
-  return ordered[Math.min(ordered.length - 1, Math.floor(q * ordered.length))] ?? Number.NaN;
 }
 
 function summarise(

@@ -8,7 +8,7 @@ import {
   creditsContainer,
   totalCalls,
 } from './containers';
-import { median, round } from './stats';
+import { median, quantile, round } from './stats';
 
 /**
  * A hot customer (issue 10): c concurrent callers, each spending 1 credit at a time in a closed
@@ -198,11 +198,6 @@ async function checkLevel(store: StoreDeps, level: Level): Promise<void> {
   if (report.problems.length > 0) {
     throw new Error(`hot spend c=${level.concurrency}: audit ${JSON.stringify(report.problems)}`);
   }
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const ordered = [...values].sort((a, b) => a - b);
-  return ordered[Math.min(ordered.length - 1, Math.floor(q * ordered.length))] ?? Number.NaN;
 }
 
 function summarise(level: Level, serial: Level): HotSpendLevel {

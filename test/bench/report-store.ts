@@ -23,7 +23,8 @@ export const GOALS = {
   initMsOverSdkFloor: 15,
 } as const;
 
-function table(
+/** A markdown table. */
+export function table(
   header: readonly string[],
   rows: readonly (readonly (string | number)[])[],
 ): string[] {

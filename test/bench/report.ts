@@ -9,8 +9,9 @@ import {
   type StoreFindings,
   spendCapacityRows,
   storeJson,
+  table,
 } from './report-store';
-import { median } from './stats';
+import { median, quantile } from './stats';
 import type { PairResult } from './throughput';
 
 /** The bench's findings, printed as markdown tables (README's performance section uses them). */
@@ -44,23 +45,6 @@ const FLOOR_CALLS: Readonly<Record<EventKind, string>> = {
   forfeit: '2 (1 read + 1 transaction)',
   expireLot: '2 per customer (read + transaction), + the index reads of the run',
 };
-
-function table(
-  header: readonly string[],
-  rows: readonly (readonly (string | number)[])[],
-): string[] {
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.map(String).join(' | ')} |`),
-  ];
-}
-
-/** The q-quantile of a few values (nearest rank). */
-function quantile(values: readonly number[], q: number): number {
-  const ordered = [...values].sort((a, b) => a - b);
-  return ordered[Math.min(ordered.length - 1, Math.floor(q * ordered.length))] ?? Number.NaN;
-}
 
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
@@ -169,10 +153,17 @@ function expiryRows(findings: Findings): string[] {
 }
 
 /** Median over runs of (bundle - floor), each pair imported in the same round-robin run. */
-function overFloorMs(row: BundleRow, floor: BundleRow): number {
-  const differences = row.initRunsMs.map((ms, run) => ms - (floor.initRunsMs[run] ?? Number.NaN));
+function overFloorMs(
+  row: BundleRow,
+  floor: BundleRow,
+  runs: (bundle: BundleRow) => readonly number[] = (bundle) => bundle.initRunsMs,
+): number {
+  const floorRuns = runs(floor);
+  const differences = runs(row).map((ms, run) => ms - (floorRuns[run] ?? Number.NaN));
   return Math.round(median(differences) * 10) / 10;
 }
+
+const cpuRuns = (bundle: BundleRow) => bundle.initCpuRunsMs;
 
 function bundleRows(findings: Findings): string[] {
   const floor = findings.bundles.find((row) => row.name === 'floor');
@@ -191,6 +182,8 @@ function bundleRows(findings: Findings): string[] {
         'over floor KB',
         'over floor ms',
         'over SDK floor ms',
+        'CPU ms (median)',
+        'over SDK floor, CPU ms',
       ],
       findings.bundles.map((row) => [
         row.name,
@@ -201,12 +194,16 @@ function bundleRows(findings: Findings): string[] {
         floor && !isFloor(row) ? Math.round((row.kb - floor.kb) * 10) / 10 : '',
         floor && !isFloor(row) ? overFloorMs(row, floor) : '',
         sdkFloor && row.name !== 'sdkFloor' ? `**${overFloorMs(row, sdkFloor)}**` : '',
+        row.initCpuMs,
+        sdkFloor && row.name !== 'sdkFloor' ? `**${overFloorMs(row, sdkFloor, cpuRuns)}**` : '',
       ]),
     ),
     '',
     `init ms: a fresh node importing the bundle, median of ${findings.bundles[0]?.initRunsMs.length ?? 0} runs, ` +
       'timed inside the process; runs go round-robin over the bundles, and "over floor ms" is the median of ' +
-      "each run's difference from the floor imported in the same run.",
+      "each run's difference from the floor imported in the same run. CPU ms is the same imports' CPU time " +
+      '(user + system, all threads): on a busy shared machine it moves far less than wall time, which ' +
+      'includes waiting for the CPU.',
     '',
     'What each bundle holds (KB of output by origin, largest first; `ours` is this repository):',
     '',
@@ -264,13 +261,16 @@ export function reportLines(findings: Findings): string[] {
 }
 
 /** Each bundle's import time over the SDK floor (median of same-run differences). */
-function overSdkFloor(findings: Findings): Record<string, number> {
+function overSdkFloor(
+  findings: Findings,
+  runs?: (bundle: BundleRow) => readonly number[],
+): Record<string, number> {
   const sdkFloor = findings.bundles.find((row) => row.name === 'sdkFloor');
   if (!sdkFloor) return {};
   return Object.fromEntries(
     findings.bundles
       .filter((row) => row.name !== 'sdkFloor')
-      .map((row) => [row.name, overFloorMs(row, sdkFloor)]),
+      .map((row) => [row.name, overFloorMs(row, sdkFloor, runs)]),
   );
 }
 
@@ -289,6 +289,8 @@ export function summaryJson(findings: Findings, expiryReadsPerLot: Record<string
     bundleKb: Object.fromEntries(findings.bundles.map((row) => [row.name, row.kb])),
     initMs: Object.fromEntries(findings.bundles.map((row) => [row.name, row.initMs])),
     initMsOverSdkFloor: overSdkFloor(findings),
+    initCpuMs: Object.fromEntries(findings.bundles.map((row) => [row.name, row.initCpuMs])),
+    initCpuMsOverSdkFloor: overSdkFloor(findings, cpuRuns),
     ...storeJson(findings),
     machine: findings.machine,
     date: findings.date,

@@ -14,33 +14,26 @@ import type { Item } from './item-size';
  */
 export type Snapshot = ReadonlyMap<string, Item>;
 
-export async function snapshotTable(client: DynamoDBClient, tableName: string): Promise<Snapshot> {
-  const items = new Map<string, Item>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await client.send(
+export function snapshotTable(client: DynamoDBClient, tableName: string): Promise<Snapshot> {
+  return collect((startKey) =>
+    client.send(
       new ScanCommand({
         TableName: tableName,
         ConsistentRead: true,
         ...(startKey && { ExclusiveStartKey: startKey }),
       }),
-    );
-    for (const item of page.Items ?? []) items.set(keyOf(item as Item), item as Item);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
+    ),
+  );
 }
 
 /** One partition (a customer's items), for tables too large to scan around every event. */
-export async function snapshotPartition(
+export function snapshotPartition(
   client: DynamoDBClient,
   tableName: string,
   pk: string,
 ): Promise<Snapshot> {
-  const items = new Map<string, Item>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await client.send(
+  return collect((startKey) =>
+    client.send(
       new QueryCommand({
         TableName: tableName,
         KeyConditionExpression: 'pk = :pk',
@@ -48,7 +41,19 @@ export async function snapshotPartition(
         ConsistentRead: true,
         ...(startKey && { ExclusiveStartKey: startKey }),
       }),
-    );
+    ),
+  );
+}
+
+type Key = Record<string, AttributeValue>;
+type Page = { Items?: Key[]; LastEvaluatedKey?: Key };
+
+/** Every item of a paged read, by key. */
+async function collect(read: (startKey: Key | undefined) => Promise<Page>): Promise<Snapshot> {
+  const items = new Map<string, Item>();
+  let startKey: Key | undefined;
+  do {
+    const page = await read(startKey);
     for (const item of page.Items ?? []) items.set(keyOf(item as Item), item as Item);
     startKey = page.LastEvaluatedKey;
   } while (startKey);

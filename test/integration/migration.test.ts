@@ -32,6 +32,26 @@ import {
  */
 const NOW_MS = Date.parse(LEGACY_NOW);
 
+/** A paid subscription invoice of one line (the shape translate.ts gives the ledger). */
+function invoice(
+  customerId: string,
+  invoiceId: string,
+  subscriptionId: string,
+  credits: number,
+  periodStartMs: number,
+  invoiceCreatedMs: number,
+  referral?: { code: string; billingReason: string },
+) {
+  return {
+    customerId,
+    invoiceId,
+    subscriptionId,
+    invoiceCreatedMs,
+    lines: [{ lineId: 'il_1', credits, periodStartMs }],
+    ...(referral && { referral }),
+  };
+}
+
 describe('Function: runMigration, on a table written by 0.1.0', () => {
   let table: Awaited<ReturnType<typeof legacyTable>>;
   let deps: LedgerDeps;
@@ -83,15 +103,17 @@ describe('Function: runMigration, on a table written by 0.1.0', () => {
 
     it('C3 a duplicate of an invoice 0.1.0 granted is already applied', async () => {
       // Act
-      const again = await grantSubscriptionInvoice(deps, {
-        customerId: referrer.customerId,
-        invoiceId: 'in_a2',
-        subscriptionId: 'sub_a',
-        invoiceCreatedMs: Date.parse('2026-11-01T00:00:05Z'),
-        lines: [
-          { lineId: 'il_1', credits: 100, periodStartMs: Date.parse('2026-11-01T00:00:00Z') },
-        ],
-      });
+      const again = await grantSubscriptionInvoice(
+        deps,
+        invoice(
+          referrer.customerId,
+          'in_a2',
+          'sub_a',
+          100,
+          Date.parse('2026-11-01T00:00:00Z'),
+          Date.parse('2026-11-01T00:00:05Z'),
+        ),
+      );
       // Assess
       expect(again.status).toBe('already_applied');
       expect((await balanceOf(deps, referrer.customerId, NOW_MS)).balance).toBe(405);
@@ -99,16 +121,18 @@ describe('Function: runMigration, on a table written by 0.1.0', () => {
 
     it('C3 C12 a duplicate of a 0.1.0 first invoice with a code grants nothing twice (a conflict: 0.1.0 fingerprinted it without the code)', async () => {
       // Act
-      const again = await grantSubscriptionInvoice(deps, {
-        customerId: referee.customerId,
-        invoiceId: 'in_b1',
-        subscriptionId: 'sub_b',
-        invoiceCreatedMs: Date.parse('2026-11-02T00:00:05Z'),
-        lines: [
-          { lineId: 'il_1', credits: 500, periodStartMs: Date.parse('2026-11-02T00:00:00Z') },
-        ],
-        referral: { code: REFERRER_CODE, billingReason: 'subscription_create' },
-      });
+      const again = await grantSubscriptionInvoice(
+        deps,
+        invoice(
+          referee.customerId,
+          'in_b1',
+          'sub_b',
+          500,
+          Date.parse('2026-11-02T00:00:00Z'),
+          Date.parse('2026-11-02T00:00:05Z'),
+          { code: REFERRER_CODE, billingReason: 'subscription_create' },
+        ),
+      );
       // Assess: settled by the 0.1.0 fact, whose outcome it returns; the webhook reports a
       // conflict as already applied, with a note (lib/stripe/process.ts).
       expect(again).toEqual({
@@ -121,15 +145,17 @@ describe('Function: runMigration, on a table written by 0.1.0', () => {
 
     it('C8 an invoice of a subscription that ended under 0.1.0 grants nothing', async () => {
       // Act
-      const late = await grantSubscriptionInvoice(deps, {
-        customerId: cancelled.customerId,
-        invoiceId: 'in_c2',
-        subscriptionId: 'sub_c',
-        invoiceCreatedMs: Date.parse('2026-10-01T00:00:05Z'),
-        lines: [
-          { lineId: 'il_1', credits: 100, periodStartMs: Date.parse('2026-10-01T00:00:00Z') },
-        ],
-      });
+      const late = await grantSubscriptionInvoice(
+        deps,
+        invoice(
+          cancelled.customerId,
+          'in_c2',
+          'sub_c',
+          100,
+          Date.parse('2026-10-01T00:00:00Z'),
+          Date.parse('2026-10-01T00:00:05Z'),
+        ),
+      );
       // Assess
       expect(late.outcome).toMatchObject({ result: 'ignored', reason: 'subscription_ended' });
       expect((await balanceOf(deps, cancelled.customerId, NOW_MS)).balance).toBe(0);
@@ -137,14 +163,13 @@ describe('Function: runMigration, on a table written by 0.1.0', () => {
 
     it('C9 C11 a code 0.1.0 issued still redeems, and its owner keeps it', async () => {
       // Act
-      const redeemed = await grantSubscriptionInvoice(deps, {
-        customerId: 'cus_new_e',
-        invoiceId: 'in_e1',
-        subscriptionId: 'sub_e',
-        invoiceCreatedMs: NOW_MS,
-        lines: [{ lineId: 'il_1', credits: 100, periodStartMs: NOW_MS - 60_000 }],
-        referral: { code: '7k3m9-q2x4p', billingReason: 'subscription_create' },
-      });
+      const redeemed = await grantSubscriptionInvoice(
+        deps,
+        invoice('cus_new_e', 'in_e1', 'sub_e', 100, NOW_MS - 60_000, NOW_MS, {
+          code: '7k3m9-q2x4p',
+          billingReason: 'subscription_create',
+        }),
+      );
       const code = await referralCodeOf(deps, referrer.customerId);
       // Assess
       expect(redeemed.outcome.referral).toMatchObject({ result: 'redeemed', bonus: 50 });

@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { createTableInput } from '../../infra/table';
+import { BatchWriteCommand, DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { fingerprint } from '../../lib/ledger/deps';
-import { createDocumentClient, type StoreDeps } from '../../lib/store/client';
-import { localClientConfig } from './table';
+import type { StoreDeps } from '../../lib/store/client';
+import { SCHEMA_KEY } from '../../lib/store/keys';
+import { freshTable } from './table';
 
 /**
  * Items in the shape 0.1.0 wrote them (its lib/store/codec.ts and keys.ts), for the proof that
@@ -109,20 +107,9 @@ export function legacyItems(customer: LegacyCustomer): Record<string, unknown>[]
 
 /** A table as 0.1.0 left it: no SCHEMA item, so the current code looks for 0.1.0 items. */
 export async function legacyTable(): Promise<StoreDeps & { drop(): Promise<void> }> {
-  const config = localClientConfig();
-  const tableName = `legacy-${randomUUID()}`;
-  const raw = new DynamoDBClient(config);
-  await raw.send(new CreateTableCommand(createTableInput(tableName)));
-  const db = createDocumentClient(config);
-  return {
-    db,
-    tableName,
-    async drop() {
-      await raw.send(new DeleteTableCommand({ TableName: tableName }));
-      raw.destroy();
-      db.destroy();
-    },
-  };
+  const table = await freshTable('legacy');
+  await table.db.send(new DeleteCommand({ TableName: table.tableName, Key: SCHEMA_KEY }));
+  return table;
 }
 
 export async function writeItems(deps: StoreDeps, items: readonly Record<string, unknown>[]) {
