@@ -1,7 +1,9 @@
 import { audit } from '../../lib/jobs/audit';
 import { balanceOf } from '../../lib/ledger/queries';
 import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { defaultBudget } from '../../lib/store/call';
 import type { StoreDeps } from '../../lib/store/client';
+import { readFact } from '../../lib/store/command';
 import {
   CREDITS_TIMEOUT_MS,
   type CreditsContainer,
@@ -19,7 +21,8 @@ import { median, quantile, round } from './stats';
  * (lib/store/lot-cache.ts mayPlanOnCache). Levels take turns within each round, so a busy
  * moment of the shared machine hits them alike; the ratio to c=1 is taken within each round
  * and its median reported. Afterwards the bench checks what it measured: each customer's
- * balance is exactly its grant less the spends that succeeded, and the audit is clean.
+ * balance is exactly its grant less the spends answered `ok` and the given-up spends whose
+ * fact exists (applied, though their caller ran out of time), and the audit is clean.
  */
 export type HotSpendLevel = {
   readonly concurrency: number;
@@ -35,6 +38,11 @@ export type HotSpendLevel = {
   /** Spends that failed: ContentionError, StoreError, or past the function's 10 s timeout. */
   readonly giveUps: number;
   readonly giveUpsByKind: Readonly<Record<string, number>>;
+  /**
+   * Give-ups whose spend had been applied all the same (its fact exists): a caller out of time
+   * does not know; its retry with the same idempotency key returns the first result (C15).
+   */
+  readonly giveUpsApplied: number;
   /** HTTP attempts that failed, by error name, retried by the SDK or given up on. */
   readonly failedAttempts: Readonly<Record<string, number>>;
   readonly p50Ms: number;
@@ -65,8 +73,11 @@ type Level = {
   readonly giveUps: Record<string, number>;
   readonly rates: number[];
   credits: number;
-  /** Every credit spent, warm-up included (the balance check's). */
-  spent: number;
+  /** Spends answered `ok`, on time or late, warm-up included (the balance check's). */
+  acknowledged: number;
+  /** Idempotency keys of the spends that gave up with an error: applied or not, unknown. */
+  readonly unanswered: string[];
+  giveUpsApplied: number;
   calls: number;
   attempts: number;
   failedAttempts: Record<string, number>;
@@ -116,7 +127,9 @@ async function setUpLevel(options: HotSpendOptions, concurrency: number): Promis
     giveUps: {},
     rates: [],
     credits: 0,
-    spent: 0,
+    acknowledged: 0,
+    unanswered: [],
+    giveUpsApplied: 0,
     calls: 0,
     attempts: 0,
     failedAttempts: {},
@@ -136,12 +149,11 @@ async function runRound(
   let credits = 0;
   const caller = async (container: CreditsContainer) => {
     while (performance.now() < endMs) {
-      if (await spendOne(level, container)) credits += 1;
+      if ((await spendOne(level, container)) === 'ok') credits += 1;
     }
   };
   await Promise.all(level.containers.map(caller));
   const elapsedMs = performance.now() - startMs;
-  level.spent += credits;
   if (!mode.measured) {
     level.latenciesMs.length = 0;
     return;
@@ -157,41 +169,52 @@ async function runRound(
   }
 }
 
-async function spendOne(level: Level, container: CreditsContainer): Promise<boolean> {
+/** `ok` within the function's timeout, `late` (answered ok, but Lambda would have killed it). */
+type SpendResult = 'ok' | 'late' | 'gaveUp';
+
+async function spendOne(level: Level, container: CreditsContainer): Promise<SpendResult> {
   level.spendSeq += 1;
+  const key = `img-${level.spendSeq}`;
   const startMs = performance.now();
   try {
     const answer = (await container.invoke({
       action: 'consume',
       customerId: level.customerId,
       amount: 1,
-      idempotencyKey: `img-${level.spendSeq}`,
+      idempotencyKey: key,
     })) as { ok?: boolean; error?: string };
     const elapsedMs = performance.now() - startMs;
     level.latenciesMs.push(elapsedMs);
-    // Lambda would have killed an invocation past its timeout, whatever it answered later.
-    if (elapsedMs > CREDITS_TIMEOUT_MS) return giveUp(level, 'LambdaTimeout');
     if (answer.ok !== true) throw new Error(`a hot spend was refused: ${JSON.stringify(answer)}`);
-    return true;
+    level.acknowledged += 1;
+    if (elapsedMs <= CREDITS_TIMEOUT_MS) return 'ok';
+    countGiveUp(level, 'LambdaTimeout');
+    return 'late';
   } catch (error) {
     level.latenciesMs.push(performance.now() - startMs);
     const name = (error as Error).name;
-    if (name === 'ContentionError' || name === 'StoreError') return giveUp(level, name);
-    throw error;
+    if (name !== 'ContentionError' && name !== 'StoreError') throw error;
+    countGiveUp(level, name);
+    level.unanswered.push(key);
+    return 'gaveUp';
   }
 }
 
-function giveUp(level: Level, kind: string): false {
+function countGiveUp(level: Level, kind: string): void {
   level.giveUps[kind] = (level.giveUps[kind] ?? 0) + 1;
-  return false;
 }
 
 /** The figures mean something only if every credit is accounted for (C14, C15). */
 async function checkLevel(store: StoreDeps, level: Level): Promise<void> {
+  for (const key of level.unanswered) {
+    const fact = { customerId: level.customerId, key: `consume#${key}` };
+    if (await readFact(store, fact, defaultBudget())) level.giveUpsApplied += 1;
+  }
+  const spent = level.acknowledged + level.giveUpsApplied;
   const balance = await balanceOf(store, level.customerId, Date.now());
-  if (balance.balance !== GRANT_CREDITS - level.spent) {
+  if (balance.balance !== GRANT_CREDITS - spent) {
     throw new Error(
-      `hot spend c=${level.concurrency}: balance ${balance.balance}, expected ${GRANT_CREDITS - level.spent}`,
+      `hot spend c=${level.concurrency}: balance ${balance.balance}, expected ${GRANT_CREDITS - spent}`,
     );
   }
   const report = await audit(store, { customerId: level.customerId });
@@ -212,6 +235,7 @@ function summarise(level: Level, serial: Level): HotSpendLevel {
     attemptsPerCredit: round(level.attempts / Math.max(1, level.credits), 2),
     giveUps,
     giveUpsByKind: { ...level.giveUps },
+    giveUpsApplied: level.giveUpsApplied,
     failedAttempts: { ...level.failedAttempts },
     p50Ms: Math.round(quantile(level.latenciesMs, 0.5)),
     p99Ms: Math.round(quantile(level.latenciesMs, 0.99)),

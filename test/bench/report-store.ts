@@ -65,7 +65,9 @@ export function hotSpendRows(findings: StoreFindings): string[] {
         `**${level.creditsPerSecondVsSerial}**`,
         level.callsPerCredit,
         level.attemptsPerCredit,
-        level.giveUps === 0 ? 0 : `${level.giveUps} (${named(level.giveUpsByKind)})`,
+        level.giveUps === 0
+          ? 0
+          : `${level.giveUps} (${named(level.giveUpsByKind)}; ${level.giveUpsApplied} applied all the same)`,
         level.p50Ms,
         level.p99Ms,
         level.maxMs,
@@ -76,8 +78,9 @@ export function hotSpendRows(findings: StoreFindings): string[] {
     'Each caller is a Lambda container (its own client and lot cache, built by `depsFromConfig`), ' +
       'warmed by an unmeasured second of spends; every invocation gets a Lambda context counting ' +
       "down from the function's 10 s timeout. A give-up is a ContentionError or StoreError, or an " +
-      "answer later than 10 s. After the run each customer's balance is exactly its grant less " +
-      'the spends that succeeded, and its audit is clean.',
+      "answer later than 10 s (warm-up included). After the run each customer's balance is exactly " +
+      'its grant less the spends answered ok and the given-up spends whose fact exists, and its ' +
+      'audit is clean.',
   ];
 }
 
