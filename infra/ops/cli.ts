@@ -106,7 +106,8 @@ function exitCodeOf(command: OpsCommand, result: unknown): number {
   return report.ok === false ? 1 : 0;
 }
 
-async function askTerminal(question: string): Promise<boolean> {
+/** Asks on the terminal; false when there is none (a script, CI). */
+export async function askTerminal(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
     process.stderr.write(`${question}\nno terminal to answer on: refusing.\n`);
     return false;

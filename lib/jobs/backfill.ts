@@ -225,7 +225,7 @@ async function* oldestFirst(
   range: Range,
   pageSize: number,
 ): AsyncGenerator<Batch> {
-  const stripe = deps.stripe('list Stripe events for a backfill (the Events API)');
+  const stripe = await deps.stripe('list Stripe events for a backfill (the Events API)');
   const list = (window: Window, startingAfter?: string) =>
     listEvents(stripe, range.types, window, pageSize, startingAfter);
   const pending: Window[] = [
@@ -431,7 +431,9 @@ async function rereadAtPinnedVersion(deps: BackfillDeps, event: StripeEvent): Pr
   if (!reread || typeof objectId !== 'string') {
     throw new NotRereadableError(event);
   }
-  const stripe = deps.stripe(`read ${objectId} again at API version ${SUPPORTED_API_VERSION}`);
+  const stripe = await deps.stripe(
+    `read ${objectId} again at API version ${SUPPORTED_API_VERSION}`,
+  );
   let object: unknown;
   try {
     object = await reread(stripe, objectId);

@@ -4,6 +4,7 @@ import { ContentionError, StoreError } from '../errors';
 import { type Budget, callStore, defaultBudget } from './call';
 import type { StoreDeps } from './client';
 import { accountKey, codeKey } from './keys';
+import { readState } from './state';
 
 /** How many fresh codes a claim tries before giving up (a 2^-50 collision each). */
 const CLAIM_ATTEMPTS = 5;
@@ -23,6 +24,12 @@ export async function claimReferralCode(
   for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
     const existing = await storedCode(deps, customerId, budget);
     if (existing) return existing;
+    // A customer still in the 0.1.0 shape keeps its code in its 0.1.0 item: reading the state
+    // converts it (lib/store/state.ts), so the code is found instead of replaced, and the
+    // account item claimed below does not hide the customer's 0.1.0 lots. Once per customer.
+    if (attempt === 1 && (await readState(deps, customerId, budget)).state.facts.referralCode) {
+      continue;
+    }
     const code = generate();
     if (await claim(deps, customerId, code, budget)) return code;
     // Taken (a collision, or a test's fixed generator) or raced: read and try again.

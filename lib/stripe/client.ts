@@ -1,4 +1,4 @@
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { ConfigError } from '../errors';
 import { fixedSecret, type SecretSource } from '../secrets';
 import { StripeApiError } from './errors';
@@ -16,25 +16,49 @@ export type StripeClientOptions = {
 };
 
 /**
- * Returns the Stripe client, creating it on first use. Verifying webhooks needs no client, so a
- * deployment without a key works until a look-up is actually needed, and then fails with a
+ * Returns the Stripe API client, creating it on first use. Verifying webhooks needs no client,
+ * so a deployment without a key works until a look-up is actually needed, and then fails with a
  * ConfigError that says why.
  */
-export type StripeAccess = (purpose: string) => Stripe;
+export type StripeAccess = (purpose: string) => Promise<Stripe>;
 
+/** The stripe-node module, as its default export is: the class with its statics. */
+type StripeModule = typeof Stripe;
+
+/**
+ * The client is loaded with a dynamic import on the first look-up, not when the function's
+ * bundle is imported: price, invoice-line and promotion look-ups are rare (PLAN_CREDITS answers
+ * most prices), so a cold start should not pay for building stripe-node's API resources.
+ * A missing key is refused before anything is loaded.
+ */
 export function lazyStripeClient(options: StripeClientOptions): StripeAccess {
-  let client: Stripe | undefined;
+  let client: Promise<Stripe> | undefined;
   const source =
     options.secretKeySource ?? (options.secretKey ? fixedSecret(options.secretKey) : undefined);
   return (purpose) => {
     if (!source) {
-      throw new ConfigError(
-        `STRIPE_SECRET_KEY is not set (nor STRIPE_SECRET_KEY_PARAMETER), and it is needed to ${purpose}`,
+      return Promise.reject(
+        new ConfigError(
+          `STRIPE_SECRET_KEY is not set (nor STRIPE_SECRET_KEY_PARAMETER), and it is needed to ${purpose}`,
+        ),
       );
     }
-    client ??= createStripeClient({ apiBase: options.apiBase, secretKey: source });
+    // One load and one client for concurrent first look-ups; a failed load is tried again.
+    if (!client) {
+      const loading = loadStripe().then((module) =>
+        createStripeClient(module, { apiBase: options.apiBase, secretKey: source }),
+      );
+      loading.catch(() => {
+        if (client === loading) client = undefined;
+      });
+      client = loading;
+    }
     return client;
   };
+}
+
+async function loadStripe(): Promise<StripeModule> {
+  return (await import('stripe')).default;
 }
 
 /**
@@ -43,14 +67,14 @@ export function lazyStripeClient(options: StripeClientOptions): StripeAccess {
  * (the source caches it) and a rotated key is picked up without a new client. A restricted key
  * (`rk_...`) works like a secret key as long as it allows the reads listed in docs/runbooks.md.
  */
-export function createStripeClient(options: {
-  readonly secretKey: SecretSource;
-  readonly apiBase?: string | undefined;
-}): Stripe {
+function createStripeClient(
+  StripeClass: StripeModule,
+  options: { readonly secretKey: SecretSource; readonly apiBase?: string | undefined },
+): Stripe {
   // No key here: the HTTP client below adds it, so the authenticator only has to exist.
-  return new Stripe('', {
+  return new StripeClass('', {
     authenticator: () => Promise.resolve(),
-    httpClient: keyedHttpClient(options.secretKey),
+    httpClient: keyedHttpClient(StripeClass.createNodeHttpClient(), options.secretKey),
     // Lambda's time is short: fail a stuck call and let Stripe's own retry of the delivery recover.
     timeout: 10_000,
     // GETs are safe to repeat; stripe-node backs off and honours Stripe-Should-Retry.
@@ -70,8 +94,7 @@ export class StripeKeyUnavailableError extends Error {
   }
 }
 
-function keyedHttpClient(secretKey: SecretSource): Stripe.HttpClient {
-  const inner = Stripe.createNodeHttpClient();
+function keyedHttpClient(inner: Stripe.HttpClient, secretKey: SecretSource): Stripe.HttpClient {
   return {
     getClientName: () => inner.getClientName(),
     async makeRequest(host, port, path, method, headers, requestData, protocol, timeout) {
@@ -129,11 +152,18 @@ export function stripeFault(what: string, error: unknown): StripeApiError {
   return new StripeApiError(`Stripe API call failed (${what}): ${detail}`, error);
 }
 
-/** Stripe's answer for an id it does not know (HTTP 404, code `resource_missing`). */
+/**
+ * Stripe's answer for an id it does not know (HTTP 404, code `resource_missing`). Recognised by
+ * its fields, not by `instanceof Stripe.errors.StripeError`, which would need stripe-node loaded
+ * to answer a question about an error that only a loaded stripe-node can have thrown.
+ */
 export function isResourceMissing(error: unknown): boolean {
+  const fields = error as { type?: unknown; statusCode?: unknown; code?: unknown } | null;
   return (
-    error instanceof Stripe.errors.StripeError &&
-    (error.statusCode === 404 || error.code === 'resource_missing')
+    error instanceof Error &&
+    typeof fields?.type === 'string' &&
+    fields.type.startsWith('Stripe') &&
+    (fields.statusCode === 404 || fields.code === 'resource_missing')
   );
 }
 

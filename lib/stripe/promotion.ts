@@ -31,9 +31,9 @@ export async function referralCodeFromDiscounts(
   stripe: StripeAccess,
   invoiceId: string,
 ): Promise<PromotionReferral> {
-  let client: ReturnType<StripeAccess>;
+  let client: Awaited<ReturnType<StripeAccess>>;
   try {
-    client = stripe(`read the promotion codes of invoice ${invoiceId}`);
+    client = await stripe(`read the promotion codes of invoice ${invoiceId}`);
   } catch (error) {
     if (error instanceof ConfigError) return { code: null, note: error.message };
     throw error;
@@ -49,7 +49,7 @@ export async function referralCodeFromDiscounts(
   return { code: null };
 }
 
-async function promotionCodesOf(client: ReturnType<StripeAccess>, invoiceId: string) {
+async function promotionCodesOf(client: Awaited<ReturnType<StripeAccess>>, invoiceId: string) {
   let invoice: unknown;
   try {
     invoice = await client.invoices.retrieve(invoiceId, { expand: ['discounts'] });
@@ -64,7 +64,10 @@ async function promotionCodesOf(client: ReturnType<StripeAccess>, invoiceId: str
   });
 }
 
-async function promotionMetadata(client: ReturnType<StripeAccess>, promotionCodeId: string) {
+async function promotionMetadata(
+  client: Awaited<ReturnType<StripeAccess>>,
+  promotionCodeId: string,
+) {
   try {
     const promotion = await client.promotionCodes.retrieve(promotionCodeId);
     return promotionCodeSchema.parse(promotion).metadata ?? {};

@@ -1,3 +1,8 @@
+// The whole package, for its webhook verifier: stripe-node exposes no entry point that loads
+// the webhook code alone (its package.json `exports` has `.` and `./extensibility`, both of
+// which build the API client with every resource), and lib/stripe/events.ts needs the package
+// for its pinned API version anyway. `npm run bench` reports what that costs at a cold start:
+// the `floor` bundle (stripe + the DynamoDB client) over `sdkFloor` (the client alone).
 import Stripe from 'stripe';
 import { ConfigError, InputError, SignatureError } from '../errors';
 import {

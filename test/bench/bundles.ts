@@ -10,7 +10,8 @@ import { median } from './stats';
 /**
  * Each function's bundle, built exactly as `serverless package` builds it (serverless-esbuild
  * with serverless.yml's `custom.esbuild`, read through `serverless print`, so the settings cannot
- * drift), plus a `floor` bundle of just `stripe` and the DynamoDB client built the same way. For
+ * drift), plus a `floor` bundle of just `stripe` and the DynamoDB client and an `sdkFloor` bundle
+ * of the DynamoDB client alone, built the same way. For
  * each: the bundled .mjs size, and the median time a FRESH `node` takes to import it, measured
  * inside that process (performance.now() before the import and after it resolves), so node's
  * own start-up is not counted. Runs go round-robin over the bundles, so a busy moment of the
@@ -22,12 +23,19 @@ export type BundleRow = {
   readonly kb: number;
   readonly initMs: number;
   readonly initRunsMs: readonly number[];
+  /**
+   * CPU time of the same imports (user + system, all threads): what the import itself costs,
+   * far less disturbed than wall time by other jobs on a shared machine.
+   */
+  readonly initCpuMs: number;
+  readonly initCpuRunsMs: readonly number[];
   /** KB of the output by origin (a package, or `ours` for this repository's code), largest first. */
   readonly composition: readonly { readonly origin: string; readonly kb: number }[];
 };
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 const FLOOR_ENTRY = 'test/bench/floor.ts';
+const SDK_FLOOR_ENTRY = 'test/bench/sdk-floor.ts';
 
 /** serverless-esbuild options that are its own, not esbuild's (it removes them the same way). */
 const PLUGIN_ONLY = [
@@ -100,11 +108,14 @@ export async function measureBundles(options: {
       entry: `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.ts`,
     })),
     { name: 'floor', entry: FLOOR_ENTRY },
+    { name: 'sdkFloor', entry: SDK_FLOOR_ENTRY },
   ];
   const outdir = mkdtempSync(join(tmpdir(), 'image-credits-bench-'));
   try {
     progress(`bundles: building ${entries.length} bundles with esbuild...`);
-    const built: (Omit<BundleRow, 'initMs' | 'initRunsMs'> & { file: string })[] = [];
+    const built: (Omit<BundleRow, 'initMs' | 'initRunsMs' | 'initCpuMs' | 'initCpuRunsMs'> & {
+      file: string;
+    })[] = [];
     for (const { name, entry } of entries) {
       const dir = join(outdir, name);
       // The metafile only describes the output; it changes nothing in it.
@@ -127,7 +138,7 @@ export async function measureBundles(options: {
         composition: compositionOf(result.metafile),
       });
     }
-    const runs = new Map<string, number[]>(built.map((bundle) => [bundle.name, []]));
+    const runs = new Map<string, ImportTime[]>(built.map((bundle) => [bundle.name, []]));
     // One unmeasured import of each first: the file cache, not the import, would be timed.
     for (const bundle of built) await importTimeMs(bundle.file);
     for (let run = 0; run < options.runs; run++) {
@@ -138,7 +149,15 @@ export async function measureBundles(options: {
     }
     return built.map(({ file: _file, ...bundle }) => {
       const times = runs.get(bundle.name) ?? [];
-      return { ...bundle, initMs: Math.round(median(times) * 10) / 10, initRunsMs: times };
+      const wall = times.map((time) => time.wallMs);
+      const cpu = times.map((time) => time.cpuMs);
+      return {
+        ...bundle,
+        initMs: Math.round(median(wall) * 10) / 10,
+        initRunsMs: wall,
+        initCpuMs: Math.round(median(cpu) * 10) / 10,
+        initCpuRunsMs: cpu,
+      };
     });
   } finally {
     rmSync(outdir, { recursive: true, force: true });
@@ -162,12 +181,17 @@ function compositionOf(metafile: Metafile): BundleRow['composition'] {
     .sort((a, b) => b.kb - a.kb);
 }
 
+type ImportTime = { readonly wallMs: number; readonly cpuMs: number };
+
 /** A fresh node imports the bundle and reports how long the import took, from inside. */
-function importTimeMs(file: string): Promise<number> {
+function importTimeMs(file: string): Promise<ImportTime> {
   const script = [
+    'const cpu = process.cpuUsage();',
     'const start = performance.now();',
     `await import(${JSON.stringify(pathToFileURL(file).href)});`,
-    'process.stdout.write(String(performance.now() - start));',
+    'const wallMs = performance.now() - start;',
+    'const used = process.cpuUsage(cpu);',
+    'process.stdout.write(JSON.stringify({ wallMs, cpuMs: (used.user + used.system) / 1000 }));',
   ].join('\n');
   const { NODE_OPTIONS: _loader, ...env } = process.env;
   return new Promise((resolveTime, reject) => {
@@ -185,10 +209,18 @@ function importTimeMs(file: string): Promise<number> {
     });
     child.on('error', reject);
     child.on('exit', (code) => {
-      const ms = Number(out);
-      if (code !== 0 || !Number.isFinite(ms))
-        reject(new Error(`importing ${file} failed (${code}): ${err}`));
-      else resolveTime(ms);
+      const time = code === 0 ? parseTime(out) : undefined;
+      if (!time) reject(new Error(`importing ${file} failed (${code}): ${err}`));
+      else resolveTime(time);
     });
   });
+}
+
+function parseTime(out: string): ImportTime | undefined {
+  try {
+    const time = JSON.parse(out) as ImportTime;
+    return Number.isFinite(time.wallMs) && Number.isFinite(time.cpuMs) ? time : undefined;
+  } catch {
+    return undefined;
+  }
 }

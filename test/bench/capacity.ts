@@ -3,41 +3,53 @@ import type { Exchange } from './dynamo-stand-in';
 import { type Item, itemSize, readUnits, writeUnits } from './item-size';
 
 /**
- * Read and write capacity of a sequence of exchanges (one event's DynamoDB calls), computed from
- * the items in the requests and responses by DynamoDB's published rules (item-size.ts). The
- * state of an item before a Put comes from what the same event read (a command reads every
- * account it writes), or is "absent" when the Put's condition says the item must not exist.
+ * Read and write capacity of a sequence of exchanges (one event's DynamoDB calls), by
+ * DynamoDB's published rules (item-size.ts). Reads are sized from the items in the responses.
+ * Writes are sized from the table as it was just before the event and just after it
+ * (snapshots taken around the event outside the recording proxy), so an Update is sized by
+ * the item it really left, and a write planned on a cache, without a read, by the item it
+ * really overwrote. An item written twice in one event is sized by the larger of its two
+ * ends (no event measured here writes an item twice).
  */
 export type Capacity = {
   readonly rcu: number;
   /** Base-table writes, transactional ones at 2 units per started KB. */
   readonly wcuTable: number;
-  /** Index maintenance writes (the `expiring` index), at 1 unit per started KB. */
+  /** Index maintenance writes, at 1 unit per started KB of the index entry. */
   readonly wcuIndex: number;
   readonly wcu: number;
-  /** Items written to the table (Puts, Deletes) and checked (ConditionCheck). */
+  /** Items written to the table (Puts, Updates, Deletes) and checked (ConditionCheck). */
   readonly itemsWritten: number;
   /** Largest item written, bytes. */
   readonly largestItemBytes: number;
 };
 
-type Index = { readonly name: string; readonly keys: readonly string[] };
+/** The table's items by key (see keyOf), as they were before and after the event. */
+export type Snapshots = {
+  readonly before: ReadonlyMap<string, Item>;
+  readonly after: ReadonlyMap<string, Item>;
+};
+
+type Index = {
+  readonly name: string;
+  readonly keys: readonly string[];
+  /** The attributes an index entry holds besides the keys; undefined: all of them. */
+  readonly projected?: readonly string[];
+};
 
 const properties = tableDefinition.Resources.CreditsTable.Properties;
-const PRIMARY_KEYS = properties.KeySchema.map((key) => key.AttributeName);
+export const PRIMARY_KEYS: readonly string[] = properties.KeySchema.map((key) => key.AttributeName);
 const INDEXES: readonly Index[] = properties.GlobalSecondaryIndexes.map((index) => {
-  if (index.Projection.ProjectionType !== 'ALL') {
-    throw new Error(`index ${index.IndexName}: only projection ALL is sized here`);
-  }
-  return { name: index.IndexName, keys: index.KeySchema.map((key) => key.AttributeName) };
+  const keys = index.KeySchema.map((key) => key.AttributeName);
+  const projection = index.Projection as { ProjectionType: string; NonKeyAttributes?: string[] };
+  if (projection.ProjectionType === 'ALL') return { name: index.IndexName, keys };
+  const extra = projection.ProjectionType === 'INCLUDE' ? (projection.NonKeyAttributes ?? []) : [];
+  return { name: index.IndexName, keys, projected: [...PRIMARY_KEYS, ...extra] };
 });
 
-function keyOf(item: Item): string {
+export function keyOf(item: Item): string {
   return PRIMARY_KEYS.map((name) => JSON.stringify(item[name] ?? null)).join('|');
 }
-
-/** What the event knows of each item: an item, or null for "known to be absent". */
-type Known = Map<string, Item | null>;
 
 type Tally = {
   rcu: number;
@@ -47,14 +59,14 @@ type Tally = {
   largest: number;
 };
 
-export function capacityOf(exchanges: readonly Exchange[]): Capacity {
-  const known: Known = new Map();
+export function capacityOf(exchanges: readonly Exchange[], snapshots: Snapshots): Capacity {
   const tally: Tally = { rcu: 0, wcuTable: 0, wcuIndex: 0, itemsWritten: 0, largest: 0 };
   for (const exchange of exchanges) {
     if (exchange.status !== 200) {
       throw new Error(`${exchange.operation} failed (${exchange.status}): not sized`);
     }
-    account(exchange, known, tally);
+    if (exchange.operation === 'TransactWriteItems') transactWrite(exchange, snapshots, tally);
+    else tally.rcu += readCapacityOf([exchange]);
   }
   return {
     rcu: tally.rcu,
@@ -66,104 +78,63 @@ export function capacityOf(exchanges: readonly Exchange[]): Capacity {
   };
 }
 
-const SIZERS: Readonly<Record<string, (exchange: Exchange, known: Known, tally: Tally) => void>> = {
-  BatchGetItem: batchGet,
-  GetItem: getItem,
-  Query: query,
-  TransactWriteItems: transactWrite,
-};
-
-function account(exchange: Exchange, known: Known, tally: Tally): void {
-  const sizer = SIZERS[exchange.operation];
-  if (!sizer) throw new Error(`capacity of ${exchange.operation} is not modelled by the bench`);
-  sizer(exchange, known, tally);
-}
-
-type KeysAndAttributes = { Keys: Item[]; ConsistentRead?: boolean; ProjectionExpression?: string };
-
-function batchGet(exchange: Exchange, known: Known, tally: Tally): void {
-  const requested = exchange.request.RequestItems as Record<string, KeysAndAttributes>;
-  const responses = (exchange.response.Responses ?? {}) as Record<string, Item[]>;
-  const unprocessed = (exchange.response.UnprocessedKeys ?? {}) as Record<
-    string,
-    KeysAndAttributes
-  >;
-  for (const [table, { Keys, ConsistentRead, ProjectionExpression }] of Object.entries(requested)) {
-    if (ProjectionExpression) throw new Error('a projected BatchGetItem would be under-sized');
-    const found = new Map((responses[table] ?? []).map((item) => [keyOf(item), item]));
-    const skipped = new Set((unprocessed[table]?.Keys ?? []).map(keyOf));
-    for (const key of Keys) {
-      const id = keyOf(key);
-      if (skipped.has(id)) continue;
-      const item = found.get(id) ?? null;
-      // An absent item still costs the minimum read.
-      tally.rcu += readUnits(item ? itemSize(item) : 0, ConsistentRead ? 'strong' : 'eventual');
-      known.set(id, item);
+/** Read units of the exchanges' reads (writes count nothing here). */
+export function readCapacityOf(exchanges: readonly Exchange[]): number {
+  let rcu = 0;
+  for (const exchange of exchanges) {
+    const reader = READERS[exchange.operation];
+    if (reader) rcu += reader(exchange);
+    else if (exchange.operation !== 'TransactWriteItems') {
+      throw new Error(`capacity of ${exchange.operation} is not modelled by the bench`);
     }
   }
+  return rcu;
 }
 
-function getItem(exchange: Exchange, known: Known, tally: Tally): void {
-  const request = exchange.request as {
-    Key: Item;
-    ConsistentRead?: boolean;
-    ProjectionExpression?: string;
-  };
+const READERS: Readonly<Record<string, (exchange: Exchange) => number>> = {
+  GetItem: getItem,
+  Query: query,
+};
+
+function getItem(exchange: Exchange): number {
+  const request = exchange.request as { ConsistentRead?: boolean; ProjectionExpression?: string };
+  // A projection does not lower the cost: DynamoDB charges for the whole item it reads.
   if (request.ProjectionExpression) throw new Error('a projected GetItem would be under-sized');
-  const item = (exchange.response.Item as Item | undefined) ?? null;
-  tally.rcu += readUnits(item ? itemSize(item) : 0, request.ConsistentRead ? 'strong' : 'eventual');
-  known.set(keyOf(request.Key), item);
+  const item = exchange.response.Item as Item | undefined;
+  // An absent item still costs the minimum read.
+  return readUnits(item ? itemSize(item) : 0, request.ConsistentRead ? 'strong' : 'eventual');
 }
 
 /** A Query sums the sizes of what it returns and rounds up once; index reads are eventual. */
-function query(exchange: Exchange, known: Known, tally: Tally): void {
+function query(exchange: Exchange): number {
   const request = exchange.request as { ConsistentRead?: boolean; IndexName?: string };
   const items = (exchange.response.Items ?? []) as Item[];
   const bytes = items.reduce((sum, item) => sum + itemSize(item), 0);
-  tally.rcu += readUnits(
-    bytes,
-    request.ConsistentRead && !request.IndexName ? 'strong' : 'eventual',
-  );
-  // Projection ALL: an index item is the table item (as of the index's last update).
-  for (const item of items) known.set(keyOf(item), item);
+  return readUnits(bytes, request.ConsistentRead && !request.IndexName ? 'strong' : 'eventual');
 }
 
 type TransactItem = {
-  Put?: { Item: Item; ConditionExpression?: string };
+  Put?: { Item: Item };
+  Update?: { Key: Item };
   Delete?: { Key: Item };
   ConditionCheck?: { Key: Item };
-  Update?: unknown;
 };
 
-function transactWrite(exchange: Exchange, known: Known, tally: Tally): void {
+function transactWrite(exchange: Exchange, snapshots: Snapshots, tally: Tally): void {
   for (const action of exchange.request.TransactItems as TransactItem[]) {
-    if (action.Put) {
-      const after = action.Put.Item;
-      const before = priorState(known, after, action.Put.ConditionExpression);
-      write(tally, before, after);
-      known.set(keyOf(after), after);
-    } else if (action.Delete) {
-      const before = priorState(known, action.Delete.Key, undefined);
-      write(tally, before, null);
-      known.set(keyOf(action.Delete.Key), null);
+    const written = action.Put?.Item ?? action.Update?.Key ?? action.Delete?.Key;
+    if (written) {
+      const key = keyOf(written);
+      write(tally, snapshots.before.get(key) ?? null, snapshots.after.get(key) ?? null);
     } else if (action.ConditionCheck) {
-      const checked = priorState(known, action.ConditionCheck.Key, undefined);
+      // Assumption: a ConditionCheck is charged as a transactional write of the item it checks.
+      const checked = snapshots.before.get(keyOf(action.ConditionCheck.Key));
       tally.wcuTable += writeUnits(checked ? itemSize(checked) : 0, 0, true);
       tally.itemsWritten += 1;
     } else {
-      throw new Error(
-        'a transactional Update is not sized by the bench (its result is not in the request)',
-      );
+      throw new Error(`a transaction item the bench does not size: ${JSON.stringify(action)}`);
     }
   }
-}
-
-function priorState(known: Known, key: Item, condition: string | undefined): Item | null {
-  const id = keyOf(key);
-  if (known.has(id)) return known.get(id) ?? null;
-  // The transaction succeeded, so an attribute_not_exists condition on the key held.
-  if (condition && /attribute_not_exists\(\s*pk\s*\)/.test(condition)) return null;
-  throw new Error(`the event wrote ${id} without reading it first: its prior size is unknown`);
 }
 
 function write(tally: Tally, before: Item | null, after: Item | null): void {
@@ -175,21 +146,33 @@ function write(tally: Tally, before: Item | null, after: Item | null): void {
   for (const index of INDEXES) tally.wcuIndex += indexWriteUnits(index, before, after);
 }
 
-function indexKeys(index: Index, item: Item | null): string | undefined {
+/** The index entry an item makes (its keys and projected attributes), or undefined for none. */
+function indexEntry(index: Index, item: Item | null): Item | undefined {
   if (!item || !index.keys.every((name) => item[name] !== undefined)) return undefined;
-  return index.keys.map((name) => JSON.stringify(item[name])).join('|');
+  if (!index.projected) return item;
+  const names = new Set([...index.keys, ...index.projected]);
+  return Object.fromEntries(Object.entries(item).filter(([name]) => names.has(name)));
 }
 
-/** Index maintenance for one table write (standard, not transactional, rate). */
+/**
+ * Index maintenance for one table write (standard, not transactional, rate): a new entry 1
+ * write, a removed one 1, a changed index key 2 (delete and put), a changed projection 1, and
+ * nothing when the entry stays exactly the same (an update of attributes it does not project).
+ */
 export function indexWriteUnits(index: Index, before: Item | null, after: Item | null): number {
-  const oldKeys = indexKeys(index, before);
-  const newKeys = indexKeys(index, after);
-  const oldBytes = before && oldKeys ? itemSize(before) : 0;
-  const newBytes = after && newKeys ? itemSize(after) : 0;
-  if (oldKeys === undefined && newKeys === undefined) return 0;
-  if (oldKeys === undefined) return writeUnits(0, newBytes, false);
-  if (newKeys === undefined) return writeUnits(oldBytes, 0, false);
-  if (oldKeys === newKeys) return writeUnits(oldBytes, newBytes, false);
-  // The index key changed: the old entry is deleted and a new one put.
-  return writeUnits(oldBytes, 0, false) + writeUnits(0, newBytes, false);
+  const old = indexEntry(index, before);
+  const next = indexEntry(index, after);
+  if (!old && !next) return 0;
+  if (!old) return writeUnits(0, itemSize(next as Item), false);
+  if (!next) return writeUnits(itemSize(old), 0, false);
+  const keysOf = (entry: Item) => index.keys.map((name) => JSON.stringify(entry[name])).join('|');
+  if (keysOf(old) !== keysOf(next)) {
+    return writeUnits(itemSize(old), 0, false) + writeUnits(0, itemSize(next), false);
+  }
+  if (JSON.stringify(sortedEntry(old)) === JSON.stringify(sortedEntry(next))) return 0;
+  return writeUnits(itemSize(old), itemSize(next), false);
+}
+
+function sortedEntry(entry: Item): [string, unknown][] {
+  return Object.entries(entry).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -1,12 +1,13 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { createCreditsHandler } from '../../functions/credits';
 import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
-import { createTableInput } from '../../infra/table';
+import { ensureTable } from '../../infra/table';
 import { runRollover } from '../../lib/jobs/rollover';
 import { createLogger } from '../../lib/log';
 import { createDocumentClient } from '../../lib/store/client';
+import { createLotCache } from '../../lib/store/lot-cache';
 import { webhookDepsFromConfig } from '../../lib/stripe/deps';
 import {
   apiGatewayEvent,
@@ -15,20 +16,26 @@ import {
   signedRequest,
   subscriptionDeletedEvent,
 } from '../support/stripe-events';
-import { type Capacity, capacityOf } from './capacity';
+import { type Capacity, capacityOf, type Snapshots } from './capacity';
 import { type Exchange, type RecordedResponse, startRecordingProxy } from './dynamo-stand-in';
+import { snapshotTable } from './snapshot';
 
 /**
  * DynamoDB calls and capacity per event kind, against DynamoDB Local through a recording proxy:
  * every call each kind makes is logged with its payloads, and capacity is computed from those
- * payloads (capacity.ts). Each kind runs through the real entry point: the webhook handler for
- * Stripe events, the `credits` handler for a spend, runRollover for the expiry job.
+ * payloads and from the table just before and after the event (capacity.ts). Each kind runs
+ * through the real entry point: the webhook handler for Stripe events, the `credits` handler
+ * (with a container's lot cache, as the production deps have) for a spend, runRollover for the
+ * expiry job. The tables are made as the local set-up and `npm run migrate` leave them, with
+ * the SCHEMA item, so no read looks for 0.1.0 items.
  */
 export const EVENT_KINDS = [
   'grant',
   'duplicate',
+  'referralFirstUseOfCode',
   'referral',
   'spend',
+  'spendCached',
   'forfeit',
   'expireLot',
 ] as const;
@@ -55,7 +62,7 @@ const PERIOD_START = '2026-11-01T00:00:00Z';
 
 export type KindsResult = {
   readonly kinds: Readonly<Record<EventKind, KindMeasure>>;
-  /** Real DynamoDB Local answers to a first grant's two calls, for the replay stand-in. */
+  /** Real DynamoDB Local answers to a first grant's calls, for the replay stand-in. */
   readonly replay: Readonly<Record<string, RecordedResponse>>;
 };
 
@@ -72,7 +79,7 @@ const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 function rigFor(db: DynamoDBDocumentClient, tableName: string): Rig {
   const deps = webhookDepsFromConfig(
     { planCredits: PLAN_CREDITS, webhookSecrets: [BENCH_SECRET] },
-    { db, tableName, clock: () => BENCH_NOW_MS },
+    { db, tableName, clock: () => BENCH_NOW_MS, lotCache: createLotCache() },
     createLogger({ level: 'error' }),
   );
   return {
@@ -139,16 +146,24 @@ export async function measureEventKinds(options: {
   askConsumedCapacity(reporting);
   const expiryTable = `${options.tableName}-expiry`;
   try {
-    await raw.send(new CreateTableCommand(createTableInput(options.tableName)));
-    await raw.send(new CreateTableCommand(createTableInput(expiryTable)));
+    await ensureTable(raw, options.tableName);
+    await ensureTable(raw, expiryTable);
     const replay = await recordReplay(rigFor(plain, options.tableName), proxy);
-    const measure: Measure = async (kind, act) => {
-      const from = proxy.exchanges.length;
-      const result = await act();
-      return measured(kind, proxy.exchanges.slice(from), result);
-    };
-    const ledgerKinds = await measureLedgerKinds(rigFor(reporting, options.tableName), measure);
-    const expireLot = await measureExpiry(rigFor(reporting, expiryTable), measure);
+    const measureOn =
+      (tableName: string): Measure =>
+      async (kind, act) => {
+        const before = await snapshotTable(raw, tableName);
+        const from = proxy.exchanges.length;
+        const result = await act();
+        const exchanges = proxy.exchanges.slice(from);
+        const after = await snapshotTable(raw, tableName);
+        return measured(kind, exchanges, result, { before, after });
+      };
+    const ledgerKinds = await measureLedgerKinds(
+      rigFor(reporting, options.tableName),
+      measureOn(options.tableName),
+    );
+    const expireLot = await measureExpiry(rigFor(reporting, expiryTable), measureOn(expiryTable));
     return { kinds: { ...ledgerKinds, expireLot }, replay };
   } finally {
     raw.destroy();
@@ -160,7 +175,7 @@ export async function measureEventKinds(options: {
 
 type Measure = (kind: EventKind, act: () => Promise<string>) => Promise<KindMeasure>;
 
-/** The webhook's kinds and a spend, in an order that builds each one's starting state. */
+/** The webhook's kinds and the spends, in an order that builds each one's starting state. */
 async function measureLedgerKinds(rig: Rig, measure: Measure) {
   // Setup (not measured): a referrer on the pro plan, with a referral code.
   await deliver(rig, firstInvoice('cus_bench_referrer', PRO_PRICE));
@@ -175,13 +190,17 @@ async function measureLedgerKinds(rig: Rig, measure: Measure) {
   const duplicate = await measure('duplicate', async () =>
     expectOutcome(await deliver(rig, grantEvent), 'already_applied'),
   );
-  const referral = await measure('referral', async () => {
-    const body = await deliver(rig, firstInvoice('cus_bench_b', BASIC_PRICE, { code }));
-    const statuses = (body.commands ?? []).map((command) => command.status);
-    if (statuses.join() !== 'applied,applied') throw new Error(`referral: ${JSON.stringify(body)}`);
-    return 'grant + redemption applied';
-  });
-  const spend = await measure('spend', () => spendOne(rig));
+  // The container has not looked the code up yet: its owner is read once, then remembered.
+  const referralFirstUseOfCode = await measure('referralFirstUseOfCode', () =>
+    redeemed(rig, 'cus_bench_b', code),
+  );
+  const referral = await measure('referral', () => redeemed(rig, 'cus_bench_b2', code));
+  // A month-old lot, so that the lot cache may plan the second spend on it (lot-cache.ts).
+  await deliver(rig, firstInvoice('cus_bench_s', BASIC_PRICE, { start: '2026-10-01T00:00:00Z' }));
+  const spend = await measure('spend', () => spendOne(rig, 'cus_bench_s', 'bench-image-1'));
+  const spendCached = await measure('spendCached', () =>
+    spendOne(rig, 'cus_bench_s', 'bench-image-2'),
+  );
   const ending = subscriptionDeletedEvent({
     customerId: 'cus_bench_a',
     subscriptionId: 'sub_cus_bench_a',
@@ -190,7 +209,14 @@ async function measureLedgerKinds(rig: Rig, measure: Measure) {
   const forfeit = await measure('forfeit', async () =>
     expectOutcome(await deliver(rig, signedDelivery(ending)), 'applied'),
   );
-  return { grant, duplicate, referral, spend, forfeit };
+  return { grant, duplicate, referralFirstUseOfCode, referral, spend, spendCached, forfeit };
+}
+
+async function redeemed(rig: Rig, customerId: string, code: string): Promise<string> {
+  const body = await deliver(rig, firstInvoice(customerId, BASIC_PRICE, { code }));
+  const statuses = (body.commands ?? []).map((command) => command.status);
+  if (statuses.join() !== 'applied,applied') throw new Error(`referral: ${JSON.stringify(body)}`);
+  return 'grant + redemption applied';
 }
 
 /** The expiry job on a table of its own, where one customer's only lot has expired. */
@@ -205,9 +231,9 @@ function expectOutcome(body: { outcome?: string }, outcome: string): string {
   return outcome;
 }
 
-async function spendOne(rig: Rig): Promise<string> {
+async function spendOne(rig: Rig, customerId: string, key: string): Promise<string> {
   const answer = (await rig.credits(
-    { action: 'consume', customerId: 'cus_bench_a', amount: 1, idempotencyKey: 'bench-image-1' },
+    { action: 'consume', customerId, amount: 1, idempotencyKey: key },
     context,
   )) as { ok: boolean; balance: number };
   if (!answer.ok) throw new Error(`spend refused: ${JSON.stringify(answer)}`);
@@ -227,7 +253,8 @@ async function expireOneLot(rig: Rig): Promise<string> {
 }
 
 /**
- * Records DynamoDB Local's answers to a first grant (a BatchGetItem that finds nothing, a
+ * Records DynamoDB Local's answers to a first grant from a fresh client (a Query that finds
+ * nothing, the GetItem of the table's SCHEMA item that a client makes once, a
  * TransactWriteItems that succeeds), which the replay stand-in then serves to every request.
  */
 async function recordReplay(rig: Rig, proxy: Awaited<ReturnType<typeof startRecordingProxy>>) {
@@ -235,20 +262,27 @@ async function recordReplay(rig: Rig, proxy: Awaited<ReturnType<typeof startReco
   await deliver(rig, firstInvoice('cus_bench_recorded', BASIC_PRICE));
   const exchanges = proxy.exchanges.slice(from);
   const operations = exchanges.map((exchange) => exchange.operation);
-  if (operations.join() !== 'BatchGetItem,TransactWriteItems') {
-    throw new Error(`a first grant made ${operations.join()}, not one read and one transaction`);
+  if (operations.join() !== 'Query,GetItem,TransactWriteItems') {
+    throw new Error(
+      `a first grant made ${operations.join()}, not Query, GetItem, TransactWriteItems`,
+    );
   }
-  const found = (exchanges[0]?.response.Responses as Record<string, unknown[]> | undefined)?.[
-    rig.tableName
-  ];
-  if (found?.length !== 0) throw new Error('the recorded BatchGetItem found items');
+  if ((exchanges[0]?.response.Items as unknown[] | undefined)?.length !== 0) {
+    throw new Error('the recorded Query found items');
+  }
   return {
-    BatchGetItem: proxy.recorded('BatchGetItem', from),
-    TransactWriteItems: proxy.recorded('TransactWriteItems', from + 1),
+    Query: proxy.recorded('Query', from),
+    GetItem: proxy.recorded('GetItem', from + 1),
+    TransactWriteItems: proxy.recorded('TransactWriteItems', from + 2),
   };
 }
 
-function measured(kind: EventKind, exchanges: readonly Exchange[], result: string): KindMeasure {
+function measured(
+  kind: EventKind,
+  exchanges: readonly Exchange[],
+  result: string,
+  snapshots: Snapshots,
+): KindMeasure {
   const callsByOperation: Record<string, number> = {};
   for (const exchange of exchanges) {
     callsByOperation[exchange.operation] = (callsByOperation[exchange.operation] ?? 0) + 1;
@@ -257,7 +291,7 @@ function measured(kind: EventKind, exchanges: readonly Exchange[], result: strin
     kind,
     calls: exchanges.length,
     callsByOperation,
-    capacity: capacityOf(withoutConsumedCapacity(exchanges)),
+    capacity: capacityOf(withoutConsumedCapacity(exchanges), snapshots),
     localReported: reportedBy(exchanges),
     result,
   };

@@ -2,11 +2,20 @@ import type { BundleRow } from './bundles';
 import { EVENT_KINDS, type EventKind, type KindMeasure } from './event-kinds';
 import type { ExpiryReadsRow } from './expiry-reads';
 import type { ProfileRow, TopFunction } from './profile';
-import { median } from './stats';
+import {
+  hotReferrerRows,
+  hotSpendRows,
+  popularCodeRows,
+  type StoreFindings,
+  spendCapacityRows,
+  storeJson,
+  table,
+} from './report-store';
+import { median, quantile } from './stats';
 import type { PairResult } from './throughput';
 
 /** The bench's findings, printed as markdown tables (README's performance section uses them). */
-export type Findings = {
+export type Findings = StoreFindings & {
   readonly standIn: PairResult;
   readonly dynamoDbLocal: PairResult;
   readonly kinds: Readonly<Record<EventKind, KindMeasure>>;
@@ -25,32 +34,17 @@ export type Findings = {
 export const RATIO_GOAL = 0.85;
 export const EXPIRY_READS_GOAL = 1.2;
 
-/** The floor of DynamoDB calls for each kind: one read and one transaction per change. */
+/** The floor of DynamoDB calls for each kind: one read per customer and one transaction. */
 const FLOOR_CALLS: Readonly<Record<EventKind, string>> = {
   grant: '2 (1 read + 1 transaction)',
   duplicate: '1 (1 read)',
-  referral: '3 (code + accounts, referrer, 1 transaction)',
+  referralFirstUseOfCode: "4 (the code's owner, referee, referrer, 1 transaction)",
+  referral: '3 (referee, referrer, 1 transaction; the owner cached)',
   spend: '2 (1 read + 1 transaction)',
+  spendCached: '1 (1 transaction, planned on the lot cache)',
   forfeit: '2 (1 read + 1 transaction)',
-  expireLot: '1 transaction per lot, + the index reads of the run',
+  expireLot: '2 per customer (read + transaction), + the index reads of the run',
 };
-
-function table(
-  header: readonly string[],
-  rows: readonly (readonly (string | number)[])[],
-): string[] {
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.map(String).join(' | ')} |`),
-  ];
-}
-
-/** The q-quantile of a few values (nearest rank). */
-function quantile(values: readonly number[], q: number): number {
-  const ordered = [...values].sort((a, b) => a - b);
-  return ordered[Math.min(ordered.length - 1, Math.floor(q * ordered.length))] ?? Number.NaN;
-}
 
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
@@ -84,7 +78,7 @@ function pairRows(findings: Findings): string[] {
     ),
     '',
     `Goal: ratio >= ${RATIO_GOAL} against the stand-in: ${verdict(standIn.ratio >= RATIO_GOAL)}. ` +
-      `Both arms make ${standIn.callsPerEvent} calls per event (BatchGetItem + TransactWriteItems), checked per round.` +
+      `Both arms make ${Math.round(standIn.callsPerEvent * 100) / 100} calls per event (Query + TransactWriteItems; a client's first read also gets the SCHEMA item), checked per round.` +
       (standIn.lowLevelPerSecond
         ? ` For scale: the same calls through the low-level client from pre-marshalled inputs: ${standIn.lowLevelPerSecond}/s.`
         : ''),
@@ -130,9 +124,11 @@ function kindRows(findings: Findings): string[] {
       rows,
     ),
     '',
-    "RCU/WCU are computed from the payloads by DynamoDB's published rules (transactional writes 2 per started KB, " +
-      'index writes 1 per started KB, strongly consistent reads 1 per started 4 KB per item, absent items included; ' +
-      "index queries eventually consistent, 0.5 per started 4 KB per query). DynamoDB Local's own figures are shown as a curiosity only.",
+    "RCU/WCU are computed by DynamoDB's published rules: reads from the responses (strongly consistent 1 per started " +
+      '4 KB, a Query summed then rounded once, an absent GetItem 1; index queries eventually consistent, 0.5); writes ' +
+      'from the table just before and after the event (transactional: 2 per started KB of the larger of the two, a ' +
+      'ConditionCheck counted as a write; index entries 1 per started KB, only when the projected entry changes). ' +
+      "DynamoDB Local's own figures are shown as a curiosity only.",
   ];
 }
 
@@ -157,13 +153,22 @@ function expiryRows(findings: Findings): string[] {
 }
 
 /** Median over runs of (bundle - floor), each pair imported in the same round-robin run. */
-function overFloorMs(row: BundleRow, floor: BundleRow): number {
-  const differences = row.initRunsMs.map((ms, run) => ms - (floor.initRunsMs[run] ?? Number.NaN));
+function overFloorMs(
+  row: BundleRow,
+  floor: BundleRow,
+  runs: (bundle: BundleRow) => readonly number[] = (bundle) => bundle.initRunsMs,
+): number {
+  const floorRuns = runs(floor);
+  const differences = runs(row).map((ms, run) => ms - (floorRuns[run] ?? Number.NaN));
   return Math.round(median(differences) * 10) / 10;
 }
 
+const cpuRuns = (bundle: BundleRow) => bundle.initCpuRunsMs;
+
 function bundleRows(findings: Findings): string[] {
   const floor = findings.bundles.find((row) => row.name === 'floor');
+  const sdkFloor = findings.bundles.find((row) => row.name === 'sdkFloor');
+  const isFloor = (row: BundleRow) => row.name === 'floor' || row.name === 'sdkFloor';
   return [
     '### Bundles and cold-start module initialisation',
     '',
@@ -176,6 +181,9 @@ function bundleRows(findings: Findings): string[] {
         'fastest run ms',
         'over floor KB',
         'over floor ms',
+        'over SDK floor ms',
+        'CPU ms (median)',
+        'over SDK floor, CPU ms',
       ],
       findings.bundles.map((row) => [
         row.name,
@@ -183,14 +191,19 @@ function bundleRows(findings: Findings): string[] {
         row.kb,
         row.initMs,
         Math.round(Math.min(...row.initRunsMs) * 10) / 10,
-        floor && row.name !== 'floor' ? Math.round((row.kb - floor.kb) * 10) / 10 : '',
-        floor && row.name !== 'floor' ? overFloorMs(row, floor) : '',
+        floor && !isFloor(row) ? Math.round((row.kb - floor.kb) * 10) / 10 : '',
+        floor && !isFloor(row) ? overFloorMs(row, floor) : '',
+        sdkFloor && row.name !== 'sdkFloor' ? `**${overFloorMs(row, sdkFloor)}**` : '',
+        row.initCpuMs,
+        sdkFloor && row.name !== 'sdkFloor' ? `**${overFloorMs(row, sdkFloor, cpuRuns)}**` : '',
       ]),
     ),
     '',
     `init ms: a fresh node importing the bundle, median of ${findings.bundles[0]?.initRunsMs.length ?? 0} runs, ` +
       'timed inside the process; runs go round-robin over the bundles, and "over floor ms" is the median of ' +
-      "each run's difference from the floor imported in the same run.",
+      "each run's difference from the floor imported in the same run. CPU ms is the same imports' CPU time " +
+      '(user + system, all threads): on a busy shared machine it moves far less than wall time, which ' +
+      'includes waiting for the CPU.',
     '',
     'What each bundle holds (KB of output by origin, largest first; `ours` is this repository):',
     '',
@@ -236,7 +249,29 @@ export function reportLines(findings: Findings): string[] {
     ...bundleRows(findings),
     ...profileRows(findings),
     '',
+    ...hotSpendRows(findings),
+    '',
+    ...hotReferrerRows(findings),
+    '',
+    ...popularCodeRows(findings),
+    '',
+    ...spendCapacityRows(findings),
+    '',
   ];
+}
+
+/** Each bundle's import time over the SDK floor (median of same-run differences). */
+function overSdkFloor(
+  findings: Findings,
+  runs?: (bundle: BundleRow) => readonly number[],
+): Record<string, number> {
+  const sdkFloor = findings.bundles.find((row) => row.name === 'sdkFloor');
+  if (!sdkFloor) return {};
+  return Object.fromEntries(
+    findings.bundles
+      .filter((row) => row.name !== 'sdkFloor')
+      .map((row) => [row.name, overFloorMs(row, sdkFloor, runs)]),
+  );
 }
 
 const byKind = (findings: Findings, pick: (measure: KindMeasure) => number) =>
@@ -253,7 +288,12 @@ export function summaryJson(findings: Findings, expiryReadsPerLot: Record<string
     expiryReadsPerLot,
     bundleKb: Object.fromEntries(findings.bundles.map((row) => [row.name, row.kb])),
     initMs: Object.fromEntries(findings.bundles.map((row) => [row.name, row.initMs])),
+    initMsOverSdkFloor: overSdkFloor(findings),
+    initCpuMs: Object.fromEntries(findings.bundles.map((row) => [row.name, row.initCpuMs])),
+    initCpuMsOverSdkFloor: overSdkFloor(findings, cpuRuns),
+    ...storeJson(findings),
     machine: findings.machine,
     date: findings.date,
+    seconds: findings.seconds,
   };
 }

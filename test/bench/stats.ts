@@ -11,3 +11,9 @@ export function round(value: number, digits: number): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
 }
+
+/** The q-quantile of some values (nearest rank); NaN for none. */
+export function quantile(values: readonly number[], q: number): number {
+  const ordered = [...values].sort((a, b) => a - b);
+  return ordered[Math.min(ordered.length - 1, Math.floor(q * ordered.length))] ?? Number.NaN;
+}

@@ -1,14 +1,18 @@
 import {
-  BatchGetItemCommand,
-  type BatchGetItemCommandInput,
   DynamoDBClient,
+  GetItemCommand,
+  type GetItemCommandInput,
+  QueryCommand as LowLevelQueryCommand,
+  type QueryCommandInput as LowLevelQueryInput,
   TransactWriteItemsCommand,
   type TransactWriteItemsCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
-  type BatchGetCommandInput,
   type DynamoDBDocumentClient,
+  GetCommand,
+  type GetCommandInput,
+  QueryCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -63,11 +67,8 @@ export type PairResult = {
 };
 
 export type CapturedCall =
-  | {
-      readonly operation: 'BatchGetItem';
-      readonly input: BatchGetCommandInput;
-      readonly wire: unknown;
-    }
+  | { readonly operation: 'Query'; readonly input: QueryCommandInput; readonly wire: unknown }
+  | { readonly operation: 'GetItem'; readonly input: GetCommandInput; readonly wire: unknown }
   | {
       readonly operation: 'TransactWriteItems';
       readonly input: TransactWriteCommandInput;
@@ -231,7 +232,8 @@ export async function runSdk(
   const start = performance.now();
   for (const calls of events) {
     for (const call of calls) {
-      if (call.operation === 'BatchGetItem') await db.send(new BatchGetCommand(call.input));
+      if (call.operation === 'Query') await db.send(new QueryCommand(call.input));
+      else if (call.operation === 'GetItem') await db.send(new GetCommand(call.input));
       else await db.send(new TransactWriteCommand(call.input));
     }
   }
@@ -245,8 +247,10 @@ async function runLowLevel(
   const start = performance.now();
   for (const calls of events) {
     for (const call of calls) {
-      if (call.operation === 'BatchGetItem') {
-        await client.send(new BatchGetItemCommand(call.wire as BatchGetItemCommandInput));
+      if (call.operation === 'Query') {
+        await client.send(new LowLevelQueryCommand(call.wire as LowLevelQueryInput));
+      } else if (call.operation === 'GetItem') {
+        await client.send(new GetItemCommand(call.wire as GetItemCommandInput));
       } else {
         await client.send(
           new TransactWriteItemsCommand(call.wire as TransactWriteItemsCommandInput),
@@ -319,7 +323,8 @@ export async function captureCalls(
 }
 
 function operationOfCommand(name: string): string {
-  if (name === 'BatchGetCommand') return 'BatchGetItem';
+  if (name === 'QueryCommand') return 'Query';
+  if (name === 'GetCommand') return 'GetItem';
   if (name === 'TransactWriteCommand') return 'TransactWriteItems';
   throw new Error(`the webhook made a ${name} call, which the bare SDK arm does not replay`);
 }
