@@ -5,6 +5,7 @@ import {
   type DynamoDBClient,
   PutItemCommand,
   ResourceInUseException,
+  type StreamViewType,
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { SCHEMA_KEY } from '../lib/store/keys';
@@ -18,10 +19,17 @@ import definition from './table.json' with { type: 'json' };
  */
 const properties = definition.Resources.CreditsTable.Properties;
 
+/** The change stream as CreateTable and UpdateTable name it (CloudFormation omits the flag). */
+export const TABLE_STREAM = {
+  StreamEnabled: true,
+  StreamViewType: properties.StreamSpecification.StreamViewType as StreamViewType,
+} as const;
+
 /** The CreateTable input for a table of the given name, derived from infra/table.json. */
 export function createTableInput(tableName: string): CreateTableCommandInput {
   // PITR and SSE are CloudFormation-only settings; DynamoDB Local neither needs nor accepts them
-  // in CreateTable, and neither changes keys or indexes.
+  // in CreateTable, and neither changes keys or indexes. The stream is created as in AWS, so
+  // that the local stack and the tests publish from a real change stream (C27).
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -30,6 +38,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
     KeySchema: properties.KeySchema as CreateTableCommandInput['KeySchema'],
     GlobalSecondaryIndexes:
       properties.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
+    StreamSpecification: TABLE_STREAM,
   };
 }
 
