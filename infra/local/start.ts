@@ -16,6 +16,7 @@ import {
 } from './functions';
 import { startWebhookServer, WEBHOOK_PATH, type WebhookServer } from './http';
 import { isMainModule, quietNodeVersionNotice } from './main-module';
+import { type StreamPump, startLocalEventsAt } from './streams';
 
 /**
  * `npm start`: DynamoDB Local with its data under `.data/`, the table from infra/, and the
@@ -230,10 +231,11 @@ function stopSignals() {
 
 class StopRequested extends Error {}
 
-type Running = { dynamo?: LocalDynamoDb; server?: WebhookServer };
+type Running = { dynamo?: LocalDynamoDb; server?: WebhookServer; events?: StreamPump };
 
 async function stopAll(running: Running): Promise<void> {
   await running.server?.close();
+  await running.events?.stop();
   await running.dynamo?.stop();
 }
 
@@ -290,6 +292,8 @@ async function startStack(env: NodeJS.ProcessEnv, running: Running, stopping: ()
   if (stopping()) throw new StopRequested();
   const created = await createTable(config);
   console.log(`Table ${config.tableName} ${created ? 'created' : 'already there, data kept'}.`);
+  // publishEvents on DynamoDB Local's stream, printing each event (C27).
+  running.events = await startLocalEventsAt(config);
   if (stopping()) throw new StopRequested();
   running.server = await serveWebhook(settings);
   console.log(

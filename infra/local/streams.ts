@@ -1,11 +1,7 @@
-import {
-  DescribeTableCommand,
-  type DynamoDBClient,
-  UpdateTableCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
-  type DynamoDBStreamsClient,
+  DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type _Record as StreamRecord,
@@ -129,8 +125,9 @@ export const LOCAL_MAX_RETRIES = 3;
 
 /**
  * Polls the stream and feeds the handler until stopped. A batch whose handler reports a
- * failure is retried from the failed record after a pause; after LOCAL_MAX_RETRIES the pump
- * prints what it dropped (in AWS those records' positions go to the dead-letter queue).
+ * failure is retried from the failed record after a pause; a record that fails
+ * LOCAL_MAX_RETRIES retries is dropped with a line saying so (in AWS its position goes to the
+ * dead-letter queue).
  */
 export function startStreamPump(options: StreamPumpOptions): StreamPump {
   const intervalMs = options.intervalMs ?? 500;
@@ -139,6 +136,7 @@ export function startStreamPump(options: StreamPumpOptions): StreamPump {
   let wake = () => {};
   const pending: DynamoDBRecord[] = [];
   let retries = 0;
+  let failingSequence: string | undefined;
 
   const pause = () =>
     new Promise<void>((resolve) => {
@@ -159,13 +157,16 @@ export function startStreamPump(options: StreamPumpOptions): StreamPump {
       retries = 0;
       return;
     }
+    // The records before the failed one are done; a new failing record starts a new count.
     pending.splice(0, failed);
-    retries += 1;
+    const sequence = pending[0]?.dynamodb?.SequenceNumber;
+    retries = sequence === failingSequence ? retries + 1 : 1;
+    failingSequence = sequence;
     if (retries > LOCAL_MAX_RETRIES) {
-      const dropped = pending.splice(0, batch.length - failed);
+      // As the mapping does with bisecting on: the one record that keeps failing is given up.
+      pending.shift();
       print(
-        `[events] gave up on ${dropped.length} stream record(s) from sequence ` +
-          `${dropped[0]?.dynamodb?.SequenceNumber} after ${LOCAL_MAX_RETRIES} retries ` +
+        `[events] gave up on stream record ${sequence} after ${LOCAL_MAX_RETRIES} retries ` +
           '(in AWS: the dead-letter queue)',
       );
       retries = 0;
@@ -233,4 +234,39 @@ export async function startLocalEvents(options: {
     handler: (event) =>
       publish(event, createLambdaContext({ functionName: 'publishEvents', timeoutMs: 30_000 })),
   });
+}
+
+/** `npm start`'s hook: the publisher on the table's stream at `endpoint`, until stopped. */
+export async function startLocalEventsAt(config: {
+  readonly dynamoDbEndpoint?: string;
+  readonly tableName: string;
+  readonly lowBalanceThreshold: number;
+}): Promise<StreamPump> {
+  const clientConfig = {
+    endpoint: config.dynamoDbEndpoint,
+    region: process.env.AWS_REGION ?? 'local',
+    credentials: {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    },
+  };
+  const db = new DynamoDBClient(clientConfig);
+  const streams = new DynamoDBStreamsClient(clientConfig);
+  const close = () => {
+    db.destroy();
+    streams.destroy();
+  };
+  try {
+    const pump = await startLocalEvents({ db, streams, ...config });
+    console.log('Events (C27) are printed as they are published: [events] <detail-type> <detail>');
+    return {
+      async stop() {
+        await pump.stop();
+        close();
+      },
+    };
+  } catch (error) {
+    close();
+    throw error;
+  }
 }

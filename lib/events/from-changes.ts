@@ -118,8 +118,8 @@ function ledgerEvents(change: TableChange, settings: EventSettings): ChangeEvent
     events.push({
       detailType: DetailType.low,
       detail: {
-        ...base,
         id: eventId('low', customerId, entryId),
+        ...base,
         type: 'low_balance',
         threshold,
       },
