@@ -17,6 +17,12 @@ afterEach(async () => {
   harness = undefined;
 });
 
+/** A webhook harness on a fresh table, dropped after the test. */
+async function start(planCredits: Record<string, number> = PLANS) {
+  harness = await webhookHarness({ planCredits });
+  return harness;
+}
+
 /** The stripeEventBridge handler on the webhook harness's table, catalog and logger. */
 function bridge(h: WebhookHarness, settings: Partial<BridgeSettings> = {}) {
   return createStripeEventBridgeHandler(() => ({
@@ -64,7 +70,7 @@ function invoicePaid(
 describe('Function: stripeEventBridge (EventBridge rule on the Stripe partner bus)', () => {
   it('C3 C16 an invoice delivered by the webhook and again through EventBridge is granted once', async () => {
     // Prepare
-    const h = (harness = await webhookHarness({ planCredits: PLANS }));
+    const h = await start();
     const event = invoicePaid('cus_both', 'in_both_1', 'evt_both_1');
     expect((await h.deliver(event)).body).toMatchObject({ outcome: 'applied' });
 
@@ -86,7 +92,7 @@ describe('Function: stripeEventBridge (EventBridge rule on the Stripe partner bu
 
   it('C3 C16 an invoice that came through EventBridge first is already applied for the webhook', async () => {
     // Prepare
-    const h = (harness = await webhookHarness({ planCredits: PLANS }));
+    const h = await start();
     const event = invoicePaid('cus_eb', 'in_eb_1', 'evt_eb_1');
 
     // Act
@@ -110,7 +116,7 @@ describe('Function: stripeEventBridge (EventBridge rule on the Stripe partner bu
     ['an API version this build cannot read', { apiVersion: '2019-02-19' }, 'api_version'],
   ])('refuses %s, naming the field, and writes nothing', async (_what, change, field) => {
     // Prepare
-    const h = (harness = await webhookHarness({ planCredits: PLANS }));
+    const h = await start();
     const stripeEvent = {
       ...invoicePaid('cus_bad', 'in_bad_1', 'evt_bad_1'),
       ...('live' in change && { livemode: true }),
@@ -134,7 +140,7 @@ describe('Function: stripeEventBridge (EventBridge rule on the Stripe partner bu
 
   it('refuses every event while STRIPE_EVENT_SOURCE is not configured', async () => {
     // Prepare
-    const h = (harness = await webhookHarness({ planCredits: PLANS }));
+    const h = await start();
     const handler = bridge(h, { source: undefined });
 
     // Act / Assess
@@ -146,7 +152,7 @@ describe('Function: stripeEventBridge (EventBridge rule on the Stripe partner bu
 
   it('C2 fails on a fault (an unknown price), so that Lambda retries the event, and writes nothing', async () => {
     // Prepare: a catalog without the invoice's price, and no Stripe key to look it up.
-    const h = (harness = await webhookHarness({ planCredits: {} }));
+    const h = await start({});
 
     // Act / Assess
     await expect(
