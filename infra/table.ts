@@ -19,7 +19,7 @@ import definition from './table.json' with { type: 'json' };
  */
 const properties = definition.Resources.CreditsTable.Properties;
 
-/** The change stream as CreateTable and UpdateTable name it (CloudFormation omits the flag). */
+/** The change stream (C27) as UpdateTable names it (CloudFormation omits the flag). */
 export const TABLE_STREAM = {
   StreamEnabled: true,
   StreamViewType: properties.StreamSpecification.StreamViewType as StreamViewType,
@@ -28,8 +28,10 @@ export const TABLE_STREAM = {
 /** The CreateTable input for a table of the given name, derived from infra/table.json. */
 export function createTableInput(tableName: string): CreateTableCommandInput {
   // PITR and SSE are CloudFormation-only settings; DynamoDB Local neither needs nor accepts them
-  // in CreateTable, and neither changes keys or indexes. The stream is created as in AWS, so
-  // that the local stack and the tests publish from a real change stream (C27).
+  // in CreateTable, and neither changes keys or indexes. The stream (TABLE_STREAM) is turned
+  // on by what reads it (ensureStream in infra/local/streams.ts: `npm start`, the publisher's
+  // tests): DynamoDB Local writing stream records slows every write by about half, and most
+  // tests never read them.
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -38,7 +40,6 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
     KeySchema: properties.KeySchema as CreateTableCommandInput['KeySchema'],
     GlobalSecondaryIndexes:
       properties.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
-    StreamSpecification: TABLE_STREAM,
   };
 }
 

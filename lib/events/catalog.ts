@@ -41,6 +41,8 @@ export const ENTRY_EVENTS: Readonly<Record<string, EntryEvent>> = {
   expiry: { detailType: DetailType.expired },
   forfeit: { detailType: DetailType.forfeited },
   adjustment: { detailType: DetailType.adjusted },
+  // A hold takes credits out of the spendable balance too; give it canRunLow once its entries'
+  // balanceAfter is the spendable balance.
   hold: { detailType: DetailType.held },
   release: { detailType: DetailType.released },
   restore: { detailType: DetailType.restored },

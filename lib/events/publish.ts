@@ -25,6 +25,20 @@ import { type EventSettings, eventsOfChange } from './from-changes';
  * it, so the records before it are never sent again and the records after it wait, which keeps
  * a shard's events in order. Events of later records that one call had already accepted are
  * sent again then: at least once, the same `id` each time.
+ *
+ * Order per customer, and what it rests on:
+ * - DynamoDB Streams keep the order of the records of one item. Records of different items,
+ *   even of one customer (one partition key) and of one transaction, carry no order
+ *   guarantee: DynamoDB says a transaction's records may appear at different times and
+ *   interleave with other transactions'. A customer's entries are different items, so the
+ *   stream's order of them is DynamoDB's propagation order, usually the commit order.
+ * - Lambda reads each shard in order, a parent shard before its children, and with a
+ *   parallelization factor of 1 (serverless.yml) one batch per shard at a time.
+ * - EventBridge does not keep the order of events towards their targets.
+ * So events are put in stream order (except that a call PutEvents answers partly can accept a
+ * later event before the refused one, which is then put again with everything after it), and
+ * every event carries `sequence`, the entry's place in the customer's ledger (its sort key),
+ * by which a subscriber that needs them in order sorts a customer's events.
  */
 export type PublishDeps = {
   readonly bus: EventBus;

@@ -39,11 +39,9 @@ async function until(condition: () => boolean, timeoutMs = 10_000) {
 
 describe('Local stack: DynamoDB Local streams (npm start)', () => {
   it('turns the stream on for a table created before it existed', async () => {
-    // Prepare: a table as `npm start` made it before the stream was in infra/table.json.
+    // Prepare: a table as CreateTable makes it from infra/table.json, without its stream.
     const { db } = dynamo();
-    const { StreamSpecification: _stream, ...withoutStream } = createTableInput(
-      `old-${Date.now()}`,
-    );
+    const withoutStream = createTableInput(`old-${Date.now()}`);
     await db.send(new CreateTableCommand(withoutStream));
     // Act
     const arn = await ensureStream(db, withoutStream.TableName as string);
@@ -57,12 +55,9 @@ describe('Local stack: DynamoDB Local streams (npm start)', () => {
     // Prepare
     table = await freshTable('local-streams');
     const { db, streams } = dynamo();
+    const arn = await ensureStream(db, table.tableName);
     await grantOneLine(table, 'cus_p', 'in_p', 10, '2026-11-01T00:00:00Z');
-    const reader = openStreamReader(
-      streams,
-      await ensureStream(db, table.tableName),
-      'TRIM_HORIZON',
-    );
+    const reader = openStreamReader(streams, arn, 'TRIM_HORIZON');
     const batches: number[] = [];
     const printed: string[] = [];
     const first = await reader.read();
@@ -97,9 +92,10 @@ describe('Local stack: DynamoDB Local streams (npm start)', () => {
   });
 
   it('C27 prints each event published from the moment it starts, not before', async () => {
-    // Prepare: a change before the publisher starts.
+    // Prepare: a change in the stream before the publisher starts.
     table = await freshTable('local-events');
     const { db, streams } = dynamo();
+    await ensureStream(db, table.tableName);
     await grantOneLine(table, 'cus_q', 'in_q', 20, '2026-11-01T00:00:00Z');
     const printed: string[] = [];
     const pump = await startLocalEvents({
