@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createEventBridgeClient } from '../../lib/events/bus';
+import { startAwsJsonServer } from './aws-json-server';
 
 /**
  * A small local stand-in for EventBridge's PutEvents (AWS JSON 1.1 over HTTP), so tests drive
@@ -67,44 +66,24 @@ export async function startEventBridgeFake(): Promise<EventBridgeFake> {
     refusal.times -= 1;
     return refusal.code;
   };
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const send = (status: number, body: unknown) => {
-        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify(body));
-      };
-      const target = String(request.headers['x-amz-target'] ?? '');
-      if (target !== 'AWSEvents.PutEvents') {
-        return send(400, { __type: 'UnknownOperationException', message: target });
-      }
-      const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
-        Entries?: PutEntry[];
-      };
-      const entries = input.Entries ?? [];
-      const signed = String(request.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256');
-      if (throttled > 0) {
-        throttled -= 1;
-        calls.push({ entries, signed, answered: 'throttled' });
-        return send(400, { __type: 'ThrottlingException', message: 'Rate exceeded' });
-      }
-      const results = entries.map((entry) => {
-        const code = refusalOf(entry);
-        if (code) return { ErrorCode: code, ErrorMessage: `${code} (scripted by the test)` };
-        accepted.push(acceptedOf(entry));
-        return { EventId: randomUUID() };
-      });
-      const failed = results.filter((result) => 'ErrorCode' in result).length;
-      calls.push({ entries, signed, answered: failed > 0 ? 'partial' : 'ok' });
-      send(200, { FailedEntryCount: failed, Entries: results });
+  const server = await startAwsJsonServer('AWSEvents.PutEvents', ({ input, signed }) => {
+    const entries = (input.Entries ?? []) as PutEntry[];
+    if (throttled > 0) {
+      throttled -= 1;
+      calls.push({ entries, signed, answered: 'throttled' });
+      return { status: 400, body: { __type: 'ThrottlingException', message: 'Rate exceeded' } };
+    }
+    const results = entries.map((entry) => {
+      const code = refusalOf(entry);
+      if (code) return { ErrorCode: code, ErrorMessage: `${code} (scripted by the test)` };
+      accepted.push(acceptedOf(entry));
+      return { EventId: randomUUID() };
     });
+    const failed = results.filter((result) => 'ErrorCode' in result).length;
+    calls.push({ entries, signed, answered: failed > 0 ? 'partial' : 'ok' });
+    return { status: 200, body: { FailedEntryCount: failed, Entries: results } };
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = server.endpoint;
   return {
     endpoint,
     calls,
@@ -125,12 +104,7 @@ export async function startEventBridgeFake(): Promise<EventBridgeFake> {
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         ...(options.maxAttempts !== undefined && { maxAttempts: options.maxAttempts }),
       }),
-    stop() {
-      server.closeAllConnections();
-      return new Promise((resolve, reject) =>
-        server.close((error) => (error ? reject(error) : resolve())),
-      );
-    },
+    stop: () => server.stop(),
   };
 }
 
