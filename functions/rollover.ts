@@ -1,5 +1,6 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import type { Config } from '../lib/config';
 import { parseRolloverRequest, RolloverIncompleteError, runRollover } from '../lib/jobs/rollover';
 import type { LedgerDeps } from '../lib/ledger/deps';
 import { nowMs } from '../lib/ledger/deps';
@@ -21,7 +22,8 @@ import { depsFromEnv } from '../lib/runtime';
  * RolloverInputErrors, which the function's alarm subtracts from its Errors.
  */
 export function createRolloverHandler(
-  deps: () => LedgerDeps,
+  // With the configuration (as in AWS), the run also marks lots for `credits.expiring` (C27).
+  deps: () => LedgerDeps & { readonly config?: Pick<Config, 'expiringNoticeDays'> },
   metrics: () => MetricsRecorder = () => noMetrics,
   sweep: { readonly shardsAtOnce?: number } = {},
 ) {
@@ -34,6 +36,7 @@ export function createRolloverHandler(
           nowMs: request.nowMs ?? nowMs(deps()),
           dryRun: request.dryRun,
           remainingTimeMs: () => context.getRemainingTimeInMillis(),
+          expiringNoticeDays: deps().config?.expiringNoticeDays,
           ...(sweep.shardsAtOnce !== undefined && { concurrency: sweep.shardsAtOnce }),
         });
         if (!report.dryRun) recorder.count(MetricName.creditsExpired, report.expiredCredits);

@@ -1,10 +1,12 @@
 /**
  * Checks the CloudFormation template that `npx serverless package` writes, offline, against
  * what DESIGN.md and the deployment promise: the table exactly as infra/table.json has it, the
- * four functions on nodejs22.x/arm64, one HTTP route to the webhook and nothing else exposed,
+ * six functions on nodejs22.x/arm64, one HTTP route to the webhook and nothing else exposed,
  * no Stripe secret anywhere (only SSM parameter names, each role allowed exactly its own),
  * least-privilege roles per function, the stage's configuration (config/<stage>.json) as the
- * processor will parse it, and alarms on faults only, each with a runbook. Only the forms the
+ * processor will parse it, the stream, bus and Stripe rule of C27 and stripeEventBridge
+ * (infra/check-template-events.ts), every dead-letter queue with an alarm on its depth, and
+ * alarms on faults only, each with a runbook. Only the forms the
  * framework writes for serverless.yml are understood; anything else is reported, not guessed.
  *
  *   npx tsx infra/check-template.ts [template.json]
@@ -17,142 +19,44 @@ import { resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parsePlanCatalog } from '../lib/config';
 import { MetricName } from '../lib/metrics';
-import { LOTS_BY_EXPIRY_INDEX } from '../lib/store/keys';
 import { acceptedApiVersions } from '../lib/stripe/events';
+import { checkEvents } from './check-template-events';
 import { isMainModule } from './local/main-module';
 import tableDefinition from './table.json' with { type: 'json' };
+import {
+  asArray,
+  Check,
+  FUNCTIONS,
+  type FunctionSpec,
+  functionNameOf,
+  isGetAtt,
+  isRecord,
+  references,
+  SECRET,
+  TABLE_ID,
+  type Template,
+} from './template-model';
 
-type Resource = { Type: string; Properties?: Record<string, unknown> };
-export type Template = { Resources: Record<string, Resource> };
+export type { Template } from './template-model';
+export { FUNCTIONS } from './template-model';
 
 export const DEFAULT_TEMPLATE = '.serverless/cloudformation-template-update-stack.json';
 /** Where serverless-esbuild leaves the bundles (`keepOutputDirectory: true`). */
 const BUNDLE_DIR = '.esbuild/.build';
-const TABLE_ID = 'CreditsTable';
 const STRIPE_SECRET_VALUE = /\b(sk|rk)_(live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9]{6,}/;
-/** The actions each item of a command's reads and transaction needs (see serverless.yml). */
-const LEDGER_COMMANDS = [
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:Query',
-  'dynamodb:UpdateItem',
-];
-const SECRET = { webhook: 'stripe-webhook-secret', key: 'stripe-secret-key' } as const;
-
-type FunctionSpec = {
-  readonly logicalId: string;
-  readonly handler: string;
-  /** The SSM parameters (names under /image-credits/<stage>/) the function reads. */
-  readonly parameters: readonly (typeof SECRET)[keyof typeof SECRET][];
-  /** Actions by resource: `table`, or `index/<name>`. */
-  readonly dynamodb: Readonly<Record<string, readonly string[]>>;
-  /** Async failures go to the dead-letter queue (scheduled or invoked-async jobs). */
-  readonly deadLetter: boolean;
-  /** Its InputErrors metric, when a caller's bad input is thrown (and so a Lambda error). */
-  readonly inputErrors?: string;
-};
-
-export const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
-  stripeWebhook: {
-    logicalId: 'StripeWebhookLambdaFunction',
-    handler: 'functions/stripe-webhook.handler',
-    parameters: [SECRET.webhook, SECRET.key],
-    dynamodb: { table: LEDGER_COMMANDS },
-    deadLetter: false,
-  },
-  rollover: {
-    logicalId: 'RolloverLambdaFunction',
-    handler: 'functions/rollover.handler',
-    parameters: [],
-    dynamodb: { table: LEDGER_COMMANDS, [`index/${LOTS_BY_EXPIRY_INDEX}`]: ['dynamodb:Query'] },
-    deadLetter: true,
-    inputErrors: MetricName.rolloverInputErrors,
-  },
-  backfill: {
-    logicalId: 'BackfillLambdaFunction',
-    handler: 'functions/backfill.handler',
-    parameters: [SECRET.key],
-    dynamodb: { table: LEDGER_COMMANDS },
-    deadLetter: true,
-    inputErrors: MetricName.backfillInputErrors,
-  },
-  credits: {
-    logicalId: 'CreditsLambdaFunction',
-    handler: 'functions/credits.handler',
-    parameters: [],
-    // Scan: the `audit` action's whole-table pass.
-    dynamodb: { table: [...LEDGER_COMMANDS, 'dynamodb:Scan'] },
-    deadLetter: false,
-    inputErrors: MetricName.creditsInputErrors,
-  },
-};
 
 const WEBHOOK_ROUTE = 'POST /webhooks/stripe';
 /** The only (function, principal) pairs allowed to invoke a function from outside. */
 const ALLOWED_INVOKERS = [
   ['stripeWebhook', 'apigateway.amazonaws.com'],
   ['rollover', 'events.amazonaws.com'],
+  ['stripeEventBridge', 'events.amazonaws.com'],
 ];
 
 export type CheckOptions = {
   /** Where docs/runbooks.md and config/ are; default the working directory. */
   readonly root?: string;
 };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function asArray(value: unknown): unknown[] {
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
-}
-
-/** Every logical id a value points at through Ref, Fn::GetAtt or Fn::Sub, at any depth. */
-function references(value: unknown, found = new Set<string>()): Set<string> {
-  if (Array.isArray(value)) {
-    for (const item of value) references(item, found);
-  } else if (isRecord(value)) {
-    for (const [key, inner] of Object.entries(value)) {
-      if (key === 'Ref' && typeof inner === 'string') found.add(inner);
-      else if (key === 'Fn::GetAtt' && Array.isArray(inner)) found.add(String(inner[0]));
-      else if (key === 'Fn::Sub' && typeof inner === 'string') {
-        for (const match of inner.matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) found.add(String(match[1]));
-      } else references(inner, found);
-    }
-  }
-  return found;
-}
-
-const isGetAttArn = (value: unknown, logicalId: string) =>
-  isRecord(value) && isDeepStrictEqual(value['Fn::GetAtt'], [logicalId, 'Arn']);
-
-class Check {
-  readonly problems: string[] = [];
-  constructor(
-    readonly template: Template,
-    readonly root: string,
-  ) {}
-  fail(problem: string) {
-    this.problems.push(problem);
-  }
-  ofType(type: string): [string, Resource][] {
-    return Object.entries(this.template.Resources).filter(([, resource]) => resource.Type === type);
-  }
-  props(logicalId: string): Record<string, unknown> {
-    return this.template.Resources[logicalId]?.Properties ?? {};
-  }
-  isType(logicalId: string, type: string): boolean {
-    return this.template.Resources[logicalId]?.Type === type;
-  }
-  environment(spec: FunctionSpec): Record<string, unknown> {
-    const variables = (this.props(spec.logicalId).Environment as { Variables?: unknown })
-      ?.Variables;
-    return isRecord(variables) ? variables : {};
-  }
-}
 
 function checkTable(check: Check) {
   const tables = check.ofType('AWS::DynamoDB::Table').map(([id]) => id);
@@ -185,17 +89,18 @@ function checkFunctions(check: Check) {
   }
 }
 
-function functionNameOf(value: unknown): string | undefined {
-  const ids = references(value);
-  return Object.entries(FUNCTIONS).find(([, spec]) => ids.has(spec.logicalId))?.[0];
-}
-
 function checkTriggers(check: Check) {
-  for (const [id, rule] of check.ofType('AWS::Events::Rule')) {
+  const rules = check.ofType('AWS::Events::Rule');
+  for (const [id, rule] of rules) {
     const target = functionNameOf(rule.Properties?.Targets);
-    if (target !== 'rollover') check.fail(`schedule ${id} targets ${target}; only rollover may`);
+    // A schedule runs the expiry job; an event pattern is Stripe's partner bus (see
+    // check-template-events.ts for what that rule must be).
+    const expected = rule.Properties?.ScheduleExpression ? 'rollover' : 'stripeEventBridge';
+    if (target !== expected) check.fail(`rule ${id} targets ${target}; only ${expected} may`);
   }
-  if (check.ofType('AWS::Events::Rule').length === 0) check.fail('no schedule runs rollover');
+  if (!rules.some(([, rule]) => rule.Properties?.ScheduleExpression)) {
+    check.fail('no schedule runs rollover');
+  }
   for (const [id, resource] of Object.entries(check.template.Resources)) {
     if (resource.Type.startsWith('AWS::ApiGateway::') || resource.Type === 'AWS::Lambda::Url') {
       check.fail(`${id}: a ${resource.Type} exposes more than the webhook route`);
@@ -265,7 +170,7 @@ function checkStageConfig(check: Check, stage: string) {
   const path = resolve(check.root, 'config', `${stage}.json`);
   if (!existsSync(path)) return check.fail(`config/${stage}.json does not exist`);
   const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  for (const name of ['stripeWebhook', 'backfill']) {
+  for (const name of ['stripeWebhook', 'backfill', 'stripeEventBridge']) {
     const environment = check.environment(FUNCTIONS[name] as FunctionSpec);
     try {
       const catalog = parsePlanCatalog(JSON.parse(String(environment.PLAN_CREDITS)));
@@ -311,8 +216,9 @@ function roleStatements(check: Check, name: string, spec: FunctionSpec): Stateme
   );
 }
 
-function checkRoles(check: Check, stage: string, queues: ReadonlySet<string>) {
+function checkRoles(check: Check, stage: string, deadLetters: DeadLetters) {
   for (const [name, spec] of Object.entries(FUNCTIONS)) {
+    const queues = deadLetters.byFunction.get(name) ?? new Set<string>();
     const granted = new Map<string, Set<string>>();
     const grant = (kind: string, action: string) =>
       granted.set(kind, new Set([...(granted.get(kind) ?? []), action]));
@@ -330,6 +236,7 @@ function checkRoles(check: Check, stage: string, queues: ReadonlySet<string>) {
     );
     expected.set('logs', new Set(['logs:CreateLogStream', 'logs:PutLogEvents']));
     if (spec.deadLetter) expected.set('queue', new Set(['sqs:SendMessage']));
+    if (spec.putsEvents) expected.set('bus', new Set(['events:PutEvents']));
     for (const parameter of spec.parameters) expected.set(parameter, new Set(['ssm:GetParameter']));
     const show = (map: Map<string, Set<string>>) =>
       JSON.stringify([...map].map(([kind, actions]) => [kind, [...actions].sort()]).sort());
@@ -351,7 +258,8 @@ function resourceKind(
   const service = action.split(':')[0];
   if (action.includes('*')) return undefined;
   if (service === 'dynamodb') {
-    if (isGetAttArn(resource, TABLE_ID)) return 'table';
+    if (isGetAtt(resource, TABLE_ID)) return 'table';
+    if (isGetAtt(resource, TABLE_ID, 'StreamArn')) return 'stream';
     const sub = isRecord(resource) ? resource['Fn::Sub'] : undefined;
     const index = typeof sub === 'string' && /^\$\{CreditsTable\.Arn\}\/index\/(\w+)$/.exec(sub);
     return index ? `index/${index[1]}` : undefined;
@@ -361,10 +269,16 @@ function resourceKind(
     const group = check
       .ofType('AWS::Logs::LogGroup')
       .find(([, log]) => log.Properties?.LogGroupName === `/aws/lambda/${String(functionName)}`);
-    return group && isGetAttArn(resource, group[0]) ? 'logs' : undefined;
+    return group && isGetAtt(resource, group[0]) ? 'logs' : undefined;
   }
   if (service === 'sqs') {
-    return [...queues].some((queue) => isGetAttArn(resource, queue)) ? 'queue' : undefined;
+    // Only the function's own failure queue: the one its failures are sent to.
+    return [...queues].some((queue) => isGetAtt(resource, queue)) ? 'queue' : undefined;
+  }
+  if (action === 'events:PutEvents') {
+    // Only on this stack's bus (C27): never another bus, never `*`.
+    const buses = check.ofType('AWS::Events::EventBus').map(([id]) => id);
+    return buses.some((bus) => isGetAtt(resource, bus)) ? 'bus' : undefined;
   }
   if (action === 'ssm:GetParameter' && isRecord(resource)) {
     const arn = resource['Fn::Sub'];
@@ -375,27 +289,51 @@ function resourceKind(
   return undefined;
 }
 
+/** The queues what the functions fail on goes to: by function, and all of them. */
+type DeadLetters = {
+  readonly byFunction: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly all: ReadonlySet<string>;
+};
+
+/** The failure queue of one function, by where its spec says its failures go. */
+function deadLetterOf(check: Check, spec: FunctionSpec): string | undefined {
+  const type =
+    spec.deadLetter === 'stream'
+      ? 'AWS::Lambda::EventSourceMapping'
+      : 'AWS::Lambda::EventInvokeConfig';
+  const config = check
+    .ofType(type)
+    .find(([, each]) => references(each.Properties?.FunctionName).has(spec.logicalId));
+  return check.queueOf(config?.[1].Properties?.DestinationConfig);
+}
+
 /** Dead-letter destinations and log retention; returns the dead-letter queues found. */
-function checkFailureHandling(check: Check): Set<string> {
-  const queues = new Set<string>();
+function checkFailureHandling(check: Check): DeadLetters {
+  const byFunction = new Map<string, Set<string>>();
+  const all = new Set<string>();
   for (const [name, spec] of Object.entries(FUNCTIONS)) {
-    const config = check
-      .ofType('AWS::Lambda::EventInvokeConfig')
-      .find(([, each]) => references(each.Properties?.FunctionName).has(spec.logicalId));
-    const queue = [...references(config?.[1].Properties?.DestinationConfig)].find((id) =>
-      check.isType(id, 'AWS::SQS::Queue'),
-    );
-    if (queue) queues.add(queue);
-    if (spec.deadLetter !== Boolean(queue)) {
-      check.fail(
-        `${name}: failed async invocations must ${spec.deadLetter ? '' : 'not '}go to a queue`,
-      );
+    const queue = deadLetterOf(check, spec);
+    if (queue) {
+      byFunction.set(name, new Set([queue]));
+      all.add(queue);
+    }
+    if (Boolean(spec.deadLetter) !== Boolean(queue)) {
+      const what =
+        spec.deadLetter === 'stream' ? 'stream batches given up' : 'failed async invocations';
+      check.fail(`${name}: ${what} must ${spec.deadLetter ? '' : 'not '}go to a queue`);
+    }
+  }
+  // The Stripe rule's dead letters (events EventBridge could not deliver) need an alarm too.
+  for (const [, rule] of check.ofType('AWS::Events::Rule')) {
+    for (const target of asArray(rule.Properties?.Targets)) {
+      const queue = check.queueOf((target as { DeadLetterConfig?: unknown }).DeadLetterConfig);
+      if (queue) all.add(queue);
     }
   }
   for (const [id, group] of check.ofType('AWS::Logs::LogGroup')) {
     if (typeof group.Properties?.RetentionInDays !== 'number') check.fail(`${id}: no retention`);
   }
-  return queues;
+  return { byFunction, all };
 }
 
 /** The metrics an alarm reads: its own, or those of its metric-math query. */
@@ -530,9 +468,10 @@ export function checkTemplate(template: Template, options: CheckOptions = {}): s
   const stage = stageOf(check);
   checkSecrets(check, stage);
   checkStageConfig(check, stage);
-  const queues = checkFailureHandling(check);
-  checkRoles(check, stage, queues);
-  checkAlarms(check, stage, queues);
+  const deadLetters = checkFailureHandling(check);
+  checkRoles(check, stage, deadLetters);
+  checkEvents(check);
+  checkAlarms(check, stage, deadLetters.all);
   checkDashboard(check);
   return check.problems;
 }

@@ -5,6 +5,7 @@ import {
   type DynamoDBClient,
   PutItemCommand,
   ResourceInUseException,
+  type StreamViewType,
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { SCHEMA_KEY } from '../lib/store/keys';
@@ -18,10 +19,19 @@ import definition from './table.json' with { type: 'json' };
  */
 const properties = definition.Resources.CreditsTable.Properties;
 
+/** The change stream (C27) as UpdateTable names it (CloudFormation omits the flag). */
+export const TABLE_STREAM = {
+  StreamEnabled: true,
+  StreamViewType: properties.StreamSpecification.StreamViewType as StreamViewType,
+} as const;
+
 /** The CreateTable input for a table of the given name, derived from infra/table.json. */
 export function createTableInput(tableName: string): CreateTableCommandInput {
   // PITR and SSE are CloudFormation-only settings; DynamoDB Local neither needs nor accepts them
-  // in CreateTable, and neither changes keys or indexes.
+  // in CreateTable, and neither changes keys or indexes. The stream (TABLE_STREAM) is turned
+  // on by what reads it (ensureStream in infra/local/streams.ts: `npm start`, the publisher's
+  // tests): DynamoDB Local writing stream records slows every write by about half, and most
+  // tests never read them.
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',

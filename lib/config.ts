@@ -30,11 +30,31 @@ export type Config = {
    * whose deliveries the webhook still accepts (lib/stripe/events.ts says which it can read).
    */
   readonly acceptedApiVersions: readonly string[];
+  /** EVENT_BUS_NAME: where publishEvents puts C27's events; absent locally, where they are printed. */
+  readonly eventBusName?: string;
+  /** LOW_BALANCE_THRESHOLD: `credits.low` when a consumption takes the balance below it (C27). */
+  readonly lowBalanceThreshold: number;
+  /** EXPIRING_NOTICE_DAYS: `credits.expiring` this many days before a lot expires (C27). */
+  readonly expiringNoticeDays: number;
+  /**
+   * STRIPE_EVENT_SOURCE: the Stripe partner event source (`aws.partner/stripe.com/...`) whose
+   * events stripeEventBridge accepts; absent where Stripe does not deliver through EventBridge.
+   */
+  readonly stripeEventSource?: string;
+  /** STRIPE_LIVEMODE: whether stripeEventBridge accepts live events (true) or test ones (false). */
+  readonly stripeLivemode: boolean;
 };
 
 export const DEFAULT_TABLE_NAME = 'image-credits-local';
 /** Long enough that SSM is read a few times an hour per container, short enough for rotation. */
 export const DEFAULT_SECRETS_MAX_AGE_S = 300;
+/** DESIGN.md's defaults for the two notices of C27. */
+export const DEFAULT_LOW_BALANCE_THRESHOLD = 10;
+export const DEFAULT_EXPIRING_NOTICE_DAYS = 7;
+/** A pack lot lives 12 months (C21): a notice further ahead than that could never be sent. */
+export const MAX_EXPIRING_NOTICE_DAYS = 365;
+export const MAX_LOW_BALANCE_THRESHOLD = 1_000_000;
+const STRIPE_PARTNER_SOURCE = /^aws\.partner\/stripe\.com\/[\w.-]+$/;
 
 const wholeCredits = z
   .number({ error: 'must be a whole number of credits' })
@@ -135,6 +155,64 @@ function secondsOr(raw: string | undefined, name: string, fallback: number): num
   return Number(value);
 }
 
+function wholeNumberOr(
+  raw: string | undefined,
+  name: string,
+  bounds: { fallback: number; min: number; max: number },
+): number {
+  const value = optional(raw);
+  if (value === undefined) return bounds.fallback;
+  const number = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(number >= bounds.min && number <= bounds.max)) {
+    throw new ConfigError(
+      `${name} must be a whole number from ${bounds.min} to ${bounds.max}, got "${value}"`,
+    );
+  }
+  return number;
+}
+
+function booleanOr(raw: string | undefined, name: string, fallback: boolean): boolean {
+  const value = optional(raw)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (value !== 'true' && value !== 'false') {
+    throw new ConfigError(`${name} must be true or false, got "${value}"`);
+  }
+  return value === 'true';
+}
+
+function stripeEventSourceOf(raw: string | undefined): string | undefined {
+  const value = optional(raw);
+  if (value !== undefined && !STRIPE_PARTNER_SOURCE.test(value)) {
+    throw new ConfigError(
+      `STRIPE_EVENT_SOURCE must be a Stripe partner event source (aws.partner/stripe.com/...), got "${value}"`,
+    );
+  }
+  return value;
+}
+
+/** The settings of C27's events and of Stripe's EventBridge delivery. */
+function eventSettings(env: NodeJS.ProcessEnv) {
+  const eventBusName = optional(env.EVENT_BUS_NAME);
+  const stripeEventSource = stripeEventSourceOf(env.STRIPE_EVENT_SOURCE);
+  return {
+    lowBalanceThreshold: wholeNumberOr(env.LOW_BALANCE_THRESHOLD, 'LOW_BALANCE_THRESHOLD', {
+      fallback: DEFAULT_LOW_BALANCE_THRESHOLD,
+      min: 0,
+      max: MAX_LOW_BALANCE_THRESHOLD,
+    }),
+    expiringNoticeDays: wholeNumberOr(env.EXPIRING_NOTICE_DAYS, 'EXPIRING_NOTICE_DAYS', {
+      fallback: DEFAULT_EXPIRING_NOTICE_DAYS,
+      min: 1,
+      max: MAX_EXPIRING_NOTICE_DAYS,
+    }),
+    // Test mode unless said otherwise: a live deployment that forgot it refuses live events
+    // loudly (each one fails and lands in the dead-letter queue), never accepts test ones.
+    stripeLivemode: booleanOr(env.STRIPE_LIVEMODE, 'STRIPE_LIVEMODE', false),
+    ...(eventBusName && { eventBusName }),
+    ...(stripeEventSource && { stripeEventSource }),
+  };
+}
+
 /**
  * Reads the configuration. TABLE_NAME has a local default so that `npm start` and
  * `npm run invoke` meet on the same table; in AWS serverless.yml always sets it. Secrets come
@@ -157,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'SECRETS_MAX_AGE_SECONDS',
       DEFAULT_SECRETS_MAX_AGE_S,
     ),
+    ...eventSettings(env),
     ...(dynamoDbEndpoint && { dynamoDbEndpoint }),
     ...(stripeSecretKey && { stripeSecretKey }),
     ...(stripeSecretKeyParameter && { stripeSecretKeyParameter }),

@@ -26,6 +26,7 @@ import {
   startBanner,
   useWebhookSecret,
 } from './start-settings';
+import { type StreamPump, startLocalEventsAt } from './streams';
 
 /**
  * `npm start`: DynamoDB Local with its data under `.data/`, the table from infra/, and the
@@ -118,10 +119,16 @@ function stopSignals() {
 
 class StopRequested extends Error {}
 
-type Running = { dynamo?: LocalDynamoDb; server?: WebhookServer; probe?: DynamoDBClient };
+type Running = {
+  dynamo?: LocalDynamoDb;
+  server?: WebhookServer;
+  probe?: DynamoDBClient;
+  events?: StreamPump;
+};
 
 async function stopAll(running: Running): Promise<void> {
   await running.server?.close();
+  await running.events?.stop();
   running.probe?.destroy();
   await running.dynamo?.stop();
 }
@@ -198,6 +205,8 @@ async function startStack(
   if (stopping()) throw new StopRequested();
   const created = await createTable(config);
   console.log(`Table ${config.tableName} ${created ? 'created' : 'already there, data kept'}.`);
+  // publishEvents on DynamoDB Local's stream, printing each event (C27).
+  running.events = await startLocalEventsAt(config);
   if (stopping()) throw new StopRequested();
   running.server = await serveWebhook(settings, tableHealth(running, config));
   console.log(

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { toIso } from '../credits/time';
 import { CreditsError } from '../errors';
+import { noticeExpiringLots } from '../events/expiring';
 import { parseWith } from '../input';
 import type { LedgerDeps } from '../ledger/deps';
 import { expireCustomer } from '../ledger/expiry';
@@ -37,6 +38,11 @@ export type RolloverOptions = {
   readonly concurrency?: number;
   /** Where the run's summary and per-customer faults go; default: JSON lines on stderr. */
   readonly logger?: Logger;
+  /**
+   * EXPIRING_NOTICE_DAYS: after expiring, mark the lots that expire within this many days for
+   * `credits.expiring` (C27, lib/events/expiring.ts). Absent, or in a dry run: no notices.
+   */
+  readonly expiringNoticeDays?: number;
 };
 
 export type RolloverReport = {
@@ -53,6 +59,8 @@ export type RolloverReport = {
   readonly unfinishedShards?: readonly string[];
   readonly dryRun: boolean;
   readonly now: string;
+  /** Lots marked for `credits.expiring` by this run (only when notices were asked for). */
+  readonly expiringNotices?: number;
 };
 
 export const DEFAULT_STOP_WHEN_BELOW_MS = 30_000;
@@ -103,17 +111,36 @@ export async function runRollover(
   await Promise.all(
     Array.from({ length: Math.min(options.concurrency ?? 4, shards.length) }, worker),
   );
-  const complete = unfinished.size === 0;
+  const notices = await expiringNotices(run);
+  const complete = unfinished.size === 0 && notices.complete;
   const report: RolloverReport = {
     ...run.tally,
+    errors: run.tally.errors + notices.errors,
     itemsRead: meter.itemsRead(),
     complete,
+    ...(notices.asked && { expiringNotices: notices.noticed }),
     ...(!complete && { unfinishedShards: shards.filter((shard) => unfinished.has(shard)) }),
     dryRun: options.dryRun === true,
     now: run.nowIso,
   };
   run.log.info(complete ? 'expiry run finished' : 'expiry run stopped for time', report);
   return report;
+}
+
+/** The notice step, when the run asks for it; it runs after expiry, in the same time budget. */
+async function expiringNotices(run: Run) {
+  const days = run.options.expiringNoticeDays;
+  if (days === undefined || run.options.dryRun) {
+    return { asked: false, noticed: 0, errors: 0, complete: true };
+  }
+  const report = await noticeExpiringLots(run.deps, {
+    nowMs: run.options.nowMs,
+    days,
+    outOfTime: run.outOfTime,
+    logger: run.log,
+    ...(run.options.concurrency !== undefined && { concurrency: run.options.concurrency }),
+  });
+  return { asked: true, ...report };
 }
 
 /** Expires every customer of one shard with an expired lot; false if out of time. */

@@ -5,7 +5,7 @@ import { depsFromEnv, once } from '../runtime';
 import { type Secrets, secretsFromConfig } from '../secrets';
 import { createPlanCatalog } from './catalog';
 import { lazyStripeClient } from './client';
-import { acceptedApiVersions } from './events';
+import { type AcceptedApiVersions, acceptedApiVersions } from './events';
 import type { ProcessDeps, WebhookDeps } from './process';
 
 type StripeConfig = Pick<
@@ -77,6 +77,16 @@ const webhookBaseFromEnv = once(() => {
   };
   return { deps, secrets };
 });
+
+/**
+ * The webhook's processing without its secrets (one per container, shared with the webhook's
+ * deps when both run in one process): what stripeEventBridge runs Stripe's events with.
+ */
+export function processDepsFromEnv(): ProcessDeps & {
+  readonly acceptedApiVersions: AcceptedApiVersions;
+} {
+  return webhookBaseFromEnv().deps;
+}
 
 /**
  * Per invocation: the webhook secrets as SSM has them now (cached for SECRETS_MAX_AGE_SECONDS),

@@ -1,6 +1,5 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { startAwsJsonServer } from './aws-json-server';
 
 /**
  * A small local stand-in for SSM Parameter Store's GetParameter (AWS JSON 1.1 over HTTP), so
@@ -30,50 +29,37 @@ export async function startSsmFake(initial: Record<string, string> = {}): Promis
   };
   for (const [name, value] of Object.entries(initial)) put(name, value);
 
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const send = (status: number, body: unknown) => {
-        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify(body));
-      };
-      const target = String(request.headers['x-amz-target'] ?? '');
-      if (target !== 'AmazonSSM.GetParameter') {
-        return send(400, { __type: 'UnknownOperationException', message: target });
-      }
-      const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
-        Name?: string;
-        WithDecryption?: boolean;
-      };
-      const name = String(input.Name);
-      requests.push({ name, withDecryption: input.WithDecryption === true });
-      if (denied.has(name)) {
-        return send(400, {
+  const server = await startAwsJsonServer('AmazonSSM.GetParameter', ({ input }) => {
+    const name = String(input.Name);
+    const withDecryption = input.WithDecryption === true;
+    requests.push({ name, withDecryption });
+    if (denied.has(name)) {
+      return {
+        status: 400,
+        body: {
           __type: 'AccessDeniedException',
           message: `not authorized to perform ssm:GetParameter on ${name}`,
-        });
-      }
-      const stored = parameters.get(name);
-      if (!stored) return send(400, { __type: 'ParameterNotFound', message: '' });
-      send(200, {
+        },
+      };
+    }
+    const stored = parameters.get(name);
+    if (!stored) return { status: 400, body: { __type: 'ParameterNotFound', message: '' } };
+    return {
+      status: 200,
+      body: {
         Parameter: {
           Name: name,
           Type: 'SecureString',
           // Without decryption SSM returns the ciphertext; the fake makes that obvious.
-          Value: input.WithDecryption ? stored.value : 'AQICAHh-ciphertext',
+          Value: withDecryption ? stored.value : 'AQICAHh-ciphertext',
           Version: stored.version,
           ARN: `arn:aws:ssm:us-east-1:000000000000:parameter${name}`,
           DataType: 'text',
         },
-      });
-    });
+      },
+    };
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = server.endpoint;
   return {
     endpoint,
     requests,
@@ -86,11 +72,6 @@ export async function startSsmFake(initial: Record<string, string> = {}): Promis
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         maxAttempts: 1,
       }),
-    stop() {
-      server.closeAllConnections();
-      return new Promise((resolve, reject) =>
-        server.close((error) => (error ? reject(error) : resolve())),
-      );
-    },
+    stop: () => server.stop(),
   };
 }
