@@ -1,4 +1,11 @@
 import {
+  type Hold,
+  type HoldChange,
+  holdsAfter,
+  lotsWithReturns,
+  mergeHoldChanges,
+} from './hold-change';
+import {
   type Burn,
   bookBalance,
   expiredLots,
@@ -17,6 +24,11 @@ export const EntryType = {
   expiry: 'expiry',
   forfeit: 'forfeit',
   adjustment: 'adjustment',
+  // C25/C26 (lib/credits/holds.ts): credits kept for a job, given back from a hold, given back
+  // after a consumption.
+  hold: 'hold',
+  release: 'release',
+  restore: 'restore',
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 
@@ -79,6 +91,8 @@ export type CustomerState = {
   readonly lotCount: number;
   readonly lots: readonly Lot[];
   readonly facts: CustomerFacts;
+  /** C25: the holds stored, live or lapsed but not yet recorded (lib/credits/holds.ts). */
+  readonly holds?: readonly Hold[];
 };
 
 export function emptyState(customerId: string): CustomerState {
@@ -111,6 +125,8 @@ export type StateChange = {
   readonly facts?: CustomerFacts;
   /** Lots and entries only, without the account item (a referrer's bonus). */
   readonly quiet?: boolean;
+  /** C25/C26: holds placed and ended, credits given back to lots (lib/credits/holds.ts). */
+  readonly holds?: HoldChange;
 };
 
 type ChangeParts = Partial<Omit<StateChange, 'customerId' | 'entries'>> & {
@@ -166,7 +182,8 @@ export function lotsAfter(state: CustomerState, change: StateChange): Lot[] {
       const take = partial.get(lot.id);
       return take === undefined ? lot : { ...lot, remaining: lot.remaining - take };
     });
-  return [...kept, ...change.created];
+  // Credits given back (C25/C26) go to lots no part above touched: holds.ts nets each lot.
+  return lotsWithReturns([...kept, ...change.created], change.holds);
 }
 
 /**
@@ -429,7 +446,13 @@ export function endSubscription(
 
 /** The state a second decision reads after `change` (e.g. a redemption after its grant). */
 export function stateAfter(state: CustomerState, change: StateChange): CustomerState {
-  return { ...state, lots: lotsAfter(state, change), facts: change.facts ?? state.facts };
+  const holds = holdsAfter(state.holds, change.holds);
+  return {
+    ...state,
+    lots: lotsAfter(state, change),
+    facts: change.facts ?? state.facts,
+    ...(holds && { holds }),
+  };
 }
 
 /** One change that does `first` and then `second` (decided on `stateAfter(first)`). */
@@ -438,6 +461,7 @@ export function mergeChanges(first: StateChange, second: StateChange): StateChan
     throw new Error('only changes of one customer, written the same way, merge');
   }
   const facts = second.facts ?? first.facts;
+  const holds = mergeHoldChanges(first.holds, second.holds);
   return {
     customerId: first.customerId,
     created: [...first.created, ...second.created],
@@ -447,5 +471,6 @@ export function mergeChanges(first: StateChange, second: StateChange): StateChan
     entries: [...first.entries, ...second.entries],
     ...(facts && { facts }),
     ...(first.quiet && { quiet: true }),
+    ...(holds && { holds }),
   };
 }

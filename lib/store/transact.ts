@@ -5,6 +5,7 @@ import type { CustomerState, StateChange, SubscriptionFacts } from '../credits/s
 import { StoreError } from '../errors';
 import { type Budget, callStore } from './call';
 import type { StoreDeps } from './client';
+import { holdItems } from './hold-items';
 import { factsToAttributes, ledgerEntryToItem, lotToItem, subscriptionToItem } from './items';
 import { accountKey, lotKey, nextRecordedAtMs } from './keys';
 
@@ -87,6 +88,8 @@ export function changeItems(
       Delete: { TableName: table, Key: lotKey(customerId, lot), ...remainingIs(lot.remaining) },
     });
   }
+  // C25/C26: holds placed and ended, credits given back (lib/store/hold-items.ts).
+  items.push(...holdItems(deps, change));
   change.entries.forEach((entry, index) => {
     items.push({
       Put: {

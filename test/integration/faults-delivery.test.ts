@@ -313,7 +313,6 @@ const OPERATIONS: readonly OperationSpec[] = [
         customerId: ids.customer,
         amount: 3,
         idempotencyKey: idsOf(ids).spendKey,
-        now: NOW,
       };
       return () => invoked(() => handler(request, LAMBDA_CONTEXT));
     },
@@ -353,7 +352,9 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(spent).toEqual({ ok: true, balance: 26 });
     },
     async caller(env) {
-      const handler = createRolloverHandler(() => env.deps, undefined, { shardsAtOnce: 1 });
+      // The job runs when it was scheduled: a real run never runs ahead of the clock.
+      const deps = () => ({ ...env.deps, clock: () => ms(EXPIRY_RUN_AT) });
+      const handler = createRolloverHandler(deps, undefined, { shardsAtOnce: 1 });
       // The EventBridge schedule: a run that did not finish throws, so Lambda runs it again.
       const scheduled = {
         source: 'aws.events',

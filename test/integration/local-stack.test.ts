@@ -255,7 +255,7 @@ describe('Local stack: npm start and npm run invoke', () => {
 
     // Assess
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ customerId: 'cus_x', balance: 0, lots: [] });
+    expect(JSON.parse(run.stdout)).toEqual({ customerId: 'cus_x', balance: 0, held: 0, lots: [] });
   });
 
   it('invoke signs a Stripe event for stripeWebhook with the same local secret and prints the API Gateway response', async () => {

@@ -116,9 +116,11 @@ describe('Metrics (EMF) from the function adapters', () => {
       { action: 'adjust', customerId: 'cus_1', amount: 7, reason: 'test', idempotencyKey: 'a' },
       CONTEXT,
     );
-    const rollover = createRolloverHandler(ledger, metrics.metrics);
+    // The job runs when the clock says March: a real run never runs ahead of the clock.
+    const march = () => ({ ...ledger(), clock: () => ms('2027-03-01T00:10:00Z') });
+    const rollover = createRolloverHandler(march, metrics.metrics);
     // Act
-    await rollover({ now: '2027-03-01T00:10:00Z' }, CONTEXT);
+    await rollover({}, CONTEXT);
     await rollover({ now: 'tomorrow' }, CONTEXT).catch(() => undefined);
     // Assess
     expect(metrics.totals()).toMatchObject({ CreditsExpired: 7, RolloverInputErrors: 1 });
