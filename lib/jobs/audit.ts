@@ -226,14 +226,17 @@ function checkHolds(
   const holds = holdsOf(state);
   const problems: AuditProblem[] = [];
   const held = holds.reduce((sum, hold) => sum + hold.amount, 0);
-  const moved = ledger
-    .filter((entry) => entry.type === EntryType.hold || entry.type === EntryType.release)
-    .reduce((sum, entry) => sum + entry.amount, 0);
-  if (held !== -moved) {
+  // 0 - sum, not -sum: nothing held must read 0, not -0.
+  const heldByLedger =
+    0 -
+    ledger
+      .filter((entry) => entry.type === EntryType.hold || entry.type === EntryType.release)
+      .reduce((sum, entry) => sum + entry.amount, 0);
+  if (held !== heldByLedger) {
     problems.push({
       customerId,
       problem: AuditProblemKind.heldDiffersFromLedger,
-      expected: -moved,
+      expected: heldByLedger,
       actual: held,
     });
   }
