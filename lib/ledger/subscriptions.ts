@@ -1,4 +1,5 @@
-import { LotSource, newLot, spendableBalance } from '../credits/lots';
+import { spendableAt } from '../credits/holds';
+import { LotSource, newLot } from '../credits/lots';
 import {
   normalizeReferralCode,
   type Redemption,
@@ -11,7 +12,6 @@ import {
   type CustomerFacts,
   type CustomerState,
   EntryType,
-  effectiveLots,
   endSubscription as endRule,
   grantLots,
   LotExistsError,
@@ -135,7 +135,8 @@ function decideGrant(
       ? {
           result: 'granted' as const,
           credits: grantedCredits(grant),
-          balance: spendableBalance(effectiveLots(after), lookup.nowMs),
+          // C25: holds lapsed by now count as back in their lots (lib/credits/holds.ts).
+          balance: spendableAt(after, lookup.nowMs),
         }
       : { result: 'ignored' as const, reason: 'subscription_ended' as const }),
     ...(referral && { referral: referral.outcome }),
