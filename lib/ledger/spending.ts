@@ -10,11 +10,13 @@ import {
   stateAfter,
 } from '../credits/state';
 import { InputError } from '../errors';
+import { defaultBudget } from '../store/call';
 import {
   type CommandResult,
   CommandStatus,
   type Decision,
   type RunOptions,
+  readFact,
   runCommand,
   stateIn,
 } from '../store/command';
@@ -116,7 +118,17 @@ export async function adjust(
   options: RunOptions = {},
 ): Promise<SpendOutcome> {
   const atMs = request.atMs ?? nowMs(deps);
+  const fact = {
+    customerId: request.customerId,
+    key: `adjust#${request.idempotencyKey}`,
+    fingerprint: fingerprint({ amount: request.amount, reason: request.reason }),
+  };
   if (request.amount > 0 && newLot(adjustmentLot(request, atMs)).expiresAtMs <= nowMs(deps)) {
+    // A retry of an adjustment applied while its lot was alive still answers as the first did
+    // (C15); only a new one is refused.
+    const first = await readFact(deps, fact, options.budget ?? defaultBudget());
+    if (first)
+      return first.fingerprint === fact.fingerprint ? (first.outcome as SpendOutcome) : conflict;
     throw new InputError('at', 'is so long ago that the credits would already have expired');
   }
   const result = await runCommand<SpendOutcome>(
@@ -124,11 +136,7 @@ export async function adjust(
     {
       label: `adjust for ${request.customerId}`,
       customerIds: [request.customerId],
-      fact: {
-        customerId: request.customerId,
-        key: `adjust#${request.idempotencyKey}`,
-        fingerprint: fingerprint({ amount: request.amount, reason: request.reason }),
-      },
+      fact,
       decide(states) {
         const read = stateIn(states, request.customerId);
         // A grant writes the account: forfeits the rules imply but nobody wrote go with it.

@@ -111,6 +111,37 @@ describe('Function: credits, input that writes nothing (C1 C15 C25 C26)', () => 
   });
 });
 
+describe('Function: credits, adjust at a time long past (C4 C6 C15)', () => {
+  it('C15 a retry of an adjustment applied while its lot was alive answers as the first did', async () => {
+    // Prepare: credits given as of 1 March expire 1 June.
+    const table = await freshTable('as-of-adjust');
+    let clockMs = CLOCK;
+    const credits = creditsFunction(() => ({ ...table, clock: () => clockMs }));
+    const adjust = {
+      action: 'adjust',
+      customerId: 'cus_1',
+      amount: 5,
+      reason: 'goodwill',
+      idempotencyKey: 'ops-1',
+      at: '2026-03-01T00:00:00Z',
+    };
+    const first = await credits.call(adjust);
+
+    // Act: in July the same request comes again, and a new one with the same `at`.
+    clockMs = ms('2026-07-01T00:00:00Z');
+    const retry = await credits.call(adjust);
+    const conflict = await credits.call({ ...adjust, amount: 6 });
+    const fresh = await credits.refusal({ ...adjust, idempotencyKey: 'ops-2' });
+
+    // Assess
+    expect(first).toEqual({ ok: true, balance: 5 });
+    expect(retry).toEqual(first);
+    expect(conflict).toEqual({ ok: false, error: 'idempotency_conflict' });
+    expect(fresh).toMatchObject({ field: 'at', status: 400 });
+    await table.drop();
+  });
+});
+
 describe('The as-of rule as configured (lib/config.ts)', () => {
   it('allows as-of writes against DynamoDB Local or with ALLOW_AS_OF_WRITES=true only', () => {
     // Act / Assess
