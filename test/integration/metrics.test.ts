@@ -108,6 +108,23 @@ describe('Metrics (EMF) from the function adapters', () => {
     });
   });
 
+  it('C25 the credits function counts what a settle consumed, and a reserve refused for want of credits', async () => {
+    // Prepare
+    const metrics = capturingMetrics();
+    const credits = createCreditsHandler(ledger, metrics.metrics);
+    await credits(
+      { action: 'adjust', customerId: 'cus_h', amount: 10, reason: 'test', idempotencyKey: 'a' },
+      CONTEXT,
+    );
+    const hold = { customerId: 'cus_h', holdId: 'job-1' };
+    // Act
+    await credits({ action: 'reserve', ...hold, amount: 6 }, CONTEXT);
+    await credits({ action: 'reserve', ...hold, holdId: 'job-2', amount: 6 }, CONTEXT);
+    await credits({ action: 'settle', ...hold, amount: 4 }, CONTEXT);
+    // Assess
+    expect(metrics.totals()).toEqual({ CreditsConsumed: 4, InsufficientCredits: 1 });
+  });
+
   it('rollover counts expired credits, and an ops typo as an input error, not a fault', async () => {
     // Prepare
     const metrics = capturingMetrics();
