@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRolloverHandler } from '../../functions/rollover';
 import type { LedgerDeps } from '../../lib/ledger/deps';
 import { readCustomer } from '../../lib/ledger/queries';
-import { creditsFunction } from '../support/credits-calls';
-import { grantOneLine } from '../support/grants';
+import { creditsFunction, customerWith54 } from '../support/credits-calls';
 import { freshTable } from '../support/table';
 
 /**
@@ -22,19 +21,6 @@ describe('Function: credits, holds (C25)', () => {
   let clockMs = START;
   let deps: LedgerDeps;
   let credits: ReturnType<typeof creditsFunction>;
-
-  /** January's 4 (expiring 30 Apr) burn before February's 50 (expiring 10 May), C5. */
-  async function customerWith54(customerId: string) {
-    await grantOneLine(table, customerId, `in_${customerId}_jan`, 100, '2026-01-31T10:00:00Z');
-    await grantOneLine(table, customerId, `in_${customerId}_feb`, 50, '2026-02-10T10:00:00Z');
-    const spent = await credits.call({
-      action: 'consume',
-      customerId,
-      amount: 96,
-      idempotencyKey: 'most-of-january',
-    });
-    expect(spent).toEqual({ ok: true, balance: 54 });
-  }
 
   const ledgerOf = async (customerId: string) => {
     const { entries } = (await credits.call({ action: 'ledger', customerId, limit: 100 })) as {
@@ -59,7 +45,7 @@ describe('Function: credits, holds (C25)', () => {
   it('C5 C14 C25 reserve: {ok, balance, held, expiresAt}; balance shows held; a retry returns the first answer', async () => {
     // Prepare
     clockMs = START;
-    await customerWith54('cus_r1');
+    await customerWith54(table, credits, 'cus_r1');
     const reserve = { action: 'reserve', customerId: 'cus_r1', amount: 10, holdId: 'job-1' };
 
     // Act
@@ -91,7 +77,7 @@ describe('Function: credits, holds (C25)', () => {
   it('C5 C25 settle: consumes the soonest-expiring part, gives the rest back; retries, conflicts and what follows', async () => {
     // Prepare
     clockMs = START;
-    await customerWith54('cus_s1');
+    await customerWith54(table, credits, 'cus_s1');
     await credits.call({
       action: 'reserve',
       customerId: 'cus_s1',
@@ -135,7 +121,7 @@ describe('Function: credits, holds (C25)', () => {
   it('C25 C26 release: every credit back to its lot (a drained lot comes back as it was); then nothing to settle', async () => {
     // Prepare: the hold drains January's lot.
     clockMs = START;
-    await customerWith54('cus_l1');
+    await customerWith54(table, credits, 'cus_l1');
     await credits.call({ action: 'reserve', customerId: 'cus_l1', amount: 5, holdId: 'job-1' });
     const before = await readCustomer(table, 'cus_l1');
     const release = { action: 'release', customerId: 'cus_l1', holdId: 'job-1' };
@@ -162,7 +148,7 @@ describe('Function: credits, holds (C25)', () => {
   it('C25 a hold lapses at its expiry by time alone: the balance counts it back; settle answers hold_lapsed', async () => {
     // Prepare
     clockMs = START;
-    await customerWith54('cus_t1');
+    await customerWith54(table, credits, 'cus_t1');
     const held = await credits.call({
       action: 'reserve',
       customerId: 'cus_t1',
@@ -214,7 +200,7 @@ describe('Function: credits, holds (C25)', () => {
   it('C15 C25 a spend meeting a lapsed hold gives its credits back in the same transaction, burning them first (C5)', async () => {
     // Prepare: the hold drains January's 4 and takes 6 of February's; it lapses.
     clockMs = START;
-    await customerWith54('cus_t2');
+    await customerWith54(table, credits, 'cus_t2');
     await credits.call({
       action: 'reserve',
       customerId: 'cus_t2',
@@ -248,7 +234,7 @@ describe('Function: credits, holds (C25)', () => {
   it('C6 C25 the daily job finds lapsed holds through the expiry index and records them once', async () => {
     // Prepare: one lapsed hold, one live.
     clockMs = START;
-    await customerWith54('cus_j1');
+    await customerWith54(table, credits, 'cus_j1');
     const reserve = { action: 'reserve', customerId: 'cus_j1', amount: 3 };
     await credits.call({ ...reserve, holdId: 'short', ttlSeconds: 120 });
     await credits.call({ ...reserve, holdId: 'long', ttlSeconds: 7200 });
@@ -286,7 +272,7 @@ describe('Function: credits, holds (C25)', () => {
     // Prepare: a day-long hold on January's last 4 and 1 of February's, made a day before January's
     // lot expires (30 Apr 10:00).
     clockMs = ms('2026-04-29T12:00:00Z');
-    await customerWith54('cus_x1');
+    await customerWith54(table, credits, 'cus_x1');
     await credits.call({
       action: 'reserve',
       customerId: 'cus_x1',

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LedgerDeps } from '../../lib/ledger/deps';
 import { readCustomer } from '../../lib/ledger/queries';
-import { creditsFunction } from '../support/credits-calls';
-import { grantOneLine } from '../support/grants';
+import { creditsFunction, customerWith54 } from '../support/credits-calls';
 import { freshTable } from '../support/table';
 
 /**
@@ -18,12 +17,6 @@ describe('Function: credits, restore (C26)', () => {
   let clockMs = START;
   let credits: ReturnType<typeof creditsFunction>;
 
-  /** 4 of January's lot (expiring 30 Apr) and 50 of February's (expiring 10 May). */
-  async function customerWith54(customerId: string) {
-    await grantOneLine(table, customerId, `in_${customerId}_jan`, 100, '2026-01-31T10:00:00Z');
-    await grantOneLine(table, customerId, `in_${customerId}_feb`, 50, '2026-02-10T10:00:00Z');
-    await credits.call({ action: 'consume', customerId, amount: 96, idempotencyKey: 'most' });
-  }
   const lotsOf = async (customerId: string) =>
     (await readCustomer(table, customerId)).lots.map((lot) => [lot.id, lot.remaining]);
   const auditOf = (customerId: string) =>
@@ -39,7 +32,7 @@ describe('Function: credits, restore (C26)', () => {
   it('C26 gives back part, then the rest, once per restore key; never more than was taken', async () => {
     // Prepare: a spend of 6 drains January's 4 and takes 2 of February's.
     clockMs = START;
-    await customerWith54('cus_1');
+    await customerWith54(table, credits, 'cus_1');
     await credits.call({
       action: 'consume',
       customerId: 'cus_1',
@@ -93,7 +86,7 @@ describe('Function: credits, restore (C26)', () => {
   it('C6 C26 what comes back after its lot expired is gone: `expired` says how much, the ledger too', async () => {
     // Prepare
     clockMs = START;
-    await customerWith54('cus_2');
+    await customerWith54(table, credits, 'cus_2');
     await credits.call({
       action: 'consume',
       customerId: 'cus_2',
@@ -125,7 +118,7 @@ describe('Function: credits, restore (C26)', () => {
   it('C25 C26 a settled hold’s consumption is restored by its hold id', async () => {
     // Prepare
     clockMs = START;
-    await customerWith54('cus_3');
+    await customerWith54(table, credits, 'cus_3');
     const hold = { customerId: 'cus_3', holdId: 'job-1' };
     await credits.call({ action: 'reserve', ...hold, amount: 10 });
     await credits.call({ action: 'settle', ...hold, amount: 7 });
@@ -153,7 +146,7 @@ describe('Function: credits, restore (C26)', () => {
   it('C26 a released hold consumed nothing: there is nothing to restore', async () => {
     // Prepare
     clockMs = START;
-    await customerWith54('cus_4');
+    await customerWith54(table, credits, 'cus_4');
     const hold = { customerId: 'cus_4', holdId: 'job-1' };
     await credits.call({ action: 'reserve', ...hold, amount: 10 });
     await credits.call({ action: 'release', ...hold });

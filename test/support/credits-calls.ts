@@ -4,6 +4,8 @@ import { createCreditsHandler } from '../../functions/credits';
 import type { AsOfConfig } from '../../lib/config';
 import { InputError } from '../../lib/errors';
 import type { LedgerDeps } from '../../lib/ledger/deps';
+import type { StoreDeps } from '../../lib/store/client';
+import { grantOneLine } from './grants';
 
 /** An invocation's context the way Lambda gives it (30 s left). */
 export const CREDITS_CONTEXT = {
@@ -34,4 +36,26 @@ export function creditsFunction(deps: () => LedgerDeps & AsOfConfig) {
       return { field, status, message };
     },
   };
+}
+
+export type CreditsFunction = ReturnType<typeof creditsFunction>;
+
+/**
+ * A customer with 54 credits in two lots: 4 of January's (granted 31 Jan, expiring 30 Apr,
+ * C4) burn before 50 of February's (10 Feb, expiring 10 May), C5. Call at a clock before 30 Apr.
+ */
+export async function customerWith54(
+  table: StoreDeps,
+  credits: CreditsFunction,
+  customerId: string,
+): Promise<void> {
+  await grantOneLine(table, customerId, `in_${customerId}_jan`, 100, '2026-01-31T10:00:00Z');
+  await grantOneLine(table, customerId, `in_${customerId}_feb`, 50, '2026-02-10T10:00:00Z');
+  const spent = await credits.call({
+    action: 'consume',
+    customerId,
+    amount: 96,
+    idempotencyKey: 'most-of-january',
+  });
+  expect(spent).toEqual({ ok: true, balance: 54 });
 }
