@@ -1,7 +1,12 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Config } from '../lib/config';
-import { parseRolloverRequest, RolloverIncompleteError, runRollover } from '../lib/jobs/rollover';
+import type { AsOfConfig, Config } from '../lib/config';
+import {
+  checkRunTime,
+  parseRolloverRequest,
+  RolloverIncompleteError,
+  runRollover,
+} from '../lib/jobs/rollover';
 import type { LedgerDeps } from '../lib/ledger/deps';
 import { nowMs } from '../lib/ledger/deps';
 import { requestContextFields, withLogContext } from '../lib/log';
@@ -19,11 +24,13 @@ import { depsFromEnv } from '../lib/runtime';
  * run is "as of" its event's `time` and throws when it did not finish, so that Lambda retries
  * the same event (which continues where it stopped) and then reports it to the failure
  * destination; an invoke returns its report either way. An ops invoke with bad input counts as
- * RolloverInputErrors, which the function's alarm subtracts from its Errors.
+ * RolloverInputErrors, which the function's alarm subtracts from its Errors. A run as of a time
+ * after the clock, or an invoke's `now` where as-of writes are not allowed (`asOfWrites` in the
+ * deps, lib/config.ts), is such an input error: nothing runs.
  */
 export function createRolloverHandler(
   // With the configuration (as in AWS), the run also marks lots for `credits.expiring` (C27).
-  deps: () => LedgerDeps & { readonly config?: Pick<Config, 'expiringNoticeDays'> },
+  deps: () => LedgerDeps & AsOfConfig & { readonly config?: Pick<Config, 'expiringNoticeDays'> },
   metrics: () => MetricsRecorder = () => noMetrics,
   sweep: { readonly shardsAtOnce?: number } = {},
 ) {
@@ -32,11 +39,14 @@ export function createRolloverHandler(
       const recorder = metrics();
       return measured(recorder, MetricName.rolloverInputErrors, async () => {
         const request = parseRolloverRequest(event);
-        const report = await runRollover(deps(), {
-          nowMs: request.nowMs ?? nowMs(deps()),
+        const ledger = deps();
+        const clockMs = nowMs(ledger);
+        checkRunTime(request, { clockMs, asOfWrites: ledger.asOfWrites === true });
+        const report = await runRollover(ledger, {
+          nowMs: request.nowMs ?? clockMs,
           dryRun: request.dryRun,
           remainingTimeMs: () => context.getRemainingTimeInMillis(),
-          expiringNoticeDays: deps().config?.expiringNoticeDays,
+          expiringNoticeDays: ledger.config?.expiringNoticeDays,
           ...(sweep.shardsAtOnce !== undefined && { concurrency: sweep.shardsAtOnce }),
         });
         if (!report.dryRun) recorder.count(MetricName.creditsExpired, report.expiredCredits);

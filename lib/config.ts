@@ -43,7 +43,16 @@ export type Config = {
   readonly stripeEventSource?: string;
   /** STRIPE_LIVEMODE: whether stripeEventBridge accepts live events (true) or test ones (false). */
   readonly stripeLivemode: boolean;
+  /**
+   * DESIGN.md's as-of rule: may writes run "as of" a `now` the caller gives? Only against
+   * DynamoDB Local (DYNAMODB_ENDPOINT set) or with ALLOW_AS_OF_WRITES=true; deployed functions
+   * otherwise honour `now` on reads and dry runs only.
+   */
+  readonly asOfWrites: boolean;
 };
+
+/** The part of the configuration the `credits` and `rollover` adapters are handed with their deps. */
+export type AsOfConfig = { readonly asOfWrites?: boolean };
 
 export const DEFAULT_TABLE_NAME = 'image-credits-local';
 /** Long enough that SSM is read a few times an hour per container, short enough for rotation. */
@@ -146,6 +155,13 @@ function oneSource(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return parameter;
 }
 
+function flag(raw: string | undefined, name: string): boolean {
+  const value = optional(raw);
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}
+
 function secondsOr(raw: string | undefined, name: string, fallback: number): number {
   const value = optional(raw);
   if (value === undefined) return fallback;
@@ -225,11 +241,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const stripeApiBase = optional(env.STRIPE_API_BASE);
   const webhookSecretParameter = oneSource(env, 'STRIPE_WEBHOOK_SECRET');
   const stripeSecretKeyParameter = oneSource(env, 'STRIPE_SECRET_KEY');
+  const allowAsOfWrites = flag(env.ALLOW_AS_OF_WRITES, 'ALLOW_AS_OF_WRITES');
   return {
     tableName: optional(env.TABLE_NAME) ?? DEFAULT_TABLE_NAME,
     webhookSecrets: list(env.STRIPE_WEBHOOK_SECRET),
     ...parsePlanCredits(env.PLAN_CREDITS),
     acceptedApiVersions: list(env.STRIPE_ACCEPTED_API_VERSIONS),
+    asOfWrites: allowAsOfWrites || dynamoDbEndpoint !== undefined,
     secretsMaxAgeS: secondsOr(
       env.SECRETS_MAX_AGE_SECONDS,
       'SECRETS_MAX_AGE_SECONDS',

@@ -166,13 +166,22 @@ export async function measured<T>(
   }
 }
 
-/** A `consume` that succeeded counts its credits; one refused for want of credits counts once. */
+/**
+ * A `consume` that succeeded counts its credits, a `settle` what it consumed (C25); a `consume`
+ * or `reserve` refused for want of credits counts once.
+ */
 export function countCreditsResult(recorder: MetricsRecorder, input: unknown, result: unknown) {
-  if (!isRecord(input) || !isRecord(result) || input.action !== 'consume') return;
-  if (result.ok === true && typeof input.amount === 'number') {
+  if (!isRecord(input) || !isRecord(result)) return;
+  if (result.error === 'insufficient_credits') {
+    if (input.action === 'consume' || input.action === 'reserve') {
+      recorder.count(MetricName.insufficientCredits);
+    }
+  } else if (result.ok !== true) {
+    return;
+  } else if (input.action === 'consume' && typeof input.amount === 'number') {
     recorder.count(MetricName.creditsConsumed, input.amount);
-  } else if (result.error === 'insufficient_credits') {
-    recorder.count(MetricName.insufficientCredits);
+  } else if (input.action === 'settle' && typeof result.consumed === 'number') {
+    recorder.count(MetricName.creditsConsumed, result.consumed);
   }
 }
 

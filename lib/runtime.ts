@@ -9,7 +9,9 @@ import { createLotCache } from './store/lot-cache';
  * once per container, so that importing a handler never connects anywhere and tests hand in
  * their own deps instead.
  */
-export function depsFromConfig(config: Config): LedgerDeps & { config: Config } {
+export function depsFromConfig(
+  config: Config,
+): LedgerDeps & { config: Config; asOfWrites: boolean } {
   const db = createDocumentClient({
     ...(config.dynamoDbEndpoint && {
       endpoint: config.dynamoDbEndpoint,
@@ -21,7 +23,13 @@ export function depsFromConfig(config: Config): LedgerDeps & { config: Config } 
       },
     }),
   });
-  return { db, tableName: config.tableName, lotCache: createLotCache(), config };
+  return {
+    db,
+    tableName: config.tableName,
+    lotCache: createLotCache(),
+    config,
+    asOfWrites: config.asOfWrites,
+  };
 }
 
 /** Memoises a factory: the first call builds, later calls reuse (one per container). */

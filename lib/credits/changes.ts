@@ -20,7 +20,9 @@ import {
   type InsufficientCredits,
   type LotCancel,
   LotExistsError,
+  mergeChanges,
   type StateChange,
+  stateAfter,
 } from './state';
 import { addCalendarMonthsMs } from './time';
 
@@ -211,6 +213,34 @@ export function expire(
       },
     ]);
   return changeOf(state, { reclaimed, drafts });
+}
+
+/**
+ * C6 after what time settled (`settleByTime`): the expiry of the state after `pending`, in one
+ * change with it. A lot that `pending` forfeits (its end came while it was alive, C7) and that
+ * has expired by now too is reclaimed as read, its forfeit entry kept: DynamoDB lets a
+ * transaction write an item once, and the ledger reads the same as a forfeit written at the
+ * end followed by the expiry of an empty lot.
+ */
+export function expireSettled(
+  read: CustomerState,
+  pending: StateChange | undefined,
+  nowMs: number,
+  maxLots = MAX_LOTS_PER_EXPIRY,
+): StateChange | undefined {
+  const expired = expire(pending ? stateAfter(read, pending) : read, nowMs, maxLots);
+  if (!pending || !expired) return expired ?? pending;
+  const reclaimedIds = new Set(expired.reclaimed.map((lot) => lot.id));
+  const asRead = new Map(
+    pending.forfeited
+      .filter(({ lot }) => reclaimedIds.has(lot.id))
+      .map(({ lot }) => [lot.id, lot] as const),
+  );
+  if (asRead.size === 0) return mergeChanges(pending, expired);
+  return mergeChanges(
+    { ...pending, forfeited: pending.forfeited.filter(({ lot }) => !asRead.has(lot.id)) },
+    { ...expired, reclaimed: expired.reclaimed.map((lot) => asRead.get(lot.id) ?? lot) },
+  );
 }
 
 /**

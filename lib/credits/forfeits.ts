@@ -107,6 +107,11 @@ export function effectiveLots(state: CustomerState, nowMs: number): Lot[] {
   });
 }
 
+/** `lot` with its forfeit given back, as the rules would see it without that forfeit. */
+function unforfeitedLot({ forfeit, ...lot }: Lot): Lot {
+  return { ...lot, remaining: forfeit?.credits ?? lot.remaining };
+}
+
 /** How many lots one reconciliation changes per transaction (100 items at most). */
 export const MAX_LOTS_PER_FORFEIT = 40;
 
@@ -120,9 +125,17 @@ export function reconcileForfeits(
   state: CustomerState,
   nowMs: number,
 ): { change?: StateChange; more: boolean } {
-  const still = new Set(forfeitingEnds(state.facts).map((end) => end.subscriptionId));
+  const ends = forfeitingEnds(state.facts);
+  const still = new Set(ends.map((end) => end.subscriptionId));
+  // A forfeit whose end no longer forfeits stays when another end that does forfeit takes the
+  // lot all the same (the last subscription ended later): giving it back only to forfeit it
+  // again would be two writes of one item, and the balance would read the same.
   const wrong = state.lots.filter(
-    (lot) => lot.forfeit && !still.has(lot.forfeit.by) && !isExpiredAt(lot, nowMs),
+    (lot) =>
+      lot.forfeit &&
+      !still.has(lot.forfeit.by) &&
+      !isExpiredAt(lot, nowMs) &&
+      !endTaking(unforfeitedLot(lot), ends, nowMs),
   );
   const restored = wrong.slice(0, MAX_LOTS_PER_FORFEIT);
   // Upcoming lots come due first (releaseDue runs before, lib/credits/changes.ts settleByTime).

@@ -1,3 +1,10 @@
+import {
+  type Hold,
+  type HoldChange,
+  holdsAfter,
+  lotsWithReturns,
+  mergeHoldChanges,
+} from './hold-change';
 import { type Burn, bookBalance, type Lot, type LotTake } from './lots';
 
 /** Why a ledger entry exists (C13). */
@@ -9,6 +16,11 @@ export const EntryType = {
   /** Negative when an end takes credits (C7); positive when a later grant undoes that (C8). */
   forfeit: 'forfeit',
   adjustment: 'adjustment',
+  // C25/C26 (lib/credits/holds.ts): credits kept for a job, given back from a hold, given back
+  // after a consumption.
+  hold: 'hold',
+  release: 'release',
+  restore: 'restore',
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 
@@ -75,6 +87,8 @@ export type CustomerState = {
   readonly lotCount: number;
   readonly lots: readonly Lot[];
   readonly facts: CustomerFacts;
+  /** C25: the holds stored, live or lapsed but not yet recorded (lib/credits/holds.ts). */
+  readonly holds?: readonly Hold[];
 };
 
 export function emptyState(customerId: string): CustomerState {
@@ -116,6 +130,8 @@ export type StateChange = {
   readonly facts?: CustomerFacts;
   /** Lots and entries only, without the account item (a referrer's bonus). */
   readonly quiet?: boolean;
+  /** C25/C26: holds placed and ended, credits given back to lots (lib/credits/holds.ts). */
+  readonly holds?: HoldChange;
 };
 
 type ChangeParts = Partial<Omit<StateChange, 'customerId' | 'entries'>> & {
@@ -166,6 +182,7 @@ export function changeOf(state: CustomerState, parts: ChangeParts): StateChange 
     entries,
     ...(parts.facts && { facts: parts.facts }),
     ...(parts.quiet && { quiet: true }),
+    ...(parts.holds && { holds: parts.holds }),
   };
 }
 
@@ -206,12 +223,19 @@ export function lotsAfter(state: CustomerState, change: StateChange): Lot[] {
     );
   }
   for (const lot of change.created) byId.set(lot.id, lot);
-  return [...byId.values()];
+  // Credits given back (C25/C26) go to lots no part above touched: give-back.ts nets each lot.
+  return lotsWithReturns([...byId.values()], change.holds);
 }
 
 /** The state a second decision reads after `change` (e.g. a redemption after its grant). */
 export function stateAfter(state: CustomerState, change: StateChange): CustomerState {
-  return { ...state, lots: lotsAfter(state, change), facts: change.facts ?? state.facts };
+  const holds = holdsAfter(state.holds, change.holds);
+  return {
+    ...state,
+    lots: lotsAfter(state, change),
+    facts: change.facts ?? state.facts,
+    ...(holds && { holds }),
+  };
 }
 
 /** One change that does `first` and then `second` (decided on `stateAfter(first)`). */
@@ -230,6 +254,7 @@ export function mergeChanges(first: StateChange, second: StateChange): StateChan
   );
   if (twice !== undefined) throw new Error(`lot ${twice} is changed twice in one transaction`);
   const facts = second.facts ?? first.facts;
+  const holds = mergeHoldChanges(first.holds, second.holds);
   return {
     customerId: first.customerId,
     created: [...first.created, ...second.created],
@@ -242,6 +267,7 @@ export function mergeChanges(first: StateChange, second: StateChange): StateChan
     entries: [...first.entries, ...second.entries],
     ...(facts && { facts }),
     ...(first.quiet && { quiet: true }),
+    ...(holds && { holds }),
   };
 }
 

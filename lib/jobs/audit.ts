@@ -1,6 +1,9 @@
 import * as z from 'zod';
+import { creditsOf, holdsOf } from '../credits/give-back';
+import type { Hold } from '../credits/hold-change';
+import { isLapsedAt } from '../credits/holds';
 import { bookBalance } from '../credits/lots';
-import type { CustomerState } from '../credits/state';
+import { type CustomerState, EntryType } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
 import type { StoreDeps } from '../store/client';
@@ -16,8 +19,12 @@ import { readState } from '../store/state';
  * - every lot: 0 <= remaining <= granted, and a forfeited one holds nothing;
  * - the account's lot count equals its lots (the spend cache relies on it);
  * - no entry's balanceAfter is negative (C1);
- * - with `now`: no lot expired at `now` still holds credit, i.e. the expiry job has run for
- *   `now` (C14: only then does the ledger equal the spendable balance).
+ * - C25: what the hold items keep equals minus the sum of the `hold` and `release` entries (a
+ *   hold takes its credits out of the lots with a `hold` entry, and every end of it writes one
+ *   `release` of the whole hold), and each hold's parts add up to it, none above its lot;
+ * - with `now`: no lot expired at `now` still holds credit and no hold lapsed at `now` is still
+ *   stored, i.e. the expiry job has run for `now` (C14: only then does the ledger equal the
+ *   spendable balance).
  * balanceAfter is not checked against the running sum: two overlapping spends of one customer
  * each record the balance they read (see lib/credits/state.ts), so only the sum is exact.
  */
@@ -27,6 +34,7 @@ export type AuditProblem = {
   readonly expected: number | string;
   readonly actual: number | string;
   readonly lotId?: string;
+  readonly holdId?: string;
   /** The ledger entry's key, for problems of one entry. */
   readonly entry?: string;
 };
@@ -38,6 +46,9 @@ export const AuditProblemKind = {
   negativeBalanceAfter: 'negative_balance_after',
   ledgerWithoutAccount: 'ledger_without_account',
   expiredLotNotReclaimed: 'expired_lot_not_reclaimed',
+  heldDiffersFromLedger: 'held_differs_from_ledger',
+  holdOutOfRange: 'hold_out_of_range',
+  lapsedHoldNotRecorded: 'lapsed_hold_not_recorded',
   legacyAccount: 'legacy_account',
 } as const;
 export type AuditProblemKind = (typeof AuditProblemKind)[keyof typeof AuditProblemKind];
@@ -192,6 +203,7 @@ export function checkCustomer(
       });
     }
   }
+  problems.push(...checkHolds(state, ledger, nowMs));
   const negative = ledger.find((entry) => entry.balanceAfter < 0);
   if (negative) {
     report({
@@ -202,6 +214,61 @@ export function checkCustomer(
     });
   }
   return problems;
+}
+
+/** C14/C25 for the customer's holds (see the list at the top). */
+function checkHolds(
+  state: CustomerState,
+  ledger: readonly LedgerItem[],
+  nowMs: number | undefined,
+): AuditProblem[] {
+  const customerId = state.customerId;
+  const holds = holdsOf(state);
+  const problems: AuditProblem[] = [];
+  const held = holds.reduce((sum, hold) => sum + hold.amount, 0);
+  // 0 - sum, not -sum: nothing held must read 0, not -0.
+  const heldByLedger =
+    0 -
+    ledger
+      .filter((entry) => entry.type === EntryType.hold || entry.type === EntryType.release)
+      .reduce((sum, entry) => sum + entry.amount, 0);
+  if (held !== heldByLedger) {
+    problems.push({
+      customerId,
+      problem: AuditProblemKind.heldDiffersFromLedger,
+      expected: heldByLedger,
+      actual: held,
+    });
+  }
+  for (const hold of holds) {
+    if (!holdInRange(hold)) {
+      problems.push({
+        customerId,
+        holdId: hold.id,
+        problem: AuditProblemKind.holdOutOfRange,
+        expected: `parts adding up to ${hold.amount} > 0, each within its lot`,
+        actual: JSON.stringify(hold.parts.map((part) => [part.lot.id, part.amount])),
+      });
+    }
+    if (nowMs !== undefined && isLapsedAt(hold, nowMs)) {
+      problems.push({
+        customerId,
+        holdId: hold.id,
+        problem: AuditProblemKind.lapsedHoldNotRecorded,
+        expected: `recorded by the expiry job for ${toIso(nowMs)} (lapsed ${toIso(hold.expiresAtMs)})`,
+        actual: hold.amount,
+      });
+    }
+  }
+  return problems;
+}
+
+function holdInRange(hold: Hold): boolean {
+  return (
+    hold.amount > 0 &&
+    creditsOf(hold.parts) === hold.amount &&
+    hold.parts.every((part) => part.amount > 0 && part.amount <= part.lot.granted)
+  );
 }
 
 const cursorSchema = z.object({ pk: z.string().min(1), sk: z.string().min(1) });

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { toIso } from '../credits/time';
-import { CreditsError } from '../errors';
+import { CreditsError, InputError } from '../errors';
 import { noticeExpiringLots } from '../events/expiring';
 import { parseWith } from '../input';
 import type { LedgerDeps } from '../ledger/deps';
@@ -48,6 +48,8 @@ export type RolloverOptions = {
 export type RolloverReport = {
   readonly expiredLots: number;
   readonly expiredCredits: number;
+  /** C25: holds lapsed by the run's time that it recorded (their credits back in their lots). */
+  readonly lapsedHolds: number;
   /** Customers who had (or, in a dry run, would have) lots expired by this run. */
   readonly customers: number;
   /** Items DynamoDB read for this run: index items plus each customer's state. */
@@ -68,6 +70,7 @@ export const DEFAULT_STOP_WHEN_BELOW_MS = 30_000;
 type Tally = {
   expiredLots: number;
   expiredCredits: number;
+  lapsedHolds: number;
   customers: number;
   errors: number;
 };
@@ -95,7 +98,7 @@ export async function runRollover(
     options,
     nowIso: toIso(options.nowMs),
     log: options.logger ?? createLogger(),
-    tally: { expiredLots: 0, expiredCredits: 0, customers: 0, errors: 0 },
+    tally: { expiredLots: 0, expiredCredits: 0, lapsedHolds: 0, customers: 0, errors: 0 },
     done: new Set(),
     outOfTime: () => (options.remainingTimeMs ? options.remainingTimeMs() < stopBelowMs : false),
   };
@@ -170,6 +173,9 @@ async function expireOne(run: Run, customerId: string) {
     const result = await expireCustomer(run.deps, customerId, run.options.nowMs, {
       dryRun: run.options.dryRun === true,
     });
+    // Lapsed holds are recorded before any lot expires (lib/ledger/expiry.ts), whether or not
+    // a credit expired with them.
+    run.tally.lapsedHolds += result.outcome.lapsedHolds ?? 0;
     // `refused` means nothing was left to expire: a concurrent run got there first.
     if (result.status !== CommandStatus.applied || result.outcome.expiredLots === 0) return;
     run.tally.customers += 1;
@@ -245,6 +251,40 @@ export function parseRolloverRequest(input: unknown): RolloverRequest {
     dryRun: request.dryRun ?? false,
     scheduled: false,
   };
+}
+
+/**
+ * How far a real run's time may be ahead of the clock: an EventBridge event's `time` is when it
+ * was scheduled, stamped by EventBridge's clock, which the Lambda host's may trail by a little.
+ */
+export const RUN_AHEAD_TOLERANCE_MS = 60_000;
+
+/**
+ * DESIGN.md's as-of rule for the job. A real run never runs as of a time after the clock (it
+ * would expire credits before their time, C6); a dry run may look ahead. An ops invoke naming a
+ * `now` writes "as of" that time, which only deployments allowing as-of writes honour (DynamoDB
+ * Local, ALLOW_AS_OF_WRITES=true). A scheduled run always takes its event's time.
+ */
+export function checkRunTime(
+  request: RolloverRequest,
+  policy: { readonly clockMs: number; readonly asOfWrites: boolean },
+): void {
+  if (request.dryRun || request.nowMs === undefined) return;
+  const field = request.scheduled ? 'time' : 'now';
+  if (request.nowMs > policy.clockMs + RUN_AHEAD_TOLERANCE_MS) {
+    throw new InputError(
+      field,
+      `is after the clock (${toIso(policy.clockMs)}): a real run never expires credits ahead of ` +
+        'their time; use "dryRun": true to look ahead',
+    );
+  }
+  if (!request.scheduled && !policy.asOfWrites) {
+    throw new InputError(
+      'now',
+      'is honoured only on dry runs here: leave it out to run as of now (as-of runs are for ' +
+        'DynamoDB Local or ALLOW_AS_OF_WRITES=true)',
+    );
+  }
 }
 
 function isScheduledEvent(input: unknown): boolean {

@@ -1,5 +1,6 @@
-import { expire, MAX_LOTS_PER_EXPIRY, settleByTime } from '../credits/changes';
-import { afterPending, EntryType } from '../credits/state';
+import { expireSettled, MAX_LOTS_PER_EXPIRY, settleByTime } from '../credits/changes';
+import { recordLapses } from '../credits/holds';
+import { EntryType, stateAfter } from '../credits/state';
 import {
   type CommandResult,
   CommandStatus,
@@ -9,13 +10,21 @@ import {
 } from '../store/command';
 import type { LedgerDeps } from './deps';
 
-export type ExpiryOutcome = { readonly expiredLots: number; readonly expiredCredits: number };
+export type ExpiryOutcome = {
+  readonly expiredLots: number;
+  readonly expiredCredits: number;
+  /** C25: holds lapsed by the run's time that it recorded (present only when some were). */
+  readonly lapsedHolds?: number;
+};
 
 /**
  * C6: records every lot of the customer expired at `atMs` as an expiry entry and reclaims it.
  * Idempotent through the state alone: a lot, once reclaimed, is gone, so a rerun or a
  * concurrent run finds nothing left to expire (each deletion is conditioned on the lot being
  * as read). More expired lots than one transaction holds are reclaimed in batches.
+ * Holds lapsed by `atMs` (C25) are recorded first, in batches of their own, so that every lot
+ * gets back what a lapse gives it before it is reclaimed: a lot alive at a hold's expiry holds
+ * its credits again from then, and expires with them.
  */
 export async function expireCustomer(
   deps: LedgerDeps,
@@ -23,24 +32,34 @@ export async function expireCustomer(
   atMs: number,
   options: RunOptions = {},
 ): Promise<CommandResult<ExpiryOutcome>> {
-  let total: ExpiryOutcome = { expiredLots: 0, expiredCredits: 0 };
+  let total = { expiredLots: 0, expiredCredits: 0, lapsedHolds: 0 };
   for (;;) {
     const { outcome, ...result } = await expireBatch(deps, customerId, atMs, options);
     total = {
       expiredLots: total.expiredLots + outcome.expiredLots,
       expiredCredits: total.expiredCredits + outcome.expiredCredits,
+      lapsedHolds: total.lapsedHolds + (outcome.lapsedHolds ?? 0),
     };
-    // A dry run reports every lot it would reclaim at once; a run goes on while batches fill.
-    if (result.dryRun || outcome.reclaimedLots < MAX_LOTS_PER_EXPIRY) {
+    // A dry run reports every lot it would reclaim at once; a run goes on while batches fill,
+    // and after a batch of lapses.
+    const lapses = outcome.lapsedHolds !== undefined;
+    if (result.dryRun || (!lapses && outcome.reclaimedLots < MAX_LOTS_PER_EXPIRY)) {
       // `refused` when no credit expired, even if records of forfeited lots were cleared.
       const status = total.expiredLots > 0 ? CommandStatus.applied : CommandStatus.refused;
-      return { ...result, status, outcome: total };
+      const { lapsedHolds, ...expired } = total;
+      return {
+        ...result,
+        status,
+        outcome: { ...expired, ...(lapsedHolds > 0 && { lapsedHolds }) },
+      };
     }
   }
 }
 
 /** A batch's outcome also counts the lots it deleted that had nothing left (no entry). */
 type BatchOutcome = ExpiryOutcome & { readonly reclaimedLots: number };
+
+const nothingExpired = { expiredLots: 0, expiredCredits: 0, reclaimedLots: 0 } as const;
 
 function expireBatch(
   deps: LedgerDeps,
@@ -54,18 +73,20 @@ function expireBatch(
       label: `expiry of ${customerId}`,
       customerIds: [customerId],
       decide(states) {
-        // What time alone has settled comes first: upcoming lots now granted (C20), forfeits
-        // the facts imply but nobody wrote (C7).
-        const { state, change: pending } = settleByTime(stateIn(states, customerId), atMs);
-        const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_LOTS_PER_EXPIRY;
-        const expired = expire(state, atMs, limit);
-        const change = expired ? afterPending(pending, expired) : pending;
-        if (!change) {
-          return {
-            kind: 'refuse',
-            outcome: { expiredLots: 0, expiredCredits: 0, reclaimedLots: 0 },
-          };
+        const read = stateIn(states, customerId);
+        // C25: lapsed holds first, alone; a dry run counts on the lots as they would leave.
+        const lapses = recordLapses(read, atMs, { all: options.dryRun === true });
+        if (lapses && !options.dryRun) {
+          const outcome = { ...nothingExpired, lapsedHolds: lapses.holds };
+          return { kind: 'apply', changes: [lapses.change], outcome };
         }
+        const after = lapses ? stateAfter(read, lapses.change) : read;
+        // What time alone has settled comes next: upcoming lots now granted (C20), forfeits
+        // the facts imply but nobody wrote (C7).
+        const { change: pending } = settleByTime(after, atMs);
+        const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_LOTS_PER_EXPIRY;
+        const change = expireSettled(after, pending, atMs, limit);
+        if (!change) return { kind: 'refuse', outcome: nothingExpired };
         const expiries = change.entries.filter((entry) => entry.type === EntryType.expiry);
         const outcome = {
           // A forfeited lot kept as a record has nothing left to expire: no entry, no count.
@@ -73,6 +94,7 @@ function expireBatch(
           reclaimedLots: change.reclaimed.length,
           // 0 - sum, not -sum: an empty run must report 0, not -0.
           expiredCredits: 0 - expiries.reduce((sum, entry) => sum + entry.amount, 0),
+          ...(lapses && { lapsedHolds: lapses.holds }),
         };
         return { kind: 'apply', changes: [change], outcome };
       },

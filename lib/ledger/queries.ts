@@ -1,4 +1,4 @@
-import { effectiveLots } from '../credits/forfeits';
+import { heldAt, lotsAt } from '../credits/holds';
 import { byBurnOrder, isSpendableAt, type LotSource, spendableBalance } from '../credits/lots';
 import type { CustomerState, EntryType } from '../credits/state';
 import { toIso } from '../credits/time';
@@ -22,6 +22,8 @@ export async function readCustomer(
 export type BalanceView = {
   readonly customerId: string;
   readonly balance: number;
+  /** C25: what live holds keep, apart from the balance. */
+  readonly held: number;
   readonly lots: readonly {
     source: LotSource;
     granted: number;
@@ -38,13 +40,17 @@ export type BalanceView = {
   }[];
 };
 
-/** C6/C14: the balance as of `atMs` counts only spendable lots, whether or not the job ran. */
+/**
+ * C6/C14/C25: the balance as of `atMs` counts only spendable lots, whether or not the job ran;
+ * what live holds keep is `held`, and a hold lapsed by `atMs` counts as back in its lots.
+ */
 export async function balanceOf(
   deps: StoreDeps,
   customerId: string,
   atMs: number,
 ): Promise<BalanceView> {
-  const lots = effectiveLots(await readCustomer(deps, customerId), atMs);
+  const state = await readCustomer(deps, customerId);
+  const lots = lotsAt(state, atMs);
   const alive = lots.filter((lot) => isSpendableAt(lot, atMs)).sort(byBurnOrder);
   const later = lots
     .filter((lot) => lot.grantedAtMs > atMs && lot.remaining > 0)
@@ -52,6 +58,7 @@ export async function balanceOf(
   return {
     customerId,
     balance: spendableBalance(lots, atMs),
+    held: heldAt(state, atMs),
     lots: alive.map((lot) => ({
       source: lot.source,
       granted: lot.granted,

@@ -1,11 +1,10 @@
-import { grantLots, settleByTime, spend } from '../credits/changes';
-import { effectiveLots } from '../credits/forfeits';
-import { LotSource, newLot, spendableBalance } from '../credits/lots';
+import { grantLots, settleByTime } from '../credits/changes';
+import { spendableAt, spendGivingBackLapses } from '../credits/holds';
+import { LotSource, newLot } from '../credits/lots';
 import {
   afterPending,
   type CustomerState,
   EntryType,
-  isInsufficient,
   type StateChange,
   stateAfter,
 } from '../credits/state';
@@ -18,16 +17,20 @@ import {
   runCommand,
   stateIn,
 } from '../store/command';
+import { consumptionRecord } from '../store/hold-items';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
+import { lapsesFirst } from './holds';
 
 export type SpendOutcome =
   | { readonly ok: true; readonly balance: number }
   | { readonly ok: false; readonly error: 'insufficient_credits'; readonly balance: number }
   | { readonly ok: false; readonly error: 'idempotency_conflict'; readonly balance?: number };
 
+const conflict = { ok: false, error: 'idempotency_conflict' } as const;
+
 /** A caller's key reused for different data: reported, never applied (C15). */
 function conflictOr(result: CommandResult<SpendOutcome>): SpendOutcome {
-  if (result.status === CommandStatus.conflict) return { ok: false, error: 'idempotency_conflict' };
+  if (result.status === CommandStatus.conflict) return conflict;
   return result.outcome;
 }
 
@@ -40,10 +43,7 @@ function spent(
   change: StateChange,
   balanceAtMs: number,
 ): Decision<SpendOutcome> {
-  const balance = spendableBalance(
-    effectiveLots(stateAfter(state, change), balanceAtMs),
-    balanceAtMs,
-  );
+  const balance = spendableAt(stateAfter(state, change), balanceAtMs);
   return { kind: 'apply', changes: [change], outcome: { ok: true, balance } };
 }
 
@@ -73,15 +73,21 @@ export async function consume(
       ...(atMs === now && { cache: { customerId: request.customerId, atMs } }),
       decide(states) {
         const state = stateIn(states, request.customerId);
-        const change = spend(state, {
+        // C25: holds lapsed by now give their credits back first, in the same change; what the
+        // spend took is kept on its fact, so that a restore can give it back (C26).
+        const planned = spendGivingBackLapses(state, {
           id: `consume#${request.idempotencyKey}`,
           type: EntryType.consumption,
           amount: request.amount,
           atMs,
           ref: request.idempotencyKey,
         });
-        if (isInsufficient(change)) return { kind: 'refuse', outcome: { ok: false, ...change } };
-        return spent(state, change, atMs);
+        if (planned.kind === 'batch') return lapsesFirst(planned.change, conflict);
+        if (planned.kind === 'refused') {
+          return { kind: 'refuse', outcome: { ok: false, ...planned.refusal } };
+        }
+        const record = consumptionRecord(request.customerId, planned.taken);
+        return { ...spent(state, planned.change, atMs), record };
       },
     },
     options,
@@ -109,6 +115,11 @@ export async function adjust(
   options: RunOptions = {},
 ): Promise<SpendOutcome> {
   const atMs = request.atMs ?? nowMs(deps);
+  const fact = {
+    customerId: request.customerId,
+    key: `adjust#${request.idempotencyKey}`,
+    fingerprint: fingerprint({ amount: request.amount, reason: request.reason }),
+  };
   const expiredAtOnce =
     request.amount > 0 && newLot(adjustmentLot(request, atMs)).expiresAtMs <= nowMs(deps);
   const result = await runCommand<SpendOutcome | ExpiredAtOnce>(
@@ -116,11 +127,7 @@ export async function adjust(
     {
       label: `adjust for ${request.customerId}`,
       customerIds: [request.customerId],
-      fact: {
-        customerId: request.customerId,
-        key: `adjust#${request.idempotencyKey}`,
-        fingerprint: fingerprint({ amount: request.amount, reason: request.reason }),
-      },
+      fact,
       decide(states) {
         // Refused (so a retry of an adjustment applied before still returns its outcome), then
         // reported as the caller's error below.
@@ -136,17 +143,18 @@ export async function adjust(
           ref: request.idempotencyKey,
           reason: request.reason,
         };
-        const change =
-          request.amount > 0
-            ? afterPending(
-                pending,
-                grantLots(state, entry, [newLot(adjustmentLot(request, atMs))], {
-                  nowMs: nowMs(deps),
-                }),
-              )
-            : spend(state, { ...entry, amount: -request.amount });
-        if (isInsufficient(change)) return { kind: 'refuse', outcome: { ok: false, ...change } };
-        return spent(read, change, nowMs(deps));
+        if (request.amount > 0) {
+          const lot = newLot(adjustmentLot(request, atMs));
+          const granted = grantLots(state, entry, [lot], { nowMs: nowMs(deps) });
+          return spent(read, afterPending(pending, granted), nowMs(deps));
+        }
+        // A negative adjustment burns like a spend, lapsed holds given back first (C25).
+        const planned = spendGivingBackLapses(state, { ...entry, amount: -request.amount });
+        if (planned.kind === 'batch') return lapsesFirst(planned.change, conflict);
+        if (planned.kind === 'refused') {
+          return { kind: 'refuse', outcome: { ok: false, ...planned.refusal } };
+        }
+        return spent(read, planned.change, nowMs(deps));
       },
     },
     options,

@@ -5,8 +5,9 @@ import {
   monthlyLots,
   settleByTime,
 } from '../credits/changes';
-import { effectiveLots, endSubscription as endRule, reconcileForfeits } from '../credits/forfeits';
-import { type Lot, LotSource, spendableBalance } from '../credits/lots';
+import { endSubscription as endRule, reconcileForfeits } from '../credits/forfeits';
+import { spendableAt } from '../credits/holds';
+import { type Lot, LotSource } from '../credits/lots';
 import { normalizeReferralCode } from '../credits/referral';
 import {
   andThen,
@@ -145,10 +146,8 @@ function decideGrant(
       : {
           result: 'granted' as const,
           credits: granted.credits,
-          balance: spendableBalance(
-            effectiveLots(referral?.state ?? own.state, lookup.nowMs),
-            lookup.nowMs,
-          ),
+          // C25: holds lapsed by now count as back in their lots (lib/credits/holds.ts).
+          balance: spendableAt(referral?.state ?? own.state, lookup.nowMs),
           ...(granted.cancelled > 0 && { cancelled: granted.cancelled }),
         }),
     ...(referral && { referral: referral.outcome }),

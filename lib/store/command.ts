@@ -22,6 +22,11 @@ export type Decision<O> =
       readonly changes: readonly StateChange[];
       readonly outcome: O;
       readonly final?: boolean;
+      /**
+       * Kept on the command's fact beside the outcome, never returned: e.g. what a consumption
+       * took, so that a restore can give it back (C26, lib/ledger/holds.ts).
+       */
+      readonly record?: Readonly<Record<string, unknown>>;
     }
   | { readonly kind: 'record'; readonly outcome: O }
   | { readonly kind: 'refuse'; readonly outcome: O };
@@ -65,6 +70,12 @@ export type Command<O> = {
    * be planned on the container's lot cache, and a consistent read refills it.
    */
   readonly cache?: { readonly customerId: string; readonly atMs: number };
+  /**
+   * Reads what the decision needs beside the customers' states (the consumption a restore gives
+   * back, C26), before every attempt, so that an attempt lost to a concurrent writer of it reads
+   * it again.
+   */
+  readonly prepare?: (budget: Budget) => Promise<void>;
 };
 
 /** How a call runs: its time budget, and whether it may write (modes are parameters). */
@@ -80,6 +91,7 @@ type FactItem = {
   fingerprint: string;
   outcome: unknown;
   recordedAt: string;
+  record?: Readonly<Record<string, unknown>>;
 };
 
 /**
@@ -99,6 +111,7 @@ export async function runCommand<O>(
   if (cached) return cached;
   for (let attempt = 1; ; attempt++) {
     checkTimeForAttempt(budget, command.label, attempt - 1);
+    await command.prepare?.(budget);
     // One read at a time: a command reads one or two customers, and a test's interleaving
     // driver (test/property) relies on each delivery making one call at a time.
     const reads: StateRead[] = [];
@@ -230,6 +243,7 @@ function factItem<O>(deps: StoreDeps, fact: Fact, decision: Decision<O>): Transa
     fingerprint: fact.fingerprint,
     outcome: decision.outcome,
     recordedAt: toIso(Date.now()),
+    ...(decision.kind === 'apply' && decision.record && { record: decision.record }),
   };
   return {
     Put: {

@@ -8,6 +8,7 @@ import { toIso } from '../credits/time';
  *   pk = CUST#<customer>  sk = STATE#LOT#<expiresAt>#<lot>   one item per lot (C4)
  *   pk = CUST#<customer>  sk = STATE#SUB#<subscription>      one item per subscription
  *   pk = CUST#<customer>  sk = STATE#DUE#<grantAt>#<lot>     an upcoming lot's due marker
+ *   pk = CUST#<customer>  sk = STATE#HOLD#<hold>             one item per live hold (C25)
  *   pk = CUST#<customer>  sk = LEDGER#<recordedAt>#<entry>   immutable ledger entries (C13)
  *   pk = CUST#<customer>  sk = FACT#<kind>#<key>             applied commands: key -> outcome
  *   pk = CODE#<code>      sk = CODE                          referral code -> its owner (C9)
@@ -15,13 +16,15 @@ import { toIso } from '../credits/time';
  *
  * No item grows with the number of lots, referrals or spends: each of those is its own item.
  * Lot items carry the keys of the sparse `lotsByExpiry` index (lotShard, expiresAt), which
- * never change after the lot is written, so spends never write the index.
+ * never change after the lot is written, so spends never write the index. Hold items carry
+ * them too, with the hold's expiry, so that the expiry job finds lapsed holds the same way.
  */
 export const STATE_PREFIX = 'STATE#';
 export const ACCOUNT_SK = `${STATE_PREFIX}ACCOUNT`;
 export const LOT_PREFIX = `${STATE_PREFIX}LOT#`;
 export const SUBSCRIPTION_PREFIX = `${STATE_PREFIX}SUB#`;
 export const DUE_PREFIX = `${STATE_PREFIX}DUE#`;
+export const HOLD_PREFIX = `${STATE_PREFIX}HOLD#`;
 export const LEDGER_PREFIX = 'LEDGER#';
 export const FACT_PREFIX = 'FACT#';
 export const CODE_SK = 'CODE';
@@ -57,6 +60,10 @@ export function lotKey(customerId: string, lot: { id: string; expiresAtMs: numbe
 /** An upcoming lot's due marker (lib/store/items.ts), beside the lot in the state. */
 export function dueMarkerKey(customerId: string, lot: { id: string; grantedAtMs: number }) {
   return { pk: customerPk(customerId), sk: `${DUE_PREFIX}${toIso(lot.grantedAtMs)}#${lot.id}` };
+}
+
+export function holdKey(customerId: string, holdId: string) {
+  return { pk: customerPk(customerId), sk: `${HOLD_PREFIX}${holdId}` };
 }
 
 export function subscriptionKey(customerId: string, subscriptionId: string) {

@@ -18,6 +18,17 @@ import { deletedLots } from './transact';
  * granted at most QUIET_GRANT_WINDOW_MS before its writer's clock, and its writer decided at
  * most MAX_COMMAND_MS before it committed, on a clock at most MAX_CLOCK_SKEW_MS off ours.
  * Anything else (a lot granted moments ago, a pack) is planned on a fresh read.
+ *
+ * Holds (C25, lib/credits/holds.ts) take credits like spends and give them back like this:
+ * - credits given back to a lot that stays above 0 need no lotsVersion bump: the exact credit
+ *   of a drained lot and "more than it takes" of a partial one catch them either way; a drained
+ *   lot re-created does bump it (it is a lot created), and is never planned on the cache;
+ * - the cached state keeps the holds it read, since a hold lapsed by the decision's time gives
+ *   its credits back by time alone: a cached plan reads them back and records the lapse;
+ * - a hold written since the read by another container is unknown here; it cannot lapse while
+ *   the entry is used, because every hold lives at least MIN_HOLD_TTL_S (120 s), more than
+ *   CACHE_TTL_MS + MAX_COMMAND_MS + MAX_CLOCK_SKEW_MS, and until it lapses it only took credits,
+ *   which the conditions above catch. test/unit/credits-holds.test.ts checks the sum.
  */
 export type LotCache = {
   /** The cached state for a decision at `atMs`, if one is fresh enough. */

@@ -3,6 +3,7 @@ import type { CustomerState } from '../credits/state';
 import type { Budget } from './call';
 import { callStore } from './call';
 import type { StoreDeps } from './client';
+import { withHolds } from './hold-items';
 import { stateFromItems } from './items';
 import { ACCOUNT_SK, customerPk, LOT_PREFIX, SCHEMA_KEY, STATE_PREFIX } from './keys';
 import { migrateLegacyCustomer, readLegacyAccount } from './legacy';
@@ -65,7 +66,8 @@ async function queryState(deps: StoreDeps, customerId: string, budget: Budget): 
     items.push(...((page.Items ?? []) as Record<string, unknown>[]));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
-  const state = stateFromItems(customerId, items);
+  // Hold items (C25) share the STATE# range; lib/store/hold-items.ts reads them.
+  const state = withHolds(stateFromItems(customerId, items), items);
   return { state, consistent: isConsistent(state, items), itemsRead: items.length };
 }
 

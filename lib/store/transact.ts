@@ -6,6 +6,7 @@ import type { CustomerState, StateChange, SubscriptionFacts } from '../credits/s
 import { StoreError } from '../errors';
 import { type Budget, callStore } from './call';
 import type { StoreDeps } from './client';
+import { holdItems } from './hold-items';
 import {
   dueMarkerToItem,
   factsToAttributes,
@@ -141,6 +142,8 @@ export function changeItems(
     if (lot.upcoming)
       items.push({ Delete: { TableName: table, Key: dueMarkerKey(customerId, lot) } });
   }
+  // C25/C26: holds placed and ended, credits given back (lib/store/hold-items.ts).
+  items.push(...holdItems(deps, change));
   change.entries.forEach((entry, index) => {
     items.push({
       Put: {

@@ -1,3 +1,4 @@
+import type { HotHoldLevel } from './hot-hold';
 import type { HotReferrerLevel } from './hot-referrer';
 import type { HotSpendLevel } from './hot-spend';
 import type { PopularCodeResult } from './popular-code';
@@ -6,6 +7,8 @@ import type { SpendCapacity } from './spend-capacity';
 /** The store's figures of issue 10, as markdown tables and JSON keys (report.ts prints them). */
 export type StoreFindings = {
   readonly hotSpend: readonly HotSpendLevel[];
+  /** Issue 14: one-image jobs (reserve 1, settle 1) measured like hotSpend, beside it. */
+  readonly hotHold: readonly HotHoldLevel[];
   readonly hotReferrer: readonly HotReferrerLevel[];
   readonly popularCode: PopularCodeResult;
   readonly spendCapacity: readonly SpendCapacity[];
@@ -39,6 +42,26 @@ const named = (record: Readonly<Record<string, number>>) =>
   Object.entries(record)
     .map(([name, count]) => `${count} ${name}`)
     .join(', ') || '-';
+
+/** Issue 14: holds under the same load as hotSpend (one credit reserved, then settled). */
+export function hotHoldRows(findings: StoreFindings): string[] {
+  return [
+    `### Hot customer's jobs: c callers each reserving 1 credit and settling it (\`credits\` handler, a container each, ${findings.hotSpendRounds} rounds x ${findings.hotSpendSecondsPerRound} s per level)`,
+    '',
+    ...table(
+      ['c', 'credits/s', 'vs c=1', 'calls per credit', 'give-ups', 'p50 ms', 'p99 ms'],
+      findings.hotHold.map((level) => [
+        level.concurrency,
+        level.creditsPerSecond,
+        level.creditsPerSecondVsSerial,
+        level.callsPerCredit,
+        level.giveUps,
+        level.p50Ms,
+        level.p99Ms,
+      ]),
+    ),
+  ];
+}
 
 export function hotSpendRows(findings: StoreFindings): string[] {
   return [
@@ -176,6 +199,16 @@ export function storeJson(findings: StoreFindings) {
   return {
     hotSpend: byKey(
       findings.hotSpend,
+      (level) => level.concurrency,
+      (level) => ({
+        creditsPerSecondVsSerial: level.creditsPerSecondVsSerial,
+        callsPerCredit: level.callsPerCredit,
+        giveUps: level.giveUps,
+        p99Ms: level.p99Ms,
+      }),
+    ),
+    hotHold: byKey(
+      findings.hotHold.filter((level) => level.concurrency > 1),
       (level) => level.concurrency,
       (level) => ({
         creditsPerSecondVsSerial: level.creditsPerSecondVsSerial,

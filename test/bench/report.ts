@@ -3,6 +3,7 @@ import { EVENT_KINDS, type EventKind, type KindMeasure } from './event-kinds';
 import type { ExpiryReadsRow } from './expiry-reads';
 import type { ProfileRow, TopFunction } from './profile';
 import {
+  hotHoldRows,
   hotReferrerRows,
   hotSpendRows,
   popularCodeRows,
@@ -250,6 +251,8 @@ export function reportLines(findings: Findings): string[] {
     ...profileRows(findings),
     '',
     ...hotSpendRows(findings),
+    '',
+    ...hotHoldRows(findings),
     '',
     ...hotReferrerRows(findings),
     '',

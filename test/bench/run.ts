@@ -27,6 +27,7 @@ import { measureBundles } from './bundles';
 import { startReplayServer } from './dynamo-stand-in';
 import { measureEventKinds } from './event-kinds';
 import { measureExpiryReads } from './expiry-reads';
+import { measureHotHold } from './hot-hold';
 import { measureHotReferrer } from './hot-referrer';
 import { measureHotSpend } from './hot-spend';
 import { measurePopularCode } from './popular-code';
@@ -88,6 +89,8 @@ const SIZES: {
         spendLots: [1, 2_000],
       },
     };
+/** Issue 14 asks for hotHold.{16,64}; c = 1 is the ratio's base. */
+const HOLD_LEVELS = [1, 16, 64];
 const TABLE = 'bench-credits';
 const STORE_TABLE = 'bench-store';
 
@@ -170,6 +173,16 @@ async function measureStore(): Promise<StoreFindings> {
       secondsPerRound: sizes.hotSpendSeconds,
       progress,
     });
+    progress(`store: hot customer's jobs (reserve, settle) at c = ${HOLD_LEVELS.join(', ')}...`);
+    const hotHold = await measureHotHold({
+      endpoint: on.endpoint,
+      tableName: on.tableName,
+      levels: HOLD_LEVELS,
+      rounds: sizes.hotSpendRounds,
+      secondsPerRound: sizes.hotSpendSeconds,
+      job: 'hold',
+      progress,
+    });
     progress(`store: hot referrer, k = ${sizes.hotReferrerLevels.join(', ')}...`);
     const hotReferrer = await measureHotReferrer({
       ...on,
@@ -186,6 +199,7 @@ async function measureStore(): Promise<StoreFindings> {
     });
     return {
       hotSpend,
+      hotHold,
       hotReferrer,
       popularCode,
       spendCapacity,

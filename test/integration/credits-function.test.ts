@@ -45,8 +45,9 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
 
   beforeAll(async () => {
     table = await freshTable('credits-fn');
+    // DynamoDB Local: writes may run as of a `now` (DESIGN.md's as-of rule).
     const deps: LedgerDeps = { ...table, clock: () => CLOCK };
-    handler = createCreditsHandler(() => deps);
+    handler = createCreditsHandler(() => ({ ...deps, asOfWrites: true }));
     // cus_1: 100 credits from 31 Jan (expiring 30 Apr, C4) and 50 from 10 Feb (expiring 10 May).
     for (const [invoiceId, credits, start] of [
       ['in_jan', 100, '2026-01-31T10:00:00Z'],
@@ -78,10 +79,17 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
     });
 
     // Assess
-    expect(current).toEqual({ customerId: 'cus_fresh_bal', balance: 0, lots: [], upcoming: [] });
+    expect(current).toEqual({
+      customerId: 'cus_fresh_bal',
+      balance: 0,
+      held: 0,
+      lots: [],
+      upcoming: [],
+    });
     expect(asOfMay).toEqual({
       customerId: 'cus_1',
       balance: 50,
+      held: 0,
       lots: [
         {
           source: 'subscription',
@@ -249,6 +257,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
     expect(view).toEqual({
       customerId: 'cus_6',
       balance: 18,
+      held: 0,
       lots: [
         {
           source: 'adjustment',

@@ -191,8 +191,11 @@ describe('C27 credits.expiring (the daily job marks, the stream publishes)', () 
     // Prepare: expiring in 10 days, inside a 14-day window.
     harness = await publisherHarness();
     await grantOneLine(harness.table, 'cus_f', 'in_f', 10, NOV_1);
+    // The run is as of its clock (a real run never runs ahead of it, DESIGN.md's as-of rule).
     const handler = createRolloverHandler(() => ({
       ...harness.table,
+      clock: () => Date.parse('2027-01-22T00:00:00Z'),
+      asOfWrites: true,
       config: { expiringNoticeDays: 14 },
     }));
     const context = { getRemainingTimeInMillis: () => 900_000 } as Context;

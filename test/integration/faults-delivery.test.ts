@@ -6,6 +6,7 @@ import { createRolloverHandler } from '../../functions/rollover';
 import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
 import { CreditsError } from '../../lib/errors';
 import type { LedgerDeps } from '../../lib/ledger/deps';
+import { reserve } from '../../lib/ledger/holds';
 import { referralCodeOf } from '../../lib/ledger/referrals';
 import { consume } from '../../lib/ledger/spending';
 import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
@@ -96,7 +97,7 @@ type Attempt = { readonly ok: boolean; readonly status: number; readonly detail:
 type Item = Record<string, unknown>;
 
 type OperationSpec = {
-  readonly name: 'grant' | 'referral' | 'forfeit' | 'spend' | 'expiry';
+  readonly name: 'grant' | 'referral' | 'forfeit' | 'spend' | 'reserve' | 'settle' | 'expiry';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -122,7 +123,22 @@ const idsOf = (ids: Ids) => ({
   invoice: `in_${ids.customer}`,
   subscription: `sub_${ids.customer}`,
   spendKey: `img_${ids.customer}`,
+  holdId: `job_${ids.customer}`,
 });
+
+/** The `credits` function on `env`, handed the same request again and again. */
+function creditsCaller(env: Env, request: Record<string, unknown>): () => Promise<Attempt> {
+  const handler = createCreditsHandler(() => env.deps);
+  return () => invoked(() => handler(request, LAMBDA_CONTEXT));
+}
+
+function holdItemsOf(items: readonly Item[], customerId: string): string[] {
+  return items
+    .filter(
+      (item) => item.pk === customerPk(customerId) && String(item.sk).startsWith('STATE#HOLD#'),
+    )
+    .map((item) => String(item.sk));
+}
 
 async function grantHealthy(
   env: Env,
@@ -313,7 +329,6 @@ const OPERATIONS: readonly OperationSpec[] = [
         customerId: ids.customer,
         amount: 3,
         idempotencyKey: idsOf(ids).spendKey,
-        now: NOW,
       };
       return () => invoked(() => handler(request, LAMBDA_CONTEXT));
     },
@@ -324,6 +339,51 @@ const OPERATIONS: readonly OperationSpec[] = [
         ['consumption', -3],
       ]);
       expect(entries.filter((entry) => entry.ref === idsOf(ids).spendKey)).toHaveLength(1);
+    },
+  },
+  {
+    name: 'reserve',
+    rules: 'C25',
+    calls: ['Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await grantHealthy(env, ids.customer, idsOf(ids).invoice, 10, MARCH);
+    },
+    async caller(env, _healthy, ids) {
+      const { holdId } = idsOf(ids);
+      return creditsCaller(env, { action: 'reserve', customerId: ids.customer, amount: 3, holdId });
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
+        ['grant', 10],
+        ['hold', -3],
+      ]);
+      expect(holdItemsOf(items, ids.customer)).toEqual([`STATE#HOLD#${idsOf(ids).holdId}`]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#hold#${idsOf(ids).holdId}`);
+    },
+  },
+  {
+    name: 'settle',
+    rules: 'C25',
+    calls: ['Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await grantHealthy(env, ids.customer, idsOf(ids).invoice, 10, MARCH);
+      const { holdId } = idsOf(ids);
+      const held = await reserve(env.deps, { customerId: ids.customer, amount: 3, holdId });
+      expect(held).toMatchObject({ ok: true, balance: 7 });
+    },
+    async caller(env, _healthy, ids) {
+      const { holdId } = idsOf(ids);
+      return creditsCaller(env, { action: 'settle', customerId: ids.customer, amount: 2, holdId });
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
+        ['grant', 10],
+        ['hold', -3],
+        ['release', 3],
+        ['consumption', -2],
+      ]);
+      expect(holdItemsOf(items, ids.customer)).toEqual([]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#hold-end#${idsOf(ids).holdId}`);
     },
   },
   {
@@ -353,7 +413,9 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(spent).toEqual({ ok: true, balance: 26 });
     },
     async caller(env) {
-      const handler = createRolloverHandler(() => env.deps, undefined, { shardsAtOnce: 1 });
+      // The job runs when it was scheduled: a real run never runs ahead of the clock.
+      const deps = () => ({ ...env.deps, clock: () => ms(EXPIRY_RUN_AT) });
+      const handler = createRolloverHandler(deps, undefined, { shardsAtOnce: 1 });
       // The EventBridge schedule: a run that did not finish throws, so Lambda runs it again.
       const scheduled = {
         source: 'aws.events',

@@ -88,7 +88,6 @@ describe('A hot customer: 200 concurrent spends of 1 credit against 10 (C1, C15,
           customerId: CUSTOMER,
           amount: 1,
           idempotencyKey: `img-${index}`,
-          now: NOW,
         },
         LAMBDA_CONTEXT,
       );

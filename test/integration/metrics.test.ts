@@ -108,6 +108,23 @@ describe('Metrics (EMF) from the function adapters', () => {
     });
   });
 
+  it('C25 the credits function counts what a settle consumed, and a reserve refused for want of credits', async () => {
+    // Prepare
+    const metrics = capturingMetrics();
+    const credits = createCreditsHandler(ledger, metrics.metrics);
+    await credits(
+      { action: 'adjust', customerId: 'cus_h', amount: 10, reason: 'test', idempotencyKey: 'a' },
+      CONTEXT,
+    );
+    const hold = { customerId: 'cus_h', holdId: 'job-1' };
+    // Act
+    await credits({ action: 'reserve', ...hold, amount: 6 }, CONTEXT);
+    await credits({ action: 'reserve', ...hold, holdId: 'job-2', amount: 6 }, CONTEXT);
+    await credits({ action: 'settle', ...hold, amount: 4 }, CONTEXT);
+    // Assess
+    expect(metrics.totals()).toEqual({ CreditsConsumed: 4, InsufficientCredits: 1 });
+  });
+
   it('rollover counts expired credits, and an ops typo as an input error, not a fault', async () => {
     // Prepare
     const metrics = capturingMetrics();
@@ -116,9 +133,11 @@ describe('Metrics (EMF) from the function adapters', () => {
       { action: 'adjust', customerId: 'cus_1', amount: 7, reason: 'test', idempotencyKey: 'a' },
       CONTEXT,
     );
-    const rollover = createRolloverHandler(ledger, metrics.metrics);
+    // The job runs when the clock says March: a real run never runs ahead of the clock.
+    const march = () => ({ ...ledger(), clock: () => ms('2027-03-01T00:10:00Z') });
+    const rollover = createRolloverHandler(march, metrics.metrics);
     // Act
-    await rollover({ now: '2027-03-01T00:10:00Z' }, CONTEXT);
+    await rollover({}, CONTEXT);
     await rollover({ now: 'tomorrow' }, CONTEXT).catch(() => undefined);
     // Assess
     expect(metrics.totals()).toMatchObject({ CreditsExpired: 7, RolloverInputErrors: 1 });

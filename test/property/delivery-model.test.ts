@@ -402,6 +402,7 @@ class HistoryRun {
       expect(view, `C3 C5 C7 C8 C11 C12 balance and live lots of c${n} ${when}`).toEqual({
         customerId,
         balance: this.model.balance(customerId, this.nowMs),
+        held: 0,
         lots: this.model.liveLots(customerId, this.nowMs),
         upcoming: this.model.upcomingLots(customerId, this.nowMs),
       });

@@ -54,7 +54,7 @@ export type ModelLot = {
   expiresAtMs: number;
 };
 
-type Remembered = { data: string; outcome: unknown };
+export type Remembered = { data: string; outcome: unknown };
 
 /** A lot as the model holds it: its subscription, and what an end took from it, if one did. */
 type HeldLot = ModelLot & {
@@ -62,7 +62,13 @@ type HeldLot = ModelLot & {
   takenBy?: { subscriptionId: string; credits: number };
 };
 
-type Customer = {
+/** Credits taken from one lot, with the lot as it was (C25/C26: they may come back). */
+export type ModelPart = { lot: ModelLot; amount: number };
+
+/** C25: a hold as the model keeps it (test/support/model-holds.ts). */
+export type ModelHold = { id: string; amount: number; parts: ModelPart[]; expiresAtMs: number };
+
+export type Customer = {
   lots: HeldLot[];
   /** Idempotency: natural key -> the data it first carried and the outcome it got. */
   keys: Map<string, Remembered>;
@@ -70,6 +76,10 @@ type Customer = {
   ended: Map<string, number>;
   /** Subscription id -> the earliest period start a paid invoice of it granted for. */
   paidSince: Map<string, number>;
+  /** C25: holds stored, live or lapsed and not yet recorded, by id. */
+  holds: Map<string, ModelHold>;
+  /** C26: what each consumption took, by its key, and how much of it came back. */
+  consumptions: Map<string, { parts: ModelPart[]; restored: number }>;
 };
 
 export type ModelStatus = 'applied' | 'recorded' | 'refused' | 'already_applied' | 'conflict';
@@ -84,16 +94,26 @@ export type ModelGrant = {
 export class CreditsModel {
   private readonly customers = new Map<string, Customer>();
 
-  private customer(id: string): Customer {
+  protected customer(id: string): Customer {
     let found = this.customers.get(id);
     if (!found) {
-      found = { lots: [], keys: new Map(), ended: new Map(), paidSince: new Map() };
+      found = {
+        lots: [],
+        keys: new Map(),
+        ended: new Map(),
+        paidSince: new Map(),
+        holds: new Map(),
+        consumptions: new Map(),
+      };
       this.customers.set(id, found);
     }
     return found;
   }
 
-  /** C6/C14: what can be spent at `atMs`: the remaining credit of lots granted, not expired. */
+  /**
+   * C6/C14/C20: what can be spent at `atMs`: the remaining credit of lots granted by then and
+   * not yet expired (a retried adjustment burns as of its own, earlier, time).
+   */
   balance(customerId: string, atMs: number): number {
     let sum = 0;
     for (const lot of this.customer(customerId).lots) {
@@ -159,9 +179,14 @@ export class CreditsModel {
 
   /** C15: all or nothing, from lots alive at `atMs`, soonest expiry first (C5). */
   consume(customerId: string, amount: number, key: string, atMs: number): unknown {
-    const result = this.once(customerId, `consume ${key}`, String(amount), () =>
-      this.spend(customerId, amount, atMs, atMs),
-    );
+    const result = this.once(customerId, `consume ${key}`, String(amount), (customer) => {
+      const spent = this.spend(customerId, amount, atMs, atMs);
+      // C26: what it took is remembered, for restores.
+      if (spent.status === 'applied') {
+        customer.consumptions.set(`consume ${key}`, { parts: spent.taken, restored: 0 });
+      }
+      return spent;
+    });
     return result.status === 'conflict'
       ? { ok: false, error: 'idempotency_conflict' }
       : result.outcome;
@@ -227,7 +252,8 @@ export class CreditsModel {
         ([, endedAtMs]) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
       );
       if (lot.takenBy) {
-        const still = ends.some(([id]) => id === lot.takenBy?.subscriptionId);
+        // Kept while any end that forfeits covers it, the one that first took it or a later one.
+        const still = ends.some(([id]) => id === lot.takenBy?.subscriptionId) || taking;
         if (!still && nowMs < lot.expiresAtMs) {
           lot.remaining = lot.takenBy.credits;
           delete lot.takenBy;
@@ -239,6 +265,15 @@ export class CreditsModel {
         lot.remaining = 0;
       }
     }
+  }
+
+  /** C7: whether a subscription's end takes `lot` (granted by then, alive then, none other active). */
+  protected endTakes(customer: Customer, lot: ModelLot): boolean {
+    for (const [id, endedAtMs] of customer.ended) {
+      if (lot.grantedAtMs > endedAtMs || endedAtMs >= lot.expiresAtMs) continue;
+      if (!this.anotherActive(customer, id, endedAtMs)) return true;
+    }
+    return false;
   }
 
   private anotherActive(customer: Customer, subscriptionId: string, atMs: number): boolean {
@@ -285,15 +320,28 @@ export class CreditsModel {
     });
   }
 
-  private spend(customerId: string, amount: number, atMs: number, nowMs: number): ModelResult {
+  protected spend(
+    customerId: string,
+    amount: number,
+    atMs: number,
+    nowMs: number,
+  ): ModelResult & { taken: ModelPart[] } {
     const available = this.balance(customerId, atMs);
     if (available < amount) {
       return {
         status: 'refused',
         outcome: { ok: false, error: 'insufficient_credits', balance: available },
+        taken: [],
       };
     }
-    const customer = this.customer(customerId);
+    const taken = this.burn(this.customer(customerId), amount, atMs);
+    const outcome = { ok: true, balance: this.balance(customerId, nowMs) };
+    return { status: 'applied', outcome, taken };
+  }
+
+  /** C5: takes `amount` from the lots alive at `atMs`, soonest expiry first; what it took. */
+  protected burn(customer: Customer, amount: number, atMs: number): ModelPart[] {
+    const taken: ModelPart[] = [];
     const alive = customer.lots
       .filter((lot) => lot.grantedAtMs <= atMs && atMs < lot.expiresAtMs && lot.remaining > 0)
       .sort(
@@ -305,18 +353,19 @@ export class CreditsModel {
     let left = amount;
     for (const lot of alive) {
       const take = Math.min(left, lot.remaining);
+      if (take > 0) taken.push({ lot: { ...lot }, amount: take });
       lot.remaining -= take;
       left -= take;
     }
     customer.lots = customer.lots.filter((lot) => lot.remaining > 0 || lot.takenBy);
-    return { status: 'applied', outcome: { ok: true, balance: this.balance(customerId, nowMs) } };
+    return taken;
   }
 
   /**
    * Runs `apply` unless `key` was settled before: then the first outcome comes back, as
    * already_applied for the same data or conflict for other data. A refusal settles nothing.
    */
-  private once(
+  protected once(
     customerId: string,
     key: string,
     data: string,

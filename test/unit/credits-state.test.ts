@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   cancelUpcoming,
   expire,
+  expireSettled,
   grantLots,
   monthlyLots,
   releaseDue,
+  settleByTime,
   spend,
 } from '../../lib/credits/changes';
 import {
@@ -526,5 +528,64 @@ describe('Function: mergeChanges', () => {
     // Assess
     expect(merged.entries.map((each) => each.balanceAfter)).toEqual([15, 22]);
     expect(merged.created.map((each) => each.id)).toEqual(['n1', 'n2']);
+  });
+});
+
+describe('Function: expireSettled', () => {
+  it('C6 C7 a lot an unwritten forfeit takes and that has expired since goes in one write: forfeit entry at the end, lot reclaimed as read', () => {
+    // Prepare: the end was recorded (facts) but its forfeit of this lot never written, as when a
+    // referrer's quiet bonus raced the end; by now the lot has expired as well.
+    const endedAtMs = ms('2026-03-15T00:00:00Z');
+    const feb = lot('feb', '2026-02-01T00:00:00Z', 100);
+    const state = stateWith([feb], { sub_old: { activeSinceMs: feb.grantedAtMs, endedAtMs } });
+    const nowMs = ms('2026-06-01T00:00:00Z');
+    const { change: pending } = settleByTime(state, nowMs);
+
+    // Act
+    const change = expireSettled(state, pending, nowMs);
+
+    // Assess: each item once (DynamoDB's rule for one transaction), the ledger as if the forfeit
+    // had been written at the end and the job had then found an empty lot.
+    expect(change?.forfeited).toEqual([]);
+    expect(change?.reclaimed).toEqual([feb]);
+    expect(change?.entries.map((each) => [each.type, each.amount, each.atMs])).toEqual([
+      ['forfeit', -100, endedAtMs],
+    ]);
+    expect(lotsAfter(state, change as NonNullable<typeof change>)).toEqual([]);
+  });
+
+  it('C6 without anything pending it is the plain expiry', () => {
+    // Prepare
+    const jan = lot('jan', '2026-01-01T00:00:00Z', 40);
+    const state = stateWith([jan]);
+    const nowMs = ms('2026-05-01T00:00:00Z');
+
+    // Act
+    const change = expireSettled(state, undefined, nowMs);
+
+    // Assess
+    expect(change).toEqual(expire(state, nowMs));
+  });
+});
+
+describe('Function: reconcileForfeits, a forfeit by an end that no longer forfeits', () => {
+  it('C7 C8 C16 stays when a later end that does forfeit takes the lot all the same', () => {
+    // Prepare: sub_b ended at the start of its period and forfeited its lot; sub_a, paid for a
+    // period from that same moment, arrives later and shows sub_b's end left sub_a active; but
+    // sub_a ended since, with nothing active, so its end takes the lot anyway.
+    const startMs = ms('2026-01-30T10:00:00Z');
+    const nowMs = ms('2026-01-31T10:00:00Z');
+    const b = { ...lot('b', '2026-01-30T10:00:00Z', 1, 0), forfeit: { by: 'sub_b', credits: 1 } };
+    const state = stateWith([b], {
+      sub_a: { activeSinceMs: startMs, endedAtMs: nowMs },
+      sub_b: { activeSinceMs: startMs, endedAtMs: startMs },
+    });
+
+    // Act
+    const { change } = reconcileForfeits(state, nowMs);
+
+    // Assess: no give-back only to forfeit again (one write per item), and the lot counts 0.
+    expect(change).toBeUndefined();
+    expect(effectiveLots(state, nowMs).map((each) => each.remaining)).toEqual([0]);
   });
 });
