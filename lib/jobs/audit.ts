@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { bookBalance } from '../credits/lots';
-import type { CustomerState } from '../credits/state';
+import { type CustomerState, totalDebt } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
 import type { StoreDeps } from '../store/client';
@@ -12,7 +12,8 @@ import { readState } from '../store/state';
 /**
  * The `audit` action (ops, after an incident): checks C14 for one customer, or for the whole
  * table a page at a time. For each customer it checks
- * - the ledger's sum equals the lots' remaining credit (every change writes both at once);
+ * - the ledger's sum equals the lots' remaining credit less the debt (C14, C23: every change
+ *   writes both at once);
  * - every lot: 0 <= remaining <= granted, and a forfeited one holds nothing;
  * - the account's lot count equals its lots (the spend cache relies on it);
  * - no entry's balanceAfter is negative (C1);
@@ -154,7 +155,8 @@ export function checkCustomer(
   const problems: AuditProblem[] = [];
   const report = (problem: Omit<AuditProblem, 'customerId'>) =>
     problems.push({ customerId, ...problem });
-  const lotsSum = bookBalance(state.lots);
+  // C23: what a customer owes was taken out of the ledger without being in any lot.
+  const lotsSum = bookBalance(state.lots) - totalDebt(state.facts);
   const ledgerSum = ledger.reduce((sum, entry) => sum + entry.amount, 0);
   if (ledgerSum !== lotsSum) {
     report({
@@ -192,6 +194,7 @@ export function checkCustomer(
       });
     }
   }
+  // C23: a debt is owed, never a negative balance (C1).
   const negative = ledger.find((entry) => entry.balanceAfter < 0);
   if (negative) {
     report({

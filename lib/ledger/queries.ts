@@ -1,6 +1,6 @@
 import { effectiveLots } from '../credits/forfeits';
 import { byBurnOrder, isSpendableAt, type LotSource, spendableBalance } from '../credits/lots';
-import type { CustomerState, EntryType } from '../credits/state';
+import { type CustomerState, type EntryType, totalDebt } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
 import { type Budget, defaultBudget } from '../store/call';
@@ -22,6 +22,8 @@ export async function readCustomer(
 export type BalanceView = {
   readonly customerId: string;
   readonly balance: number;
+  /** C23: credits owed because a reversal found them spent; later grants repay them first. */
+  readonly debt: number;
   readonly lots: readonly {
     source: LotSource;
     granted: number;
@@ -44,7 +46,8 @@ export async function balanceOf(
   customerId: string,
   atMs: number,
 ): Promise<BalanceView> {
-  const lots = effectiveLots(await readCustomer(deps, customerId), atMs);
+  const state = await readCustomer(deps, customerId);
+  const lots = effectiveLots(state, atMs);
   const alive = lots.filter((lot) => isSpendableAt(lot, atMs)).sort(byBurnOrder);
   const later = lots
     .filter((lot) => lot.grantedAtMs > atMs && lot.remaining > 0)
@@ -52,6 +55,7 @@ export async function balanceOf(
   return {
     customerId,
     balance: spendableBalance(lots, atMs),
+    debt: totalDebt(state.facts),
     lots: alive.map((lot) => ({
       source: lot.source,
       granted: lot.granted,
@@ -75,6 +79,8 @@ export type LedgerEntryView = {
   readonly at: string;
   readonly ref: string;
   readonly reason?: string;
+  /** C23: on entries that moved the debt, what is owed after them. */
+  readonly debtAfter?: number;
 };
 
 export type LedgerPage = {
@@ -107,6 +113,7 @@ function entryView(item: LedgerItem): LedgerEntryView {
     at: item.at,
     ref: item.ref,
     ...(item.reason !== undefined && { reason: item.reason }),
+    ...(item.debtAfter !== undefined && { debtAfter: item.debtAfter }),
   };
 }
 

@@ -14,6 +14,7 @@ import {
   subscriptionToItem,
 } from './items';
 import { accountKey, dueMarkerKey, lotKey, nextRecordedAtMs } from './keys';
+import { purchaseItems } from './purchases';
 
 export type TransactItem = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
 
@@ -141,6 +142,7 @@ export function changeItems(
     if (lot.upcoming)
       items.push({ Delete: { TableName: table, Key: dueMarkerKey(customerId, lot) } });
   }
+  for (const record of change.purchases ?? []) items.push(...purchaseItems(table, record));
   change.entries.forEach((entry, index) => {
     items.push({
       Put: {

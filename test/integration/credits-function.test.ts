@@ -78,10 +78,17 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
     });
 
     // Assess
-    expect(current).toEqual({ customerId: 'cus_fresh_bal', balance: 0, lots: [], upcoming: [] });
+    expect(current).toEqual({
+      customerId: 'cus_fresh_bal',
+      balance: 0,
+      debt: 0,
+      lots: [],
+      upcoming: [],
+    });
     expect(asOfMay).toEqual({
       customerId: 'cus_1',
       balance: 50,
+      debt: 0,
       lots: [
         {
           source: 'subscription',
@@ -249,6 +256,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
     expect(view).toEqual({
       customerId: 'cus_6',
       balance: 18,
+      debt: 0,
       lots: [
         {
           source: 'adjustment',

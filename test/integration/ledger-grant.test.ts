@@ -44,6 +44,7 @@ describe('Function: grantSubscriptionInvoice', () => {
     expect(view).toEqual({
       customerId: 'cus_g1',
       balance: 500,
+      debt: 0,
       lots: [
         {
           source: 'subscription',

@@ -80,6 +80,7 @@ describe('Views: balanceOf and ledgerOf', () => {
     expect(view).toEqual({
       customerId: 'cus_v1',
       balance: 205,
+      debt: 0,
       lots: [
         {
           source: 'subscription',
@@ -185,7 +186,13 @@ describe('Views: balanceOf and ledgerOf', () => {
     const ledger = await ledgerOf(table, 'cus_unknown');
 
     // Assess
-    expect(view).toEqual({ customerId: 'cus_unknown', balance: 0, lots: [], upcoming: [] });
+    expect(view).toEqual({
+      customerId: 'cus_unknown',
+      balance: 0,
+      debt: 0,
+      lots: [],
+      upcoming: [],
+    });
     expect(ledger).toEqual({ entries: [] });
     expect(await tableItems(table)).toEqual(before);
   });
@@ -204,7 +211,7 @@ describe('Views: balanceOf and ledgerOf', () => {
     const { entries } = await ledgerOf(table, 'cus_v2');
 
     // Assess
-    expect(view).toEqual({ customerId: 'cus_v2', balance: 0, lots: [], upcoming: [] });
+    expect(view).toEqual({ customerId: 'cus_v2', balance: 0, debt: 0, lots: [], upcoming: [] });
     expect(entries[0]).toEqual({
       type: 'forfeit',
       amount: -50,
