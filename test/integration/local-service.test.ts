@@ -197,6 +197,7 @@ describe('Local stack: .env, and DynamoDB Local dying under it', () => {
     expect(JSON.parse(run.stdout)).toEqual({
       customerId: 'cus_env',
       balance: 0,
+      debt: 0,
       lots: [],
       upcoming: [],
     });

@@ -101,6 +101,7 @@ describe('Local stack: npm start and npm run invoke', () => {
     expect(JSON.parse(run.stdout)).toEqual({
       customerId: 'cus_x',
       balance: 0,
+      debt: 0,
       lots: [],
       upcoming: [],
     });
