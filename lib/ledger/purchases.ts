@@ -14,7 +14,7 @@ import {
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
 import { withPurchaseRecord } from './reversals';
-import { refereeChangeIn, referralOfPurchase } from './subscriptions';
+import { recordedChanges, refereeChangeIn, referralOfPurchase, referrerOf } from './subscriptions';
 
 /** C21: a pack lot lives this long after its purchase, spent after subscription credits (C5). */
 export const PACK_LIFETIME_MONTHS = 12;
@@ -142,6 +142,7 @@ function decidePack(
       ...(pack.paymentIntentId !== undefined && { paymentIntentId: pack.paymentIntentId }),
       ...referralOfPurchase(pack.customerId, pack.purchasedAtMs, referral?.outcome),
     },
+    referrerOf(states, redeemed, { customerId: pack.customerId, referrerId: lookup.referrerId }),
   );
   const outcome: PackOutcome = {
     result: 'granted',
@@ -149,8 +150,8 @@ function decidePack(
     balance: spendableBalance(effectiveLots(recorded.state, lookup.nowMs), lookup.nowMs),
     ...(referral && { referral: referral.outcome }),
   };
-  const others = redeemed.filter((each) => each.customerId !== pack.customerId);
-  return { kind: 'apply', changes: [recorded.change, ...others], outcome };
+  const changes = recordedChanges(recorded, redeemed, lookup.referrerId);
+  return { kind: 'apply', changes, outcome };
 }
 
 /** C10: a pack above zero is a purchase; the earliest purchase decides who is new. */

@@ -167,7 +167,8 @@ export function withPurchaseRecord(
   own: { state: CustomerState; change?: StateChange },
   purchaseId: string,
   granted: PurchaseGrant,
-): { state: CustomerState; change: StateChange } {
+  referrer?: { read: CustomerState; change?: StateChange },
+): { state: CustomerState; change: StateChange; referrerChange?: StateChange } {
   const before = recordIn(read, purchaseId);
   const record = { ...before, version: before.version + 1, granted };
   const step = { entryId: `grant#${purchaseId}#reversals`, atMs: latestReversalMs(record) };
@@ -176,6 +177,18 @@ export function withPurchaseRecord(
     own.change && taken.change
       ? mergeChanges(own.change, taken.change)
       : (own.change ?? taken.change);
-  const written = withRecord(read, change, { ...taken.record, version: record.version });
-  return { state: stateAfter(read, written), change: written };
+  // C24: the referrer's share comes out of the bonus lot this very transaction creates.
+  const clawed = referrer?.change
+    ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
+    : { record: taken.record };
+  const written = withRecord(read, change, { ...clawed.record, version: record.version });
+  const referrerChange =
+    referrer?.change && clawed.change
+      ? mergeChanges(referrer.change, { ...clawed.change, quiet: referrer.change.quiet })
+      : referrer?.change;
+  return {
+    state: stateAfter(read, written),
+    change: written,
+    ...(referrerChange && { referrerChange }),
+  };
 }

@@ -159,6 +159,10 @@ function decideGrant(
           },
           grant.invoiceId,
           purchaseGrantOf(grant, granted.credits, referral?.outcome),
+          referrerOf(states, redeemed, {
+            customerId: grant.customerId,
+            referrerId: lookup.referrerId,
+          }),
         );
   const outcome: GrantOutcome = {
     ...(granted.ignored
@@ -174,9 +178,7 @@ function decideGrant(
         }),
     ...(referral && { referral: referral.outcome }),
   };
-  const changes = recorded
-    ? [recorded.change, ...redeemed.filter((each) => each.customerId !== grant.customerId)]
-    : redeemed;
+  const changes = recorded ? recordedChanges(recorded, redeemed, lookup.referrerId) : redeemed;
   if (changes.length > 0) return { kind: 'apply', changes, outcome, final: !granted.more };
   return { kind: 'record', outcome };
 }
@@ -188,6 +190,38 @@ export function refereeChangeIn(
 ): { change?: StateChange } {
   const change = changes.find((each) => each.customerId === customerId);
   return change ? { change } : {};
+}
+
+/** The referrer's state as read and the bonus change, when the purchase redeemed a code. */
+export function referrerOf(
+  states: ReadonlyMap<string, CustomerState>,
+  changes: readonly StateChange[],
+  referral: { customerId: string; referrerId: string | undefined },
+): { read: CustomerState; change?: StateChange } | undefined {
+  const { customerId, referrerId } = referral;
+  // The customer's own code (C12: rejected) has no referrer other than the customer.
+  if (!referrerId || referrerId === customerId) return undefined;
+  const read = states.get(referrerId);
+  return read && { read, ...refereeChangeIn(changes, referrerId) };
+}
+
+/** The purchase's changes with the record written: the customer's, then the referrer's. */
+export function recordedChanges(
+  recorded: { change: StateChange; referrerChange?: StateChange },
+  changes: readonly StateChange[],
+  referrerId: string | undefined,
+): StateChange[] {
+  const customerId = recorded.change.customerId;
+  const others = changes.filter(
+    (each) =>
+      each.customerId !== customerId &&
+      (each.customerId !== referrerId || !recorded.referrerChange),
+  );
+  return [
+    recorded.change,
+    ...(recorded.referrerChange ? [recorded.referrerChange] : []),
+    ...others,
+  ];
 }
 
 /** C22/C24: what the record keeps of a subscription invoice's grant for its reversals. */

@@ -191,6 +191,49 @@ describe('Function: reverse', () => {
     await expectAudited('cus_early');
   });
 
+  it("C16 C24 a refund delivered before the referee's first invoice takes both bonuses back when it arrives", async () => {
+    // Prepare
+    await subscribe('cus_referrer2', 'in_referrer2', PERIOD_START - 86_400_000);
+    const code = await referralCodeOf(deps(), 'cus_referrer2');
+    await refund('cus_referee2', 'in_referee2', 'refund#re_referee2', PAID / 2);
+
+    // Act
+    const grant = await subscribe('cus_referee2', 'in_referee2', PERIOD_START, code);
+
+    // Assess: half of 500 + 250 from the referee, half of 250 from the referrer's bonus.
+    expect(grant.outcome).toMatchObject({
+      referral: { result: 'redeemed', bonus: 250 },
+      balance: 375,
+    });
+    expect((await balanceOf(table, 'cus_referrer2', NOW)).balance).toBe(500 + 125);
+    await expectAudited('cus_referee2');
+    await expectAudited('cus_referrer2');
+  });
+
+  it("C16 C24 the same when the referrer's bonus is written quietly (a grant on time)", async () => {
+    // Prepare
+    await subscribe('cus_referrer3', 'in_referrer3', PERIOD_START - 86_400_000);
+    const code = await referralCodeOf(deps(), 'cus_referrer3');
+    await refund('cus_referee3', 'in_referee3', 'refund#re_referee3', PAID);
+    const onTime = { ...table, clock: () => PERIOD_START + 60_000 };
+
+    // Act
+    const grant = await grantSubscriptionInvoice(onTime, {
+      customerId: 'cus_referee3',
+      invoiceId: 'in_referee3',
+      subscriptionId: 'sub_cus_referee3',
+      invoiceCreatedMs: PERIOD_START,
+      lines: [{ lineId: 'il_1', credits: 500, periodStartMs: PERIOD_START }],
+      amountPaid: PAID,
+      referral: { code },
+    });
+
+    // Assess: a full refund leaves the referrer only their own plan.
+    expect(grant.outcome).toMatchObject({ referral: { result: 'redeemed' }, balance: 0 });
+    expect((await balanceOf(table, 'cus_referrer3', NOW)).balance).toBe(500);
+    await expectAudited('cus_referrer3');
+  });
+
   it('C22 a pack is taken back like a subscription', async () => {
     // Prepare
     await grantPack(deps(), {

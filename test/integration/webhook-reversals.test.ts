@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { audit } from '../../lib/jobs/audit';
+import { parseBackfillRequest, runBackfill } from '../../lib/jobs/backfill';
 import { referralCodeOf } from '../../lib/ledger/referrals';
 import { consume } from '../../lib/ledger/spending';
 import {
@@ -274,6 +275,57 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     expect(response.statusCode).toBe(200);
     expect((await h.balance('cus_pack')).balance).toBe(750);
     expect(fake.requestsTo('/v1/invoice_payments')).toHaveLength(0);
+  });
+
+  it('C17: a backfill of the same events, refunds and a won dispute included, reaches the live state', async () => {
+    // Prepare: live, a grant, a spend, two partial refunds and a dispute lost then won.
+    const live = await start('2026-11-20T00:10:00Z');
+    const invoiceId = 'in_cus_replay_11';
+    const paymentIntentId = `pi_${invoiceId}`;
+    fake.invoicePayments.set(paymentIntentId, {
+      invoiceId,
+      customerId: 'cus_replay',
+      amount: PAID,
+    });
+    const dispute = { id: 'dp_replay', paymentIntentId, amount: 1000 };
+    const events = [
+      paidInvoiceEvent({
+        customerId: 'cus_replay',
+        subscriptionId: 'sub_cus_replay',
+        invoiceId,
+        lines: [{ priceId: PRO, periodStart: NOV }],
+        amountPaid: PAID,
+      }),
+      refundEvent('refund.created', refundObject({ paymentIntentId, amount: 1666 })),
+      refundEvent('refund.created', refundObject({ paymentIntentId, amount: 1667 })),
+      disputeEvent('charge.dispute.funds_withdrawn', { ...dispute, status: 'needs_response' }),
+      disputeEvent('charge.dispute.funds_reinstated', {
+        ...dispute,
+        status: 'won',
+        created: '2026-11-10T00:00:00Z',
+      }),
+    ];
+    for (const event of events) expect((await live.deliver(event)).statusCode).toBe(200);
+    const liveView = await live.balance('cus_replay');
+    const liveLedger = await live.ledger('cus_replay');
+    await live.drop();
+
+    // Act: the same events replayed, the last first, on a fresh table.
+    const replay = await start('2026-11-20T00:10:00Z');
+    const report = await runBackfill(
+      replay.deps,
+      parseBackfillRequest({ events: [...events].reverse() }),
+    );
+
+    // Assess
+    expect(report).toMatchObject({ failed: 0 });
+    // The same credits; live, the won dispute's credits came back as a lot of their own.
+    expect(liveView).toMatchObject({ balance: 167, debt: 0 });
+    expect(await replay.balance('cus_replay')).toMatchObject({ balance: 167, debt: 0 });
+    const sum = (entries: readonly { amount: number }[]) =>
+      entries.reduce((total, entry) => total + entry.amount, 0);
+    expect(sum(await replay.ledger('cus_replay'))).toBe(sum(liveLedger));
+    await expectAudited(replay, 'cus_replay');
   });
 
   it('a Stripe API failure while finding the invoice is a 5xx, and the retry applies it once', async () => {
