@@ -412,12 +412,14 @@ function disputeEvents(scenario: ScenarioInput, won: boolean): Event[] {
     nowS,
   );
   const outcome = won ? 'won' : 'lost';
-  const closed = envelope('charge.dispute.closed', dispute(scenario, id, outcome), nowS + 1);
+  // All at the scenario's time: a later one would be in the future of the stack's clock, and
+  // what a won dispute gives back is granted at its event's time (C22, C23).
+  const closed = envelope('charge.dispute.closed', dispute(scenario, id, outcome), nowS);
   if (!won) return [withdrawn, closed];
   const reinstated = envelope(
     'charge.dispute.funds_reinstated',
     dispute(scenario, id, 'won'),
-    nowS + 1,
+    nowS,
   );
   return [withdrawn, reinstated, closed];
 }

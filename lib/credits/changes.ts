@@ -1,3 +1,4 @@
+import { repayFromNewLots } from './debt';
 import { effectiveLots, forfeitsByEnd, reconcileForfeits } from './forfeits';
 import {
   byBurnOrder,
@@ -57,16 +58,22 @@ export function grantLots(
     amount: granted.reduce((sum, lot) => sum + lot.granted, 0),
     lots: granted.map((lot) => ({ lotId: lot.id, amount: lot.granted })),
   };
-  const forfeits = forfeitsByEnd(extra.facts ?? state.facts, granted, entry.id);
+  const facts = extra.facts ?? state.facts;
+  const forfeits = forfeitsByEnd(facts, granted, entry.id);
   const taken = new Map(forfeits.flatMap(({ by, lots: each }) => each.map((lot) => [lot.id, by])));
   const created = granted.map((lot) => {
     const by = taken.get(lot.id);
     return by === undefined ? lot : { ...lot, remaining: 0, forfeit: { by, credits: lot.granted } };
   });
+  // C23: a quiet write cannot see the account's debts; the referral rules write loudly then.
+  const repayment = extra.quiet
+    ? undefined
+    : repayFromNewLots(facts, [...created, ...upcoming], entry);
+  const drafts = granted.length > 0 ? [grant, ...forfeits.map((each) => each.draft)] : [];
   return changeOf(state, {
-    created: [...created, ...upcoming],
-    drafts: granted.length > 0 ? [grant, ...forfeits.map((each) => each.draft)] : [],
-    ...(extra.facts && { facts: extra.facts }),
+    created: repayment ? [...repayment.lots] : [...created, ...upcoming],
+    drafts: [...drafts, ...(repayment?.drafts ?? [])],
+    ...((repayment || extra.facts) && { facts: repayment?.facts ?? facts }),
     ...(extra.quiet && { quiet: true }),
   });
 }

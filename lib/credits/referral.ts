@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { grantLots } from './changes';
 import { LotSource, newLot, QUIET_GRANT_WINDOW_MS } from './lots';
-import { type CustomerState, EntryType, type StateChange } from './state';
+import { type CustomerState, EntryType, type StateChange, totalDebt } from './state';
 
 /** C11: each side gets half the credits of the first purchase, rounded down. */
 export function referralBonus(purchaseCredits: number): number {
@@ -97,7 +97,9 @@ export function redeem(
     // A one-credit purchase earns nobody anything, but the one redemption is still used up.
     return { referee: { ...refereeChange, entries: [] }, bonus };
   }
-  const quiet = redemption.periodStartMs >= nowMs - QUIET_GRANT_WINDOW_MS;
+  // C23: a referrer who owes must repay from the bonus, which only a write of the account can do.
+  const quiet =
+    redemption.periodStartMs >= nowMs - QUIET_GRANT_WINDOW_MS && totalDebt(referrer.facts) === 0;
   const referrerLot = lot(`referral#${referee.customerId}`, referee.customerId);
   const referrerChange = grantLots(
     referrer,

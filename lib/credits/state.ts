@@ -6,6 +6,7 @@ import {
   mergeHoldChanges,
 } from './hold-change';
 import { type Burn, bookBalance, type Lot, type LotTake } from './lots';
+import type { PurchaseRecord } from './purchase';
 
 /** Why a ledger entry exists (C13). */
 export const EntryType = {
@@ -21,6 +22,14 @@ export const EntryType = {
   hold: 'hold',
   release: 'release',
   restore: 'restore',
+  /** C22/C23: credits a reversal took back from lots (-), or gave back as a lot (+). */
+  reversal: 'reversal',
+  /**
+   * C23: the customer's debt moved. A reversal that found too little records what it could not
+   * take (amount -n, debt +n); a grant that repays it, or an undone reversal that cancels it,
+   * records debt -n with the amount that keeps balance - debt = the ledger's sum (C14).
+   */
+  debt: 'debt',
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 
@@ -37,6 +46,8 @@ export type EntryDraft = {
   readonly reason?: string;
   /** How the amount moved between lots. */
   readonly lots: readonly Burn[];
+  /** C23: how much the entry changed the customer's debt (+ more owed, - repaid or cancelled). */
+  readonly debt?: number;
 };
 
 /**
@@ -45,7 +56,11 @@ export type EntryDraft = {
  * Two writes that overlap (concurrent spends of one hot customer) each report the balance
  * they saw; the ledger's sum is exact either way (C14).
  */
-export type LedgerEntry = EntryDraft & { readonly balanceAfter: number };
+export type LedgerEntry = EntryDraft & {
+  readonly balanceAfter: number;
+  /** C23: the customer's debt after the entry, on entries that moved it. */
+  readonly debtAfter?: number;
+};
 
 /** What the rules remember about one subscription (C7, C8, C10). */
 export type SubscriptionFacts = {
@@ -70,7 +85,20 @@ export type CustomerFacts = {
     readonly invoiceId: string;
   };
   readonly subscriptions: Readonly<Record<string, SubscriptionFacts>>;
+  /**
+   * C23: what the customer owes, by the purchase whose reversal created it (so that undoing
+   * that reversal cancels its own debt first), oldest first when repaid. Absent: never owed.
+   */
+  readonly debts?: Readonly<Record<string, Debt>>;
 };
+
+/** C23: credits owed because a reversal found them spent; repaid by later grants. */
+export type Debt = { readonly credits: number; readonly atMs: number };
+
+/** The whole of what the customer owes (C23). */
+export function totalDebt(facts: CustomerFacts): number {
+  return Object.values(facts.debts ?? {}).reduce((sum, debt) => sum + debt.credits, 0);
+}
 
 /**
  * Everything a decision about one customer reads: the facts (guarded by `version`), the lots,
@@ -89,6 +117,11 @@ export type CustomerState = {
   readonly facts: CustomerFacts;
   /** C25: the holds stored, live or lapsed but not yet recorded (lib/credits/holds.ts). */
   readonly holds?: readonly Hold[];
+  /**
+   * The purchase records (lib/credits/purchase.ts) the command asked to read, by purchase id:
+   * only grants and reversals read them, so they stay out of every other read.
+   */
+  readonly purchases?: ReadonlyMap<string, PurchaseRecord>;
 };
 
 export function emptyState(customerId: string): CustomerState {
@@ -115,7 +148,9 @@ export type LotCancel = { readonly lot: Lot; readonly amount: number };
  * - `released`: upcoming lots whose grant time has come, entering the ledger (C20);
  * - `cancelled`: credits removed from lots never granted (C7, C19), a lot with none left gone;
  * - `reclaimed`: expired lots deleted (exactly as read);
- * - `facts`: the new facts, written only if `version` is still the one read.
+ * - `facts`: the new facts, written only if `version` is still the one read;
+ * - `purchases`: purchase records (C22-C24) as they are to be written, each `version` one more
+ *   than the one read, so that two writers of one record cannot both succeed.
  */
 export type StateChange = {
   readonly customerId: string;
@@ -128,6 +163,7 @@ export type StateChange = {
   readonly reclaimed: readonly Lot[];
   readonly entries: readonly LedgerEntry[];
   readonly facts?: CustomerFacts;
+  readonly purchases?: readonly PurchaseRecord[];
   /** Lots and entries only, without the account item (a referrer's bonus). */
   readonly quiet?: boolean;
   /** C25/C26: holds placed and ended, credits given back to lots (lib/credits/holds.ts). */
@@ -152,7 +188,11 @@ function bookMovement(change: Omit<StateChange, 'customerId' | 'entries'>): numb
   );
 }
 
-/** Fills in the drafts' running balance and checks that they explain the lots exactly (C14). */
+/**
+ * Fills in the drafts' running balance (and debt, C23) and checks that they explain the lots
+ * and the debt exactly: the amounts move `bookBalance - debt` (C14), so an entry moves the book
+ * by its amount plus its debt.
+ */
 export function changeOf(state: CustomerState, parts: ChangeParts): StateChange {
   const lotParts = {
     created: parts.created ?? [],
@@ -163,17 +203,25 @@ export function changeOf(state: CustomerState, parts: ChangeParts): StateChange 
     cancelled: parts.cancelled ?? [],
     reclaimed: parts.reclaimed ?? [],
   };
+  const debtMoved = totalDebt(parts.facts ?? state.facts) - totalDebt(state.facts);
   let balance = bookBalance(state.lots);
+  let debt = totalDebt(state.facts);
   const entries = parts.drafts.map((draft) => {
-    balance += draft.amount;
-    return { ...draft, balanceAfter: balance };
+    balance += draft.amount + (draft.debt ?? 0);
+    debt += draft.debt ?? 0;
+    return {
+      ...draft,
+      balanceAfter: balance,
+      ...(draft.debt !== undefined && { debtAfter: debt }),
+    };
   });
   const moved = bookMovement(lotParts);
-  if (balance - bookBalance(state.lots) !== moved) {
-    // The entries must explain the lots exactly (C14); anything else is a bug, not an outcome.
+  const draftsDebt = debt - totalDebt(state.facts);
+  if (balance - bookBalance(state.lots) !== moved || draftsDebt !== debtMoved) {
+    // The entries must explain the lots and the debt exactly (C14); anything else is a bug.
     throw new Error(
-      `ledger drafts move ${balance - bookBalance(state.lots)}, lots move ${moved} ` +
-        `(${state.customerId}: ${JSON.stringify(lotParts, (_key, value) => (typeof value === 'object' && value && 'granted' in value ? `${value.id}:${value.remaining}${value.upcoming ? ' upcoming' : ''}` : value))})`,
+      `ledger drafts move ${balance - bookBalance(state.lots)}, lots move ${moved}; debt ` +
+        `drafts move ${draftsDebt}, facts ${debtMoved} (${state.customerId}: ${JSON.stringify(lotParts, (_key, value) => (typeof value === 'object' && value && 'granted' in value ? `${value.id}:${value.remaining}${value.upcoming ? ' upcoming' : ''}` : value))})`,
     );
   }
   return {
@@ -181,6 +229,7 @@ export function changeOf(state: CustomerState, parts: ChangeParts): StateChange 
     ...lotParts,
     entries,
     ...(parts.facts && { facts: parts.facts }),
+    ...(parts.purchases && parts.purchases.length > 0 && { purchases: parts.purchases }),
     ...(parts.quiet && { quiet: true }),
     ...(parts.holds && { holds: parts.holds }),
   };
@@ -230,45 +279,114 @@ export function lotsAfter(state: CustomerState, change: StateChange): Lot[] {
 /** The state a second decision reads after `change` (e.g. a redemption after its grant). */
 export function stateAfter(state: CustomerState, change: StateChange): CustomerState {
   const holds = holdsAfter(state.holds, change.holds);
-  return {
+  const after = {
     ...state,
     lots: lotsAfter(state, change),
     facts: change.facts ?? state.facts,
     ...(holds && { holds }),
   };
+  if (!change.purchases) return after;
+  const purchases = new Map(state.purchases);
+  for (const record of change.purchases) purchases.set(record.id, record);
+  return { ...after, purchases };
 }
 
-/** One change that does `first` and then `second` (decided on `stateAfter(first)`). */
+/**
+ * One change that does `first` and then `second` (decided on `stateAfter(first)`). One
+ * transaction writes an item once, so what `second` does to a lot `first` created or took from
+ * is folded into that write (a grant's lot that repays a debt or a pending reversal at once,
+ * C22/C23), as is a take from a lot `first` released (the store writes both as one).
+ */
 export function mergeChanges(first: StateChange, second: StateChange): StateChange {
   if (first.customerId !== second.customerId || first.quiet !== second.quiet) {
     throw new Error('only changes of one customer, written the same way, merge');
   }
-  // One transaction may write an item once: a lot both changes touch cannot merge, but for a
-  // lot released by the first and taken from by the second, which the store writes as one.
+  const folded = foldIntoFirst(first, second);
   const releasedFirst = new Set(first.released.map((lot) => lot.id));
   const touched = new Set(lotIdsOf(first));
-  const twice = lotIdsOf(second).find(
+  const twice = lotIdsOf(folded.rest).find(
     (id) =>
       touched.has(id) &&
-      !(releasedFirst.has(id) && second.taken.some((take) => take.lot.id === id)),
+      !(releasedFirst.has(id) && folded.rest.taken.some((take) => take.lot.id === id)),
   );
   if (twice !== undefined) throw new Error(`lot ${twice} is changed twice in one transaction`);
+  const rest = folded.rest;
   const facts = second.facts ?? first.facts;
   const holds = mergeHoldChanges(first.holds, second.holds);
+  const purchases = mergePurchases(first.purchases, second.purchases);
   return {
     customerId: first.customerId,
-    created: [...first.created, ...second.created],
-    taken: [...first.taken, ...second.taken],
-    forfeited: [...first.forfeited, ...second.forfeited],
-    unforfeited: [...first.unforfeited, ...second.unforfeited],
-    released: [...first.released, ...second.released],
-    cancelled: [...first.cancelled, ...second.cancelled],
-    reclaimed: [...first.reclaimed, ...second.reclaimed],
+    created: [...folded.created, ...rest.created],
+    taken: [...folded.taken, ...rest.taken],
+    forfeited: [...first.forfeited, ...rest.forfeited],
+    unforfeited: [...first.unforfeited, ...rest.unforfeited],
+    released: [...first.released, ...rest.released],
+    cancelled: [...first.cancelled, ...rest.cancelled],
+    reclaimed: [...first.reclaimed, ...rest.reclaimed],
     entries: [...first.entries, ...second.entries],
     ...(facts && { facts }),
+    ...(purchases && { purchases }),
     ...(first.quiet && { quiet: true }),
     ...(holds && { holds }),
   };
+}
+
+/**
+ * `first`'s created lots and takes with `second`'s takes and cancellations of those lots applied
+ * to them (a created lot left with nothing is not created at all), and what else `second` does.
+ */
+function foldIntoFirst(first: StateChange, second: StateChange) {
+  const created = new Map(first.created.map((lot) => [lot.id, lot]));
+  const dropped = new Set<string>();
+  const taken = new Map(first.taken.map((take) => [take.lot.id, take]));
+  // A created lot left with nothing is not created at all (no lot is ever kept at 0).
+  const reduce = (lot: Lot, credits: number, granted: number) => {
+    if (lot.remaining - credits > 0) {
+      created.set(lot.id, { ...lot, granted: granted, remaining: lot.remaining - credits });
+    } else {
+      created.delete(lot.id);
+      dropped.add(lot.id);
+    }
+  };
+  const restTaken: LotTake[] = [];
+  for (const take of second.taken) {
+    const lot = created.get(take.lot.id);
+    const earlier = taken.get(take.lot.id);
+    if (lot) reduce(lot, take.amount, lot.granted);
+    else if (earlier) {
+      const amount = earlier.amount + take.amount;
+      taken.set(take.lot.id, { lot: earlier.lot, amount, drains: take.drains });
+    } else restTaken.push(take);
+  }
+  const restCancelled: LotCancel[] = [];
+  for (const cancel of second.cancelled) {
+    const lot = created.get(cancel.lot.id);
+    if (lot) reduce(lot, cancel.amount, lot.granted - cancel.amount);
+    else restCancelled.push(cancel);
+  }
+  if ([...second.created].some((lot) => dropped.has(lot.id))) {
+    throw new Error('a lot dropped by a merge is created again');
+  }
+  return {
+    created: [...created.values()],
+    taken: [...taken.values()],
+    rest: { ...second, taken: restTaken, cancelled: restCancelled },
+  };
+}
+
+function mergePurchases(
+  first: readonly PurchaseRecord[] | undefined,
+  second: readonly PurchaseRecord[] | undefined,
+): PurchaseRecord[] | undefined {
+  if (!first && !second) return undefined;
+  const byId = new Map<string, PurchaseRecord>();
+  for (const record of first ?? []) byId.set(record.id, record);
+  // A record written by both is written once, as the second left it, from the first's read.
+  for (const record of second ?? []) {
+    const earlier = byId.get(record.id);
+    byId.set(record.id, earlier ? { ...record, version: earlier.version } : record);
+  }
+  return [...byId.values()];
 }
 
 function lotIdsOf(change: StateChange): string[] {

@@ -3,7 +3,7 @@ import { creditsOf, holdsOf } from '../credits/give-back';
 import type { Hold } from '../credits/hold-change';
 import { isLapsedAt } from '../credits/holds';
 import { bookBalance } from '../credits/lots';
-import { type CustomerState, EntryType } from '../credits/state';
+import { type CustomerState, EntryType, totalDebt } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
 import type { StoreDeps } from '../store/client';
@@ -15,7 +15,8 @@ import { readState } from '../store/state';
 /**
  * The `audit` action (ops, after an incident): checks C14 for one customer, or for the whole
  * table a page at a time. For each customer it checks
- * - the ledger's sum equals the lots' remaining credit (every change writes both at once);
+ * - the ledger's sum equals the lots' remaining credit less the debt (C14, C23: every change
+ *   writes both at once);
  * - every lot: 0 <= remaining <= granted, and a forfeited one holds nothing;
  * - the account's lot count equals its lots (the spend cache relies on it);
  * - no entry's balanceAfter is negative (C1);
@@ -165,7 +166,8 @@ export function checkCustomer(
   const problems: AuditProblem[] = [];
   const report = (problem: Omit<AuditProblem, 'customerId'>) =>
     problems.push({ customerId, ...problem });
-  const lotsSum = bookBalance(state.lots);
+  // C23: what a customer owes was taken out of the ledger without being in any lot.
+  const lotsSum = bookBalance(state.lots) - totalDebt(state.facts);
   const ledgerSum = ledger.reduce((sum, entry) => sum + entry.amount, 0);
   if (ledgerSum !== lotsSum) {
     report({
@@ -204,6 +206,7 @@ export function checkCustomer(
     }
   }
   problems.push(...checkHolds(state, ledger, nowMs));
+  // C23: a debt is owed, never a negative balance (C1).
   const negative = ledger.find((entry) => entry.balanceAfter < 0);
   if (negative) {
     report({

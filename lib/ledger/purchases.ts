@@ -13,6 +13,8 @@ import {
 } from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
+import { withPurchaseRecord } from './reversals';
+import { recordedChanges, refereeChangeIn, referralOfPurchase, referrerOf } from './subscriptions';
 
 /** C21: a pack lot lives this long after its purchase, spent after subscription credits (C5). */
 export const PACK_LIFETIME_MONTHS = 12;
@@ -63,6 +65,7 @@ export async function grantPack(
         referrerId && referrerId !== pack.customerId
           ? [pack.customerId, referrerId]
           : [pack.customerId],
+      purchases: [{ customerId: pack.customerId, purchaseId: pack.purchaseId }],
       fact: {
         customerId: pack.customerId,
         key: `grant#${pack.purchaseId}`,
@@ -125,16 +128,30 @@ function decidePack(
       : pack.referral
         ? { outcome: { result: 'not_a_purchase' as const }, changes: [], state: own.state }
         : null;
+  const redeemed = withRedemption(own.change, referral?.changes ?? []);
+  // C22: the record of what the pack granted, with reversals that arrived before it (C16).
+  const recorded = withPurchaseRecord(
+    read,
+    { state: referral?.state ?? own.state, ...refereeChangeIn(redeemed, pack.customerId) },
+    pack.purchaseId,
+    {
+      credits,
+      amountPaid: pack.amountPaid,
+      expiresAtMs: lot.expiresAtMs,
+      source: LotSource.pack,
+      ...(pack.paymentIntentId !== undefined && { paymentIntentId: pack.paymentIntentId }),
+      ...referralOfPurchase(pack.customerId, pack.purchasedAtMs, referral?.outcome),
+    },
+    referrerOf(states, redeemed, { customerId: pack.customerId, referrerId: lookup.referrerId }),
+  );
   const outcome: PackOutcome = {
     result: 'granted',
     credits,
-    balance: spendableBalance(
-      effectiveLots(referral?.state ?? own.state, lookup.nowMs),
-      lookup.nowMs,
-    ),
+    balance: spendableBalance(effectiveLots(recorded.state, lookup.nowMs), lookup.nowMs),
     ...(referral && { referral: referral.outcome }),
   };
-  return { kind: 'apply', changes: withRedemption(own.change, referral?.changes ?? []), outcome };
+  const changes = recordedChanges(recorded, redeemed, lookup.referrerId);
+  return { kind: 'apply', changes, outcome };
 }
 
 /** C10: a pack above zero is a purchase; the earliest purchase decides who is new. */

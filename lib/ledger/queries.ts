@@ -1,6 +1,6 @@
 import { heldAt, lotsAt } from '../credits/holds';
 import { byBurnOrder, isSpendableAt, type LotSource, spendableBalance } from '../credits/lots';
-import type { CustomerState, EntryType } from '../credits/state';
+import { type CustomerState, type EntryType, totalDebt } from '../credits/state';
 import { toIso } from '../credits/time';
 import { InputError } from '../errors';
 import { type Budget, defaultBudget } from '../store/call';
@@ -24,6 +24,8 @@ export type BalanceView = {
   readonly balance: number;
   /** C25: what live holds keep, apart from the balance. */
   readonly held: number;
+  /** C23: credits owed because a reversal found them spent; later grants repay them first. */
+  readonly debt: number;
   readonly lots: readonly {
     source: LotSource;
     granted: number;
@@ -59,6 +61,7 @@ export async function balanceOf(
     customerId,
     balance: spendableBalance(lots, atMs),
     held: heldAt(state, atMs),
+    debt: totalDebt(state.facts),
     lots: alive.map((lot) => ({
       source: lot.source,
       granted: lot.granted,
@@ -82,6 +85,8 @@ export type LedgerEntryView = {
   readonly at: string;
   readonly ref: string;
   readonly reason?: string;
+  /** C23: on entries that moved the debt, what is owed after them. */
+  readonly debtAfter?: number;
 };
 
 export type LedgerPage = {
@@ -114,6 +119,7 @@ function entryView(item: LedgerItem): LedgerEntryView {
     at: item.at,
     ref: item.ref,
     ...(item.reason !== undefined && { reason: item.reason }),
+    ...(item.debtAfter !== undefined && { debtAfter: item.debtAfter }),
   };
 }
 

@@ -8,6 +8,7 @@ import {
 import { endSubscription as endRule, reconcileForfeits } from '../credits/forfeits';
 import { spendableAt } from '../credits/holds';
 import { type Lot, LotSource } from '../credits/lots';
+import type { PurchaseGrant, ReferralOfPurchase } from '../credits/purchase';
 import { normalizeReferralCode } from '../credits/referral';
 import {
   andThen,
@@ -18,6 +19,7 @@ import {
   type StateChange,
   type SubscriptionFacts,
 } from '../credits/state';
+import { lotExpiresAtMs } from '../credits/time';
 import { ownerOfCode } from '../store/codes';
 import {
   type CommandResult,
@@ -29,6 +31,7 @@ import {
 } from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
+import { withPurchaseRecord } from './reversals';
 
 /** One plain subscription line of a paid invoice (C2, C3, C20). */
 export type GrantLine = {
@@ -63,6 +66,8 @@ export type SubscriptionGrant = {
   readonly amountPaid?: number;
   /** C10: a referral code the subscription's metadata carries, as typed. */
   readonly referral?: { readonly code: string };
+  /** C24: the payment intent that paid it, when known: a refund naming it finds the invoice. */
+  readonly paymentIntentId?: string;
 };
 
 export type GrantOutcome = (
@@ -99,6 +104,7 @@ export async function grantSubscriptionInvoice(
         referrerId && referrerId !== grant.customerId
           ? [grant.customerId, referrerId]
           : [grant.customerId],
+      purchases: [{ customerId: grant.customerId, purchaseId: grant.invoiceId }],
       fact: {
         customerId: grant.customerId,
         key: `grant#${grant.invoiceId}`,
@@ -140,6 +146,25 @@ function decideGrant(
   const own = andThen(read, settled.change, () => granted.change);
   // The referral goes with the grant's last transaction, which also writes the fact.
   const referral = granted.more ? null : redemptionFor(states, own.state, grant, lookup);
+  const redeemed = withRedemption(own.change, referral?.changes ?? []);
+  // C22: the last transaction records what the purchase granted, and applies reversals that
+  // arrived before it (C16).
+  const recorded =
+    granted.more || granted.ignored
+      ? undefined
+      : withPurchaseRecord(
+          read,
+          {
+            state: referral?.state ?? own.state,
+            ...refereeChangeIn(redeemed, grant.customerId),
+          },
+          grant.invoiceId,
+          purchaseGrantOf(grant, granted.credits, referral?.outcome),
+          referrerOf(states, redeemed, {
+            customerId: grant.customerId,
+            referrerId: lookup.referrerId,
+          }),
+        );
   const outcome: GrantOutcome = {
     ...(granted.ignored
       ? { result: 'ignored' as const, reason: 'subscription_ended' as const }
@@ -147,14 +172,91 @@ function decideGrant(
           result: 'granted' as const,
           credits: granted.credits,
           // C25: holds lapsed by now count as back in their lots (lib/credits/holds.ts).
-          balance: spendableAt(referral?.state ?? own.state, lookup.nowMs),
+          balance: spendableAt(recorded?.state ?? referral?.state ?? own.state, lookup.nowMs),
           ...(granted.cancelled > 0 && { cancelled: granted.cancelled }),
         }),
     ...(referral && { referral: referral.outcome }),
   };
-  const changes = withRedemption(own.change, referral?.changes ?? []);
+  const changes = recorded ? recordedChanges(recorded, redeemed, lookup.referrerId) : redeemed;
   if (changes.length > 0) return { kind: 'apply', changes, outcome, final: !granted.more };
   return { kind: 'record', outcome };
+}
+
+/** The customer's own change among a purchase's changes (the referrer's is another). */
+export function refereeChangeIn(
+  changes: readonly StateChange[],
+  customerId: string,
+): { change?: StateChange } {
+  const change = changes.find((each) => each.customerId === customerId);
+  return change ? { change } : {};
+}
+
+/** The referrer's state as read and the bonus change, when the purchase redeemed a code. */
+export function referrerOf(
+  states: ReadonlyMap<string, CustomerState>,
+  changes: readonly StateChange[],
+  referral: { customerId: string; referrerId: string | undefined },
+): { read: CustomerState; change?: StateChange } | undefined {
+  const { customerId, referrerId } = referral;
+  // The customer's own code (C12: rejected) has no referrer other than the customer.
+  if (!referrerId || referrerId === customerId) return undefined;
+  const read = states.get(referrerId);
+  return read && { read, ...refereeChangeIn(changes, referrerId) };
+}
+
+/** The purchase's changes with the record written: the customer's, then the referrer's. */
+export function recordedChanges(
+  recorded: { change: StateChange; referrerChange?: StateChange },
+  changes: readonly StateChange[],
+  referrerId: string | undefined,
+): StateChange[] {
+  const customerId = recorded.change.customerId;
+  const others = changes.filter(
+    (each) =>
+      each.customerId !== customerId &&
+      (each.customerId !== referrerId || !recorded.referrerChange),
+  );
+  return [
+    recorded.change,
+    ...(recorded.referrerChange ? [recorded.referrerChange] : []),
+    ...others,
+  ];
+}
+
+/** C22/C24: what the record keeps of a subscription invoice's grant for its reversals. */
+function purchaseGrantOf(
+  grant: SubscriptionGrant,
+  credits: number,
+  referral: RedemptionOutcome | undefined,
+): PurchaseGrant {
+  const expiries = lotsOf(grant).map((lot) => lot.expiresAtMs);
+  return {
+    credits,
+    amountPaid: grant.amountPaid ?? 0,
+    expiresAtMs: Math.max(0, ...expiries),
+    source: LotSource.subscription,
+    subscriptionId: grant.subscriptionId,
+    ...(grant.paymentIntentId !== undefined && { paymentIntentId: grant.paymentIntentId }),
+    ...referralOfPurchase(grant.customerId, periodStartOf(grant), referral),
+  };
+}
+
+/** C24: the redemption a first purchase made, as its record keeps it. */
+export function referralOfPurchase(
+  customerId: string,
+  periodStartMs: number,
+  referral: RedemptionOutcome | undefined,
+): { referral?: ReferralOfPurchase } {
+  if (referral?.result !== 'redeemed') return {};
+  return {
+    referral: {
+      referrerId: referral.referrerId,
+      bonus: referral.bonus,
+      referrerBonus: referral.referrerBonus,
+      referrerLotId: `referral#${customerId}`,
+      referrerExpiresAtMs: lotExpiresAtMs(periodStartMs),
+    },
+  };
 }
 
 type GrantChange = {

@@ -5,6 +5,7 @@ import { type Budget, backoff, callStore, checkTimeForAttempt, defaultBudget } f
 import type { StoreDeps } from './client';
 import { factKey } from './keys';
 import { countersAfter, mayPlanOnCache } from './lot-cache';
+import { readPurchase } from './purchases';
 import { readState, type StateRead } from './state';
 import { changeItems, type LotsGuard, type TransactItem, transact } from './transact';
 
@@ -63,6 +64,11 @@ export type Command<O> = {
   readonly customerIds: readonly string[];
   /** Absent for commands made idempotent by the state alone (expiry). */
   readonly fact?: Fact;
+  /**
+   * Purchase records the decision reads (C22-C24), each attached to its customer's state as
+   * `purchases`; a change writes them back conditioned on the version read.
+   */
+  readonly purchases?: readonly { readonly customerId: string; readonly purchaseId: string }[];
   /** Pure: the same states give the same decision. */
   decide(states: ReadonlyMap<string, CustomerState>): Decision<O>;
   /**
@@ -116,7 +122,12 @@ export async function runCommand<O>(
     // driver (test/property) relies on each delivery making one call at a time.
     const reads: StateRead[] = [];
     for (const id of command.customerIds) reads.push(await readState(deps, id, budget));
-    const states = new Map(reads.map((read) => [read.state.customerId, read.state]));
+    const states = await withPurchases(
+      deps,
+      command,
+      new Map(reads.map((read) => [read.state.customerId, read.state])),
+      budget,
+    );
     const decision = decideOrRetry(command, states);
     if (!decision) {
       // The state shows the command's own writes: it was applied before, or is being
@@ -132,6 +143,23 @@ export async function runCommand<O>(
     }
     await backoff(attempt, budget);
   }
+}
+
+/** The states with the purchase records the command asked for, read after the states. */
+async function withPurchases<O>(
+  deps: StoreDeps,
+  command: Command<O>,
+  states: Map<string, CustomerState>,
+  budget: Budget,
+): Promise<Map<string, CustomerState>> {
+  for (const { customerId, purchaseId } of command.purchases ?? []) {
+    const state = stateIn(states, customerId);
+    const record = await readPurchase(deps, customerId, purchaseId, budget);
+    const purchases = new Map(state.purchases);
+    purchases.set(purchaseId, record);
+    states.set(customerId, { ...state, purchases });
+  }
+  return states;
 }
 
 /**

@@ -67,6 +67,8 @@ export type AccountItem = {
   firstPurchase?: { id: string; at: string };
   referralCode?: string;
   redemption?: { code: string; referrerId: string; invoiceId: string };
+  /** C23: what the customer owes, by the purchase whose reversal found the credits spent. */
+  debts?: Record<string, { credits: number; at: string }>;
 };
 
 export type SubscriptionItem = {
@@ -94,6 +96,9 @@ export type LedgerItem = {
   reason?: string;
   lots: { lotId: string; amount: number }[];
   recordedAt?: string;
+  /** C23: how much the entry moved the customer's debt, and the debt after it. */
+  debt?: number;
+  debtAfter?: number;
 };
 
 export function lotToItem(customerId: string, lot: Lot): LotItem {
@@ -174,6 +179,15 @@ export function factsToAttributes(facts: CustomerFacts): Partial<AccountItem> {
     }),
     ...(facts.referralCode && { referralCode: facts.referralCode }),
     ...(facts.redemption && { redemption: facts.redemption }),
+    // Written whenever known, even empty: a debt repaid must leave the item too.
+    ...(facts.debts && {
+      debts: Object.fromEntries(
+        Object.entries(facts.debts).map(([id, debt]) => [
+          id,
+          { credits: debt.credits, at: toIso(debt.atMs) },
+        ]),
+      ),
+    }),
   };
 }
 
@@ -190,6 +204,14 @@ function factsFromItems(
     }),
     ...(account?.referralCode && { referralCode: account.referralCode }),
     ...(account?.redemption && { redemption: account.redemption }),
+    ...(account?.debts && {
+      debts: Object.fromEntries(
+        Object.entries(account.debts).map(([id, debt]) => [
+          id,
+          { credits: debt.credits, atMs: Date.parse(debt.at) },
+        ]),
+      ),
+    }),
     subscriptions: Object.fromEntries(
       subscriptions.map((item) => [item.subscriptionId, subscriptionFromItem(item)]),
     ),
@@ -238,5 +260,7 @@ export function ledgerEntryToItem(
     ...(entry.reason !== undefined && { reason: entry.reason }),
     lots: entry.lots.map((burn) => ({ lotId: burn.lotId, amount: burn.amount })),
     recordedAt: toIso(recordedAtMs),
+    ...(entry.debt !== undefined && { debt: entry.debt }),
+    ...(entry.debtAfter !== undefined && { debtAfter: entry.debtAfter }),
   };
 }

@@ -11,6 +11,8 @@ import { toIso } from '../credits/time';
  *   pk = CUST#<customer>  sk = STATE#HOLD#<hold>             one item per live hold (C25)
  *   pk = CUST#<customer>  sk = LEDGER#<recordedAt>#<entry>   immutable ledger entries (C13)
  *   pk = CUST#<customer>  sk = FACT#<kind>#<key>             applied commands: key -> outcome
+ *   pk = CUST#<customer>  sk = PURCHASE#<purchase>           a purchase's reversals (C22-C24)
+ *   pk = PAYMENT#<intent> sk = PAYMENT                       a pack's payment -> its purchase
  *   pk = CODE#<code>      sk = CODE                          referral code -> its owner (C9)
  *   pk = TABLE            sk = SCHEMA                        the data's shape (migrations)
  *
@@ -28,6 +30,8 @@ export const HOLD_PREFIX = `${STATE_PREFIX}HOLD#`;
 export const LEDGER_PREFIX = 'LEDGER#';
 export const FACT_PREFIX = 'FACT#';
 export const CODE_SK = 'CODE';
+export const PURCHASE_PREFIX = 'PURCHASE#';
+export const PAYMENT_SK = 'PAYMENT';
 /** 0.1.0 kept a customer's whole state in one item under this sort key (lib/store/legacy.ts). */
 export const LEGACY_ACCOUNT_SK = 'ACCOUNT';
 
@@ -89,6 +93,16 @@ export function ledgerKey(
 
 export function factKey(customerId: string, key: string) {
   return { pk: customerPk(customerId), sk: `${FACT_PREFIX}${key}` };
+}
+
+/** Outside the STATE# range: only grants and reversals read a purchase's record. */
+export function purchaseKey(customerId: string, purchaseId: string) {
+  return { pk: customerPk(customerId), sk: `${PURCHASE_PREFIX}${purchaseId}` };
+}
+
+/** C24: a pack bought without an invoice is found from the payment intent a refund names. */
+export function paymentKey(paymentIntentId: string) {
+  return { pk: `PAYMENT#${paymentIntentId}`, sk: PAYMENT_SK };
 }
 
 export function codeKey(code: string) {

@@ -15,6 +15,7 @@ import {
   subscriptionToItem,
 } from './items';
 import { accountKey, dueMarkerKey, lotKey, nextRecordedAtMs } from './keys';
+import { purchaseItems } from './purchases';
 
 export type TransactItem = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
 
@@ -144,6 +145,7 @@ export function changeItems(
   }
   // C25/C26: holds placed and ended, credits given back (lib/store/hold-items.ts).
   items.push(...holdItems(deps, change));
+  for (const record of change.purchases ?? []) items.push(...purchaseItems(table, record));
   change.entries.forEach((entry, index) => {
     items.push({
       Put: {

@@ -61,11 +61,11 @@ export function acceptedApiVersions(configured: readonly string[] = []): Accepte
 }
 
 /** A reference Stripe may send as an id or, when expanded, as the object carrying that id. */
-const expandableId = z
+export const expandableId = z
   .union([z.string().min(1), z.looseObject({ id: z.string().min(1) })])
   .transform((value) => (typeof value === 'string' ? value : value.id));
 
-const unixSeconds = z.number().int().nonnegative();
+export const unixSeconds = z.number().int().nonnegative();
 const metadata = z
   .record(z.string(), z.string())
   .nullable()
@@ -237,6 +237,20 @@ const invoiceSchema = z.object({
     .nullable(),
   lines: z.object({ data: z.array(lineSchema), has_more: z.boolean() }),
   discounts: z.array(expandableId).optional(),
+  // Present only when the endpoint includes it: how a later refund finds the invoice (C24).
+  payments: z
+    .object({
+      data: z.array(
+        z.object({
+          payment: z
+            .object({ payment_intent: expandableId.nullable().optional() })
+            .nullable()
+            .optional(),
+        }),
+      ),
+    })
+    .nullable()
+    .optional(),
 });
 
 export type Invoice = {
@@ -259,6 +273,8 @@ export type Invoice = {
   /** True when `lines` is only the first page: the rest must be fetched before granting. */
   readonly hasMoreLines: boolean;
   readonly discountIds: readonly string[];
+  /** C24: the payment intent that paid it, when the payload lists the invoice's payments. */
+  readonly paymentIntentId: string | null;
 };
 
 export function parseInvoice(object: unknown): Invoice {
@@ -278,6 +294,9 @@ export function parseInvoice(object: unknown): Invoice {
     lines: invoice.lines.data.map(toLine),
     hasMoreLines: invoice.lines.has_more,
     discountIds: invoice.discounts ?? [],
+    paymentIntentId:
+      invoice.payments?.data.find((each) => each.payment?.payment_intent)?.payment
+        ?.payment_intent ?? null,
   };
 }
 
@@ -411,7 +430,11 @@ export function parseCheckoutLine(
   return { id: line.id, quantity: line.quantity, priceId: line.price };
 }
 
-function parseWithin<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
+export function parseWithin<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: string,
+): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];

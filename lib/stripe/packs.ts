@@ -95,6 +95,7 @@ export async function packFromInvoice(
       lines,
       purchasedAtMs: invoice.paidAtMs,
       amountPaid: invoice.amountPaid,
+      ...(invoice.paymentIntentId && { paymentIntentId: invoice.paymentIntentId }),
       // The app sets the code on the Session; for an invoice it sets it on the invoice too.
       ...referralOf(invoice.metadata),
     },

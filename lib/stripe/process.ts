@@ -2,11 +2,13 @@ import { CreditsError } from '../errors';
 import type { LedgerDeps } from '../ledger/deps';
 import { grantPack } from '../ledger/purchases';
 import type { RedemptionOutcome } from '../ledger/redemptions';
+import { factKeyOf, reverse } from '../ledger/reversals';
 import { endSubscription, grantSubscriptionInvoice } from '../ledger/subscriptions';
 import { errorFields, type Logger } from '../log';
 import type { ProcessMetrics } from '../metrics';
 import { defaultBudget } from '../store/call';
 import { type CommandResult, CommandStatus, type RunOptions, readFact } from '../store/command';
+import { purchaseOfPayment } from '../store/purchases';
 import type { PlanCatalog } from './catalog';
 import type { StripeAccess } from './client';
 import { UnsupportedApiVersionError } from './errors';
@@ -128,6 +130,8 @@ function translateDeps(deps: ProcessDeps, options: RunOptions) {
     settled: async (customerId: string, key: string) =>
       (await readFact(deps, { customerId, key }, options.budget ?? defaultBudget())) !== undefined,
     ...(deps.knownPrices && { knownPrices: deps.knownPrices }),
+    purchaseOfPayment: (paymentIntentId: string) =>
+      purchaseOfPayment(deps, paymentIntentId, options.budget ?? defaultBudget()),
   };
 }
 
@@ -157,6 +161,14 @@ async function execute(
           report(command.kind, pack.purchaseId, pack.customerId, result),
           ...redemptionReport(pack.customerId, result),
         ],
+      };
+    }
+    case 'reverse': {
+      const result = await reverse(deps, command.reversal, options);
+      const { reversal } = command;
+      return {
+        result,
+        report: [report(command.kind, factKeyOf(reversal), reversal.customerId, result)],
       };
     }
     case 'endSubscription': {

@@ -10,6 +10,13 @@ import {
 import { allLinesOf, subscriptionLinesOf } from './invoice-lines';
 import { packFromInvoice, translateCheckoutCompleted } from './packs';
 import { REFERRAL_METADATA_KEY, referralCodeFromDiscounts } from './promotion';
+import {
+  translateChargeRefunded,
+  translateCreditNote,
+  translateCreditNoteVoided,
+  translateDispute,
+  translateRefund,
+} from './reversals';
 import { ignored, needsStripe, type TranslateDeps, type Translation } from './translation';
 
 export type { SkippedLine } from './invoice-lines';
@@ -27,6 +34,17 @@ const translators: Readonly<Record<string, Translator>> = {
   'checkout.session.completed': translateCheckoutCompleted,
   // An asynchronous payment (a bank debit) completes the Session later (C21).
   'checkout.session.async_payment_succeeded': translateCheckoutCompleted,
+  // C22-C24: money going back, each refund, dispute and credit note by its own id.
+  'charge.refunded': translateChargeRefunded,
+  'refund.created': translateRefund,
+  // A refund that fails or is canceled later says so in `refund.updated` (and `refund.failed`).
+  'refund.updated': translateRefund,
+  'refund.failed': translateRefund,
+  'credit_note.created': translateCreditNote,
+  'credit_note.voided': translateCreditNoteVoided,
+  'charge.dispute.funds_withdrawn': translateDispute,
+  'charge.dispute.funds_reinstated': translateDispute,
+  'charge.dispute.closed': translateDispute,
 };
 
 export const HANDLED_EVENT_TYPES: readonly string[] = Object.keys(translators);
@@ -95,6 +113,7 @@ async function translatePaidInvoice(deps: TranslateDeps, event: StripeEvent): Pr
     invoiceCreatedMs: invoice.createdMs,
     amountPaid: invoice.amountPaid,
     ...(code && { referral: { code } }),
+    ...(invoice.paymentIntentId && { paymentIntentId: invoice.paymentIntentId }),
   };
   return {
     kind: 'commands',

@@ -1,4 +1,5 @@
 import type { PackPurchase } from '../ledger/purchases';
+import type { ReversalRequest } from '../ledger/reversals';
 import type { SubscriptionGrant } from '../ledger/subscriptions';
 import type { PlanCatalog } from './catalog';
 import type { StripeAccess } from './client';
@@ -12,6 +13,7 @@ import type { SkippedLine } from './invoice-lines';
 export type DomainCommand =
   | { readonly kind: 'grantSubscriptionInvoice'; readonly grant: SubscriptionGrant }
   | { readonly kind: 'grantPack'; readonly pack: PackPurchase }
+  | { readonly kind: 'reverse'; readonly reversal: ReversalRequest }
   | {
       readonly kind: 'endSubscription';
       readonly end: { customerId: string; subscriptionId: string; endedAtMs: number };
@@ -43,6 +45,10 @@ export type TranslateDeps = {
   readonly settled?: (customerId: string, key: string) => Promise<boolean>;
   /** PLAN_CREDITS' prices, known without Stripe. */
   readonly knownPrices?: ReadonlySet<string>;
+  /** C24: the pack a payment intent paid for, as its grant recorded it (lib/store/purchases.ts). */
+  readonly purchaseOfPayment?: (
+    paymentIntentId: string,
+  ) => Promise<{ customerId: string; purchaseId: string } | undefined>;
 };
 
 export const ignored = (reason: string): Translation => ({ kind: 'ignored', reason });

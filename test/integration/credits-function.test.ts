@@ -83,6 +83,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
       customerId: 'cus_fresh_bal',
       balance: 0,
       held: 0,
+      debt: 0,
       lots: [],
       upcoming: [],
     });
@@ -90,6 +91,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
       customerId: 'cus_1',
       balance: 50,
       held: 0,
+      debt: 0,
       lots: [
         {
           source: 'subscription',
@@ -258,6 +260,7 @@ describe('Function: credits (functions/credits.ts through its handler)', () => {
       customerId: 'cus_6',
       balance: 18,
       held: 0,
+      debt: 0,
       lots: [
         {
           source: 'adjustment',

@@ -21,6 +21,7 @@ import {
   type SeenRequest,
   sdkDefaultMaxAttempts,
 } from '../support/faults';
+import { refundEvent, refundObject } from '../support/reversal-events';
 import {
   ms,
   paidInvoiceEvent,
@@ -97,7 +98,15 @@ type Attempt = { readonly ok: boolean; readonly status: number; readonly detail:
 type Item = Record<string, unknown>;
 
 type OperationSpec = {
-  readonly name: 'grant' | 'referral' | 'forfeit' | 'spend' | 'reserve' | 'settle' | 'expiry';
+  readonly name:
+    | 'grant'
+    | 'referral'
+    | 'forfeit'
+    | 'spend'
+    | 'reserve'
+    | 'settle'
+    | 'expiry'
+    | 'reversal';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -219,8 +228,9 @@ const OPERATIONS: readonly OperationSpec[] = [
     name: 'grant',
     rules: 'C3',
     // The customer's state; the table's SCHEMA item (a new customer could be a 0.1.0 one,
-    // asked once per client); the transaction.
-    calls: ['Query', 'GetItem', 'TransactWriteItems'],
+    // asked once per client); the purchase's record (reversals that came first, C22); the
+    // transaction.
+    calls: ['Query', 'GetItem', 'GetItem', 'TransactWriteItems'],
     prepare: async () => {},
     async caller(env, _healthy, ids) {
       const { invoice, subscription } = idsOf(ids);
@@ -244,8 +254,8 @@ const OPERATIONS: readonly OperationSpec[] = [
     name: 'referral',
     rules: 'C10 C11 C12',
     // The code's owner, the new customer's state (and the SCHEMA item), the referrer's state,
-    // and one transaction for the grant and both bonuses.
-    calls: ['GetItem', 'Query', 'GetItem', 'Query', 'TransactWriteItems'],
+    // the purchase's record, and one transaction for the grant and both bonuses.
+    calls: ['GetItem', 'Query', 'GetItem', 'Query', 'GetItem', 'TransactWriteItems'],
     async prepare(env, ids) {
       const referrer = ids.referrer as string;
       await grantHealthy(env, referrer, `in_${referrer}`, 100, FEB);
@@ -279,6 +289,54 @@ const OPERATIONS: readonly OperationSpec[] = [
         ['referral_bonus', 250],
       ]);
       expect(factsOf(items, ids.customer)).toEqual([`FACT#grant#${idsOf(ids).invoice}`]);
+    },
+  },
+  {
+    name: 'reversal',
+    rules: 'C22 C23',
+    // The purchase the payment intent paid for (recorded by its grant), the purchase's record
+    // (for a referrer to read), the customer's state, the record again with it, and one
+    // transaction for the take-back, the debt, the record and the fact.
+    calls: ['GetItem', 'GetItem', 'Query', 'GetItem', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      const result = await grantSubscriptionInvoice(
+        { ...env.deps, clock: () => ms(NOW) },
+        {
+          customerId: ids.customer,
+          invoiceId: idsOf(ids).invoice,
+          subscriptionId: idsOf(ids).subscription,
+          invoiceCreatedMs: ms(MARCH),
+          lines: [{ lineId: 'il_1', credits: 100, periodStartMs: ms(MARCH) }],
+          amountPaid: 2000,
+          paymentIntentId: `pi_${ids.customer}`,
+        },
+      );
+      expect(result.status).toBe('applied');
+      const spent = await consume(env.deps, {
+        customerId: ids.customer,
+        amount: 30,
+        idempotencyKey: 'before-refund',
+        atMs: ms('2026-03-05T00:00:00Z'),
+      });
+      expect(spent).toEqual({ ok: true, balance: 70 });
+    },
+    async caller(env, _healthy, ids) {
+      const refund = refundObject({
+        paymentIntentId: `pi_${ids.customer}`,
+        amount: 2000,
+        id: `re_${ids.customer}`,
+        created: '2026-03-06T00:00:00Z',
+      });
+      return webhookCaller(env, refundEvent('refund.created', refund));
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
+        ['grant', 100],
+        ['consumption', -30],
+        ['reversal', -70],
+        ['debt', -30],
+      ]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#reverse#refund#re_${ids.customer}`);
     },
   },
   {

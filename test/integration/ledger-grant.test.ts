@@ -45,6 +45,7 @@ describe('Function: grantSubscriptionInvoice', () => {
       customerId: 'cus_g1',
       balance: 500,
       held: 0,
+      debt: 0,
       lots: [
         {
           source: 'subscription',

@@ -81,6 +81,7 @@ describe('Views: balanceOf and ledgerOf', () => {
       customerId: 'cus_v1',
       balance: 205,
       held: 0,
+      debt: 0,
       lots: [
         {
           source: 'subscription',
@@ -190,6 +191,7 @@ describe('Views: balanceOf and ledgerOf', () => {
       customerId: 'cus_unknown',
       balance: 0,
       held: 0,
+      debt: 0,
       lots: [],
       upcoming: [],
     });
@@ -211,7 +213,14 @@ describe('Views: balanceOf and ledgerOf', () => {
     const { entries } = await ledgerOf(table, 'cus_v2');
 
     // Assess
-    expect(view).toEqual({ customerId: 'cus_v2', balance: 0, held: 0, lots: [], upcoming: [] });
+    expect(view).toEqual({
+      customerId: 'cus_v2',
+      balance: 0,
+      held: 0,
+      debt: 0,
+      lots: [],
+      upcoming: [],
+    });
     expect(entries[0]).toEqual({
       type: 'forfeit',
       amount: -50,

@@ -198,6 +198,7 @@ describe('Local stack: .env, and DynamoDB Local dying under it', () => {
       customerId: 'cus_env',
       balance: 0,
       held: 0,
+      debt: 0,
       lots: [],
       upcoming: [],
     });

@@ -102,6 +102,7 @@ describe('Local stack: npm start and npm run invoke', () => {
       customerId: 'cus_x',
       balance: 0,
       held: 0,
+      debt: 0,
       lots: [],
       upcoming: [],
     });

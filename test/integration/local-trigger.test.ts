@@ -120,6 +120,50 @@ describe('npm run trigger', () => {
   });
 
   it.each([
+    ['refund', 'cus_trig_rf', /: 0$/],
+    ['partial-refund', 'cus_trig_prf', /: 50 \(50\/100 subscription /],
+    ['dispute-lost', 'cus_trig_dl', /: 0$/],
+    ['dispute-won', 'cus_trig_dw', /: 100 \(100\/100 subscription /],
+  ])(
+    'subscribe, then %s: the credits go back in proportion, or come back (C22, C23)',
+    async (scenario, customer, balance) => {
+      // Prepare
+      await trigger('subscribe', '--customer', customer);
+
+      // Act
+      const run = await trigger(scenario, '--customer', customer);
+
+      // Assess
+      expect(run.code).toBe(0);
+      expect(answers(run).map((answer) => answer.body.outcome)).toContain('applied');
+      expect(balanceLine(run, customer)).toMatch(balance);
+    },
+  );
+
+  it('subscribe, spend, refund: what was spent is debt, and the renewal repays it first (C23)', async () => {
+    // Prepare
+    await trigger('subscribe', '--customer', 'cus_trig_debt');
+    const spent = await invoke(
+      [
+        'credits',
+        '{"action":"consume","customerId":"cus_trig_debt","amount":30,"idempotencyKey":"img-1"}',
+      ],
+      env,
+    );
+    expect(spent.code).toBe(0);
+
+    // Act
+    const refunded = await trigger('refund', '--customer', 'cus_trig_debt');
+    const renewed = await trigger('renew', '--customer', 'cus_trig_debt');
+
+    // Assess
+    expect(balanceLine(refunded, 'cus_trig_debt')).toBe('balance of cus_trig_debt: 0 (debt 30)');
+    expect(balanceLine(renewed, 'cus_trig_debt')).toMatch(
+      /^balance of cus_trig_debt: 70 \(70\/100 /,
+    );
+  });
+
+  it.each([
     ['upgrade', 1],
     ['pack', 2],
     ['refund', 2],

@@ -403,6 +403,8 @@ class HistoryRun {
         customerId,
         balance: this.model.balance(customerId, this.nowMs),
         held: 0,
+        // The histories hold no reversals (C22), so nobody ever owes (C23).
+        debt: 0,
         lots: this.model.liveLots(customerId, this.nowMs),
         upcoming: this.model.upcomingLots(customerId, this.nowMs),
       });

@@ -14,6 +14,9 @@ import { stripeFixture } from './stripe-events';
  * - GET /v1/checkout/sessions/:id/line_items   from `checkoutLines`, paginated
  * - GET /v1/events                 from `events`: created[gte|gt|lte|lt], types[], type,
  *                                  starting_after, limit, has_more; newest first, as Stripe
+ * - GET /v1/invoice_payments       from `invoicePayments`, by payment[payment_intent] (the
+ *                                  invoice expanded when asked, with its customer)
+ * - GET /v1/refunds                from `refunds`, by charge
  * Every request is recorded. Unknown routes answer 404 in Stripe's error shape.
  */
 export type FakeRequest = {
@@ -45,6 +48,16 @@ export type StripeFakeOptions = {
   readonly invoices?: Record<string, Record<string, unknown>>;
   /** subscription id -> the whole subscription, as the API returns it now. */
   readonly subscriptions?: Record<string, Record<string, unknown>>;
+  /** payment intent id -> the invoice it paid (C24: how a refund or dispute finds it). */
+  readonly invoicePayments?: Record<string, InvoicePaymentOf>;
+  /** charge id -> its refunds (JSON objects as Stripe lists them). */
+  readonly refunds?: Record<string, Record<string, unknown>[]>;
+};
+
+export type InvoicePaymentOf = {
+  readonly invoiceId: string;
+  readonly customerId: string;
+  readonly amount: number;
 };
 
 export type StripeFake = {
@@ -58,6 +71,8 @@ export type StripeFake = {
   readonly promotionCodes: Map<string, Record<string, string>>;
   readonly invoices: Map<string, Record<string, unknown>>;
   readonly subscriptions: Map<string, Record<string, unknown>>;
+  readonly invoicePayments: Map<string, InvoicePaymentOf>;
+  readonly refunds: Map<string, Record<string, unknown>[]>;
   /** The next `count` requests fail with `status` (and `Stripe-Should-Retry: false`). */
   failNext(status: number, count?: number): void;
   requestsTo(pathPrefix: string): FakeRequest[];
@@ -74,6 +89,8 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
   const promotionCodes = new Map(Object.entries(options.promotionCodes ?? {}));
   const invoices = new Map(Object.entries(options.invoices ?? {}));
   const subscriptions = new Map(Object.entries(options.subscriptions ?? {}));
+  const invoicePayments = new Map(Object.entries(options.invoicePayments ?? {}));
+  const refunds = new Map(Object.entries(options.refunds ?? {}));
   const requests: FakeRequest[] = [];
   let failures: { status: number; count: number } | undefined;
 
@@ -104,6 +121,10 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     const lines = /^\/v1\/invoices\/([^/]+)\/lines$/.exec(path);
     if (lines?.[1]) return sendLines(response, decodeURIComponent(lines[1]), url);
     if (path === '/v1/events') return sendEvents(response, url);
+    if (path === '/v1/invoice_payments') return sendInvoicePayments(response, url);
+    if (path === '/v1/refunds') {
+      return sendPage(response, refunds.get(url.searchParams.get('charge') ?? '') ?? [], url, path);
+    }
     const session = /^\/v1\/checkout\/sessions\/([^/]+)\/line_items$/.exec(path);
     if (session?.[1]) return sendCheckoutLines(response, decodeURIComponent(session[1]), url);
     const invoice = /^\/v1\/invoices\/([^/]+)$/.exec(path);
@@ -143,6 +164,30 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
         : id;
     });
     send(response, 200, { ...stripeFixture('invoice'), id: invoiceId, discounts });
+  }
+
+  /** Stripe's invoice payments of one payment intent; `expand[]=data.invoice` embeds it. */
+  function sendInvoicePayments(response: ServerResponse, url: URL) {
+    const intent = url.searchParams.get('payment[payment_intent]') ?? '';
+    const paid = invoicePayments.get(intent);
+    const expanded = [...url.searchParams.entries()].some(
+      ([key, value]) => key.startsWith('expand[') && value === 'data.invoice',
+    );
+    const data = paid
+      ? [
+          {
+            ...stripeFixture('invoice_payment'),
+            id: `inpay_fake_${intent}`,
+            amount_paid: paid.amount,
+            status: 'paid',
+            payment: { type: 'payment_intent', payment_intent: intent },
+            invoice: expanded
+              ? { ...stripeFixture('invoice'), id: paid.invoiceId, customer: paid.customerId }
+              : paid.invoiceId,
+          },
+        ]
+      : [];
+    sendPage(response, data, url, '/v1/invoice_payments');
   }
 
   function sendPromotionCode(response: ServerResponse, promotionCodeId: string) {
@@ -243,6 +288,8 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     promotionCodes,
     invoices,
     subscriptions,
+    invoicePayments,
+    refunds,
     failNext(status, count = 1) {
       failures = { status, count };
     },

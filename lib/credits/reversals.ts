@@ -1,0 +1,254 @@
+import { grantLots } from './changes';
+import { byBurnOrder, isExpiredAt, type Lot, LotSource, type LotTake } from './lots';
+import { type PurchaseRecord, refereeTarget, referrerTarget } from './purchase';
+import {
+  andThen,
+  type CustomerFacts,
+  type CustomerState,
+  changeOf,
+  type Debt,
+  type EntryDraft,
+  EntryType,
+  type LotCancel,
+  type StateChange,
+} from './state';
+
+/**
+ * C22-C24 as pure functions: a purchase's record says how much its reversals should have taken
+ * back (`refereeTarget`); what was taken so far is `lost`. Each command that changes the record
+ * (a reversal, an undo, a grant arriving after its reversals) moves the customer to the new
+ * target from wherever they are, so the credits lost after all reversals are the same whatever
+ * order they arrive in (C16). Which lots a take-back finds is judged at the reversal's time.
+ */
+
+/** Names the change: its ledger entries' ids and the time they carry (Stripe's, C22). */
+export type ReversalStep = { readonly entryId: string; readonly atMs: number };
+
+export type Settled = { readonly change?: StateChange; readonly record: PurchaseRecord };
+
+/** C22/C23: takes back, or gives back, what the record's target asks of the referee. */
+export function settleTakeBack(
+  state: CustomerState,
+  record: PurchaseRecord,
+  step: ReversalStep,
+): Settled {
+  if (!record.granted) return { record };
+  const target = refereeTarget(record);
+  const delta = target - record.lost;
+  const next = { ...record, lost: target };
+  if (delta > 0) return { change: takeBack(state, record.id, delta, step), record: next };
+  if (delta < 0) {
+    const change = giveBack(state, record, -delta, step);
+    return { ...(change && { change }), record: next };
+  }
+  return { record: next };
+}
+
+/**
+ * The lots a take-back finds at `atMs`, in the order it takes them: the purchase's own first
+ * (those granted in burn order, then those not yet granted, latest first), then the customer's
+ * other lots likewise (C22). Lots not yet granted are taken too, so that a debt is owed only
+ * when nothing at all is left, and every credit granted later repays it first (C23).
+ */
+function takeBackOrder(state: CustomerState, purchaseId: string, atMs: number): Lot[] {
+  const alive = state.lots.filter(
+    (lot) => lot.remaining > 0 && !lot.forfeit && !isExpiredAt(lot, atMs),
+  );
+  const granted = (lots: Lot[]) => lots.filter((lot) => !lot.upcoming).sort(byBurnOrder);
+  const upcoming = (lots: Lot[]) =>
+    lots
+      .filter((lot) => lot.upcoming)
+      .sort(byBurnOrder)
+      .reverse();
+  const own = alive.filter((lot) => lot.ref === purchaseId);
+  const others = alive.filter((lot) => lot.ref !== purchaseId);
+  return [...granted(own), ...upcoming(own), ...granted(others), ...upcoming(others)];
+}
+
+/** C22/C23: `credits` out of the lots, the rest as debt owed by the purchase. */
+function takeBack(
+  state: CustomerState,
+  purchaseId: string,
+  credits: number,
+  step: ReversalStep,
+): StateChange {
+  const taken: LotTake[] = [];
+  const cancelled: LotCancel[] = [];
+  let left = credits;
+  for (const lot of takeBackOrder(state, purchaseId, step.atMs)) {
+    if (left === 0) break;
+    const amount = Math.min(left, lot.remaining);
+    if (lot.upcoming) cancelled.push({ lot, amount });
+    else taken.push({ lot, amount, drains: amount === lot.remaining });
+    left -= amount;
+  }
+  const fromLots = taken.reduce((sum, take) => sum + take.amount, 0);
+  const drafts: EntryDraft[] = [];
+  if (taken.length > 0 || cancelled.length > 0) {
+    const notYet = credits - left - fromLots;
+    drafts.push({
+      id: step.entryId,
+      type: EntryType.reversal,
+      amount: -fromLots,
+      atMs: step.atMs,
+      ref: purchaseId,
+      reason:
+        `money paid for ${purchaseId} went back (C22)` +
+        (notYet > 0 ? `; ${notYet} credits not yet granted are cancelled` : ''),
+      lots: taken.map((take) => ({ lotId: take.lot.id, amount: -take.amount })),
+    });
+  }
+  if (left === 0) return changeOf(state, { taken, cancelled, drafts });
+  drafts.push(debtEntry(step, purchaseId, left));
+  const facts = withDebt(state.facts, purchaseId, left, step.atMs);
+  return changeOf(state, { taken, cancelled, drafts, facts });
+}
+
+/**
+ * C23: a reversal undone gives back what it took: first it cancels the debt its purchase still
+ * owes, then the rest returns as a lot that expires when the purchase's own would have (nothing,
+ * if that time has passed). The new lot repays any other debt first, as every grant does.
+ */
+function giveBack(
+  state: CustomerState,
+  record: PurchaseRecord,
+  credits: number,
+  step: ReversalStep,
+): StateChange | undefined {
+  const owed = state.facts.debts?.[record.id]?.credits ?? 0;
+  const cancel = Math.min(credits, owed);
+  const rest = credits - cancel;
+  const cancelling =
+    cancel > 0
+      ? changeOf(state, {
+          drafts: [debtEntry(step, record.id, -cancel)],
+          facts: withDebt(state.facts, record.id, -cancel, step.atMs),
+        })
+      : undefined;
+  const granted = record.granted;
+  const lot =
+    granted && rest > 0 && granted.expiresAtMs > step.atMs
+      ? giveBackLot(step, record.id, rest, {
+          source: granted.source,
+          expiresAtMs: granted.expiresAtMs,
+          ...(granted.subscriptionId !== undefined && { subscriptionId: granted.subscriptionId }),
+        })
+      : undefined;
+  return andThen(state, cancelling, (after) =>
+    lot ? grantLots(after, giveBackEntry(step, record.id), [lot]) : undefined,
+  ).change;
+}
+
+/**
+ * C24: the referrer's bonus goes back in the same proportion, only from what remains of the bonus
+ * lot (a referrer never owes for someone else's refund); an undo gives back what was taken.
+ */
+export function settleReferrer(
+  referrer: CustomerState,
+  record: PurchaseRecord,
+  step: ReversalStep,
+): Settled {
+  const referral = record.granted?.referral;
+  if (!referral) return { record };
+  const target = referrerTarget(record);
+  const had = record.referrerTaken;
+  if (target > had) {
+    const lot = referrer.lots.find(
+      (each) =>
+        each.id === referral.referrerLotId &&
+        each.remaining > 0 &&
+        !each.forfeit &&
+        !isExpiredAt(each, step.atMs),
+    );
+    const amount = Math.min(target - had, lot?.remaining ?? 0);
+    if (!lot || amount === 0) return { record };
+    const take = { lot, amount, drains: amount === lot.remaining };
+    const change = changeOf(referrer, {
+      taken: [take],
+      drafts: [
+        {
+          id: step.entryId,
+          type: EntryType.reversal,
+          amount: -amount,
+          atMs: step.atMs,
+          ref: record.customerId,
+          reason: `money paid by referred ${record.customerId} went back (C24)`,
+          lots: [{ lotId: lot.id, amount: -amount }],
+        },
+      ],
+    });
+    return { change, record: { ...record, referrerTaken: had + amount } };
+  }
+  if (target === had) return { record };
+  const next = { ...record, referrerTaken: target };
+  if (referral.referrerExpiresAtMs <= step.atMs) return { record: next };
+  const lot = giveBackLot(step, record.customerId, had - target, {
+    source: LotSource.referralBonus,
+    expiresAtMs: referral.referrerExpiresAtMs,
+  });
+  return {
+    change: grantLots(referrer, giveBackEntry(step, record.customerId), [lot]),
+    record: next,
+  };
+}
+
+function giveBackLot(
+  step: ReversalStep,
+  ref: string,
+  credits: number,
+  like: { source: LotSource; expiresAtMs: number; subscriptionId?: string },
+): Lot {
+  return {
+    id: `giveback#${step.entryId}`,
+    source: like.source,
+    granted: credits,
+    remaining: credits,
+    grantedAtMs: step.atMs,
+    expiresAtMs: like.expiresAtMs,
+    ref,
+    ...(like.subscriptionId !== undefined && { subscriptionId: like.subscriptionId }),
+  };
+}
+
+function giveBackEntry(step: ReversalStep, ref: string) {
+  return {
+    id: `${step.entryId}#giveback`,
+    type: EntryType.reversal,
+    atMs: step.atMs,
+    ref,
+    reason: 'a reversal undone gives back what it took (C23)',
+  };
+}
+
+/**
+ * C23: debt moved by `credits` (+ owed, - cancelled). The amount keeps balance - debt equal to
+ * the ledger's sum (C14): owing more leaves the balance alone and lowers the ledger.
+ */
+function debtEntry(step: ReversalStep, purchaseId: string, credits: number): EntryDraft {
+  return {
+    id: `${step.entryId}#debt`,
+    type: EntryType.debt,
+    amount: -credits,
+    debt: credits,
+    atMs: step.atMs,
+    ref: purchaseId,
+    reason:
+      credits > 0
+        ? `${credits} credits of ${purchaseId} were already spent: owed (C23)`
+        : `a reversal of ${purchaseId} undone cancels ${-credits} credits of its debt (C23)`,
+    lots: [],
+  };
+}
+
+function withDebt(
+  facts: CustomerFacts,
+  purchaseId: string,
+  credits: number,
+  atMs: number,
+): CustomerFacts {
+  const debts: Record<string, Debt> = { ...facts.debts };
+  const owed = (debts[purchaseId]?.credits ?? 0) + credits;
+  if (owed > 0) debts[purchaseId] = { credits: owed, atMs: debts[purchaseId]?.atMs ?? atMs };
+  else delete debts[purchaseId];
+  return { ...facts, debts };
+}

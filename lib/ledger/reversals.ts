@@ -1,0 +1,194 @@
+import { settleByTime } from '../credits/changes';
+import { effectiveLots } from '../credits/forfeits';
+import { spendableBalance } from '../credits/lots';
+import {
+  emptyRecord,
+  latestReversalMs,
+  type PurchaseGrant,
+  type PurchaseRecord,
+  withReversal,
+} from '../credits/purchase';
+import { settleReferrer, settleTakeBack } from '../credits/reversals';
+import {
+  andThen,
+  type CustomerState,
+  changeOf,
+  mergeChanges,
+  type StateChange,
+  stateAfter,
+  totalDebt,
+} from '../credits/state';
+import { defaultBudget } from '../store/call';
+import {
+  type CommandResult,
+  type Decision,
+  type RunOptions,
+  runCommand,
+  stateIn,
+} from '../store/command';
+import { readPurchase } from '../store/purchases';
+import { fingerprint, type LedgerDeps, nowMs } from './deps';
+
+/** Money going back for a purchase (C22), or coming back again (C23: a reversal undone). */
+export type ReversalRequest = {
+  readonly customerId: string;
+  /** The purchase: the invoice id, else the Checkout Session's (C21). */
+  readonly purchaseId: string;
+  /**
+   * The reversal's natural key: `refund#re_...`, `dispute#dp_...` or `credit_note#cn_...` (the
+   * part of a note that is not a refund), so that one refund seen through several events counts
+   * once (C22).
+   */
+  readonly key: string;
+  /** Minor units of the purchase's currency. */
+  readonly amount: number;
+  /** Stripe's time of the reversal, or of its undoing (C22). */
+  readonly atMs: number;
+  /** True for the undoing phase: a dispute won, a refund failed, a credit note voided. */
+  readonly undo: boolean;
+};
+
+export type ReversalOutcome = {
+  /** `pending`: the purchase's grant has not arrived; it applies the reversal (C16). */
+  readonly result: 'reversed' | 'undone' | 'pending';
+  readonly purchaseId: string;
+  /** C22: credits the purchase (and the referee's bonus) have lost so far, debt included. */
+  readonly lost: number;
+  /** C23: what the customer owes after it. */
+  readonly debt: number;
+  readonly balance: number;
+};
+
+/** How many times the referrer read before the command may turn out not to be the one. */
+const MAX_REFERRER_READS = 3;
+
+/**
+ * C22-C24: records a reversal of a purchase by its natural key and moves the customer (and the
+ * referrer of a first purchase) to what all of the purchase's reversals so far take back, in one
+ * transaction with the purchase's record and the command's fact. The undo of a reversal is its
+ * own command (`undo#<key>`), so that both phases are idempotent and either may come first.
+ */
+export async function reverse(
+  deps: LedgerDeps,
+  request: ReversalRequest,
+  options: RunOptions = {},
+): Promise<CommandResult<ReversalOutcome>> {
+  const budget = options.budget ?? defaultBudget();
+  for (let read = 1; ; read++) {
+    // The referrer is a customer the command must read: known from the record's grant.
+    const known = await readPurchase(deps, request.customerId, request.purchaseId, budget);
+    const referrerId = known.granted?.referral?.referrerId;
+    const result = await runCommand<ReversalOutcome | 'referrer_unknown'>(
+      deps,
+      {
+        label: `${request.undo ? 'undo' : 'reversal'} ${request.key}`,
+        customerIds: referrerId ? [request.customerId, referrerId] : [request.customerId],
+        purchases: [{ customerId: request.customerId, purchaseId: request.purchaseId }],
+        fact: {
+          customerId: request.customerId,
+          key: factKeyOf(request),
+          fingerprint: fingerprint({ purchaseId: request.purchaseId, amount: request.amount }),
+        },
+        decide: (states) => decideReversal(states, request, nowMs(deps)),
+      },
+      { ...options, budget },
+    );
+    if (result.outcome !== 'referrer_unknown') {
+      return result as CommandResult<ReversalOutcome>;
+    }
+    if (read >= MAX_REFERRER_READS) throw new Error(`referrer of ${request.purchaseId} unsettled`);
+  }
+}
+
+export function factKeyOf(request: Pick<ReversalRequest, 'key' | 'undo'>): string {
+  return `${request.undo ? 'undo' : 'reverse'}#${request.key}`;
+}
+
+function decideReversal(
+  states: ReadonlyMap<string, CustomerState>,
+  request: ReversalRequest,
+  atNowMs: number,
+): Decision<ReversalOutcome | 'referrer_unknown'> {
+  const read = stateIn(states, request.customerId);
+  const record = withReversal(recordIn(read, request.purchaseId), request.key, request);
+  const referrerId = record.granted?.referral?.referrerId;
+  if (referrerId && !states.has(referrerId)) {
+    // The grant landed between the first read and this one: read again with the referrer.
+    return { kind: 'refuse', outcome: 'referrer_unknown' };
+  }
+  const settled = settleByTime(read, atNowMs);
+  const step = { entryId: factKeyOf(request), atMs: request.atMs };
+  const taken = settleTakeBack(settled.state, record, step);
+  const own = andThen(read, settled.change, () => taken.change);
+  const afterOwn = taken.record;
+  const referrer = referrerId
+    ? settleReferrer(stateIn(states, referrerId), afterOwn, step)
+    : { record: afterOwn };
+  const written = { ...referrer.record, version: recordIn(read, request.purchaseId).version + 1 };
+  const changes = [
+    withRecord(read, own.change, written),
+    ...(referrer.change ? [referrer.change] : []),
+  ];
+  const result = !record.granted ? 'pending' : request.undo ? 'undone' : 'reversed';
+  return {
+    kind: 'apply',
+    changes,
+    outcome: {
+      result,
+      purchaseId: request.purchaseId,
+      lost: written.lost,
+      debt: totalDebt(own.state.facts),
+      balance: spendableBalance(effectiveLots(own.state, atNowMs), atNowMs),
+    },
+  };
+}
+
+function recordIn(state: CustomerState, purchaseId: string): PurchaseRecord {
+  return state.purchases?.get(purchaseId) ?? emptyRecord(state.customerId, purchaseId);
+}
+
+/** The change with the purchase's record in it (a change of nothing else when there is none). */
+function withRecord(
+  state: CustomerState,
+  change: StateChange | undefined,
+  record: PurchaseRecord,
+): StateChange {
+  return { ...(change ?? changeOf(state, { drafts: [] })), purchases: [record] };
+}
+
+/**
+ * A grant's last transaction records what its purchase granted (C22), and applies the
+ * reversals Stripe delivered before it (C16: they take effect when the grant arrives), judged
+ * at the latest of their times. `own` is the grant's change (with the referee's side of a
+ * redemption) and the state after it; the record was read by the grant's command.
+ */
+export function withPurchaseRecord(
+  read: CustomerState,
+  own: { state: CustomerState; change?: StateChange },
+  purchaseId: string,
+  granted: PurchaseGrant,
+  referrer?: { read: CustomerState; change?: StateChange },
+): { state: CustomerState; change: StateChange; referrerChange?: StateChange } {
+  const before = recordIn(read, purchaseId);
+  const record = { ...before, version: before.version + 1, granted };
+  const step = { entryId: `grant#${purchaseId}#reversals`, atMs: latestReversalMs(record) };
+  const taken = settleTakeBack(own.state, record, step);
+  const change =
+    own.change && taken.change
+      ? mergeChanges(own.change, taken.change)
+      : (own.change ?? taken.change);
+  // C24: the referrer's share comes out of the bonus lot this very transaction creates.
+  const clawed = referrer?.change
+    ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
+    : { record: taken.record };
+  const written = withRecord(read, change, { ...clawed.record, version: record.version });
+  const referrerChange =
+    referrer?.change && clawed.change
+      ? mergeChanges(referrer.change, { ...clawed.change, quiet: referrer.change.quiet })
+      : referrer?.change;
+  return {
+    state: stateAfter(read, written),
+    change: written,
+    ...(referrerChange && { referrerChange }),
+  };
+}
