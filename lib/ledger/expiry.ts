@@ -58,7 +58,14 @@ function expireBatch(
         // the facts imply but nobody wrote (C7).
         const { state, change: pending } = settleByTime(stateIn(states, customerId), atMs);
         const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_LOTS_PER_EXPIRY;
-        const expired = expire(state, atMs, limit);
+        // A lot forfeited just now (alive at its end, expired since) holds nothing: one
+        // transaction writes an item once, so the next run reclaims it.
+        const forfeitedNow = new Set(pending?.forfeited.map(({ lot }) => lot.id));
+        const reclaimable = {
+          ...state,
+          lots: state.lots.filter((lot) => !forfeitedNow.has(lot.id)),
+        };
+        const expired = expire(reclaimable, atMs, limit);
         const change = expired ? afterPending(pending, expired) : pending;
         if (!change) {
           return {
