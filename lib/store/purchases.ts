@@ -58,7 +58,13 @@ export async function purchaseOfPayment(
 ): Promise<{ customerId: string; purchaseId: string } | undefined> {
   const response = await callStore('GetItem', budget, (options) =>
     deps.db.send(
-      new GetCommand({ TableName: deps.tableName, Key: paymentKey(paymentIntentId) }),
+      // Consistent: the grant that wrote it may have been a moment ago (C16), and a miss
+      // would send a refund of a pack bought without an invoice nowhere.
+      new GetCommand({
+        TableName: deps.tableName,
+        Key: paymentKey(paymentIntentId),
+        ConsistentRead: true,
+      }),
       options,
     ),
   );

@@ -1,6 +1,6 @@
 import type { ReversalRequest } from '../ledger/reversals';
 import { type StripeAccess, stripeFault } from './client';
-import type { StripeEvent } from './events';
+import { parseCheckoutSession, type StripeEvent } from './events';
 import {
   parseCharge,
   parseCreditNote,
@@ -170,7 +170,8 @@ export async function purchaseOfPayment(
   if (cached) return cached;
   const found =
     (await deps.purchaseOfPayment?.(paymentIntentId)) ??
-    (await invoiceOfPayment(deps.stripe, paymentIntentId));
+    (await invoiceOfPayment(deps.stripe, paymentIntentId)) ??
+    (await sessionOfPayment(deps.stripe, paymentIntentId));
   if (found) {
     if (purchasesOfPayments.size >= MAX_CACHED_PAYMENTS) {
       const oldest = purchasesOfPayments.keys().next().value;
@@ -203,6 +204,28 @@ async function invoiceOfPayment(
       return { customerId: payment.customerId, purchaseId: payment.invoiceId };
   }
   return undefined;
+}
+
+/**
+ * C16/C24: a pack bought without an invoice whose grant has not been processed yet (its refund
+ * came first) is found through its Checkout Session, so that the reversal waits for the grant
+ * instead of being lost.
+ */
+async function sessionOfPayment(
+  stripe: StripeAccess,
+  paymentIntentId: string,
+): Promise<PaymentPurchase | undefined> {
+  const client = stripe(`find the Checkout Session payment intent ${paymentIntentId} paid`);
+  let data: unknown[];
+  try {
+    data = (await client.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 }))
+      .data;
+  } catch (error) {
+    throw stripeFault(`GET /v1/checkout/sessions for ${paymentIntentId}`, error);
+  }
+  const session = data[0] === undefined ? undefined : parseCheckoutSession(data[0]);
+  if (!session?.customerId || session.mode !== 'payment') return undefined;
+  return { customerId: session.customerId, purchaseId: session.invoiceId ?? session.id };
 }
 
 /** The refunds of a charge whose event did not list them (bounded by Stripe's page size). */

@@ -11,7 +11,12 @@ import {
   refundEvent,
   refundObject,
 } from '../support/reversal-events';
-import { checkoutEvent, checkoutLineItem, paidInvoiceEvent } from '../support/stripe-events';
+import {
+  checkoutEvent,
+  checkoutLineItem,
+  checkoutSession,
+  paidInvoiceEvent,
+} from '../support/stripe-events';
 import { type StripeFake, startStripeFake } from '../support/stripe-fake';
 import { type WebhookHarness, webhookHarness } from '../support/webhook-harness';
 
@@ -326,6 +331,27 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
       entries.reduce((total, entry) => total + entry.amount, 0);
     expect(sum(await replay.ledger('cus_replay'))).toBe(sum(liveLedger));
     await expectAudited(replay, 'cus_replay');
+  });
+
+  it('C16 C24: a pack refunded before its Checkout Session was processed is found through the Session, and waits for the grant', async () => {
+    // Prepare
+    const h = await start();
+    const sessionId = 'cs_pack_early';
+    const paymentIntentId = 'pi_pack_early';
+    const session = { customerId: 'cus_early_pack', sessionId, paymentIntentId };
+    fake.checkoutLines.set(sessionId, [checkoutLineItem(PACK)]);
+    fake.checkoutSessions.set(paymentIntentId, checkoutSession(session));
+
+    // Act
+    const refund = refundObject({ paymentIntentId, amount: 1000 });
+    const early = await h.deliver(refundEvent('refund.created', refund));
+    const grant = await h.deliver(checkoutEvent(session));
+
+    // Assess
+    expect(early).toMatchObject({ statusCode: 200, body: { outcome: 'applied' } });
+    expect(grant.statusCode).toBe(200);
+    expect((await h.balance('cus_early_pack')).balance).toBe(500);
+    expect(fake.requestsTo('/v1/checkout/sessions')).not.toHaveLength(0);
   });
 
   it('a Stripe API failure while finding the invoice is a 5xx, and the retry applies it once', async () => {

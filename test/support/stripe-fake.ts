@@ -17,6 +17,7 @@ import { stripeFixture } from './stripe-events';
  * - GET /v1/invoice_payments       from `invoicePayments`, by payment[payment_intent] (the
  *                                  invoice expanded when asked, with its customer)
  * - GET /v1/refunds                from `refunds`, by charge
+ * - GET /v1/checkout/sessions      from `checkoutSessions`, by payment_intent
  * Every request is recorded. Unknown routes answer 404 in Stripe's error shape.
  */
 export type FakeRequest = {
@@ -52,6 +53,8 @@ export type StripeFakeOptions = {
   readonly invoicePayments?: Record<string, InvoicePaymentOf>;
   /** charge id -> its refunds (JSON objects as Stripe lists them). */
   readonly refunds?: Record<string, Record<string, unknown>[]>;
+  /** payment intent id -> the Checkout Session it paid (JSON as Stripe lists it). */
+  readonly checkoutSessions?: Record<string, Record<string, unknown>>;
 };
 
 export type InvoicePaymentOf = {
@@ -73,6 +76,7 @@ export type StripeFake = {
   readonly subscriptions: Map<string, Record<string, unknown>>;
   readonly invoicePayments: Map<string, InvoicePaymentOf>;
   readonly refunds: Map<string, Record<string, unknown>[]>;
+  readonly checkoutSessions: Map<string, Record<string, unknown>>;
   /** The next `count` requests fail with `status` (and `Stripe-Should-Retry: false`). */
   failNext(status: number, count?: number): void;
   requestsTo(pathPrefix: string): FakeRequest[];
@@ -91,6 +95,7 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
   const subscriptions = new Map(Object.entries(options.subscriptions ?? {}));
   const invoicePayments = new Map(Object.entries(options.invoicePayments ?? {}));
   const refunds = new Map(Object.entries(options.refunds ?? {}));
+  const checkoutSessions = new Map(Object.entries(options.checkoutSessions ?? {}));
   const requests: FakeRequest[] = [];
   let failures: { status: number; count: number } | undefined;
 
@@ -122,6 +127,10 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     if (lines?.[1]) return sendLines(response, decodeURIComponent(lines[1]), url);
     if (path === '/v1/events') return sendEvents(response, url);
     if (path === '/v1/invoice_payments') return sendInvoicePayments(response, url);
+    if (path === '/v1/checkout/sessions') {
+      const session = checkoutSessions.get(url.searchParams.get('payment_intent') ?? '');
+      return sendPage(response, session ? [session] : [], url, path);
+    }
     if (path === '/v1/refunds') {
       return sendPage(response, refunds.get(url.searchParams.get('charge') ?? '') ?? [], url, path);
     }
@@ -290,6 +299,7 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     subscriptions,
     invoicePayments,
     refunds,
+    checkoutSessions,
     failNext(status, count = 1) {
       failures = { status, count };
     },
