@@ -215,7 +215,7 @@ async function sessionOfPayment(
   stripe: StripeAccess,
   paymentIntentId: string,
 ): Promise<PaymentPurchase | undefined> {
-  const client = stripe(`find the Checkout Session payment intent ${paymentIntentId} paid`);
+  const client = await stripe(`find the Checkout Session payment intent ${paymentIntentId} paid`);
   let data: unknown[];
   try {
     data = (await client.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 }))
