@@ -24,7 +24,7 @@ type PurchaseItem = {
       'referrerExpiresAtMs'
     > & { referrerExpiresAt: string };
   };
-  reversals: Record<string, { amount: number; at: string; undoneAt?: string }>;
+  reversals?: Record<string, { amount: number; at: string; undoneAt?: string }>;
   lost: number;
   referrerTaken: number;
 };
@@ -128,16 +128,20 @@ function recordToItem(record: PurchaseRecord): PurchaseItem {
         }),
       },
     }),
-    reversals: Object.fromEntries(
-      Object.entries(record.reversals).map(([key, fact]) => [
-        key,
-        {
-          amount: fact.amount,
-          at: toIso(fact.atMs),
-          ...(fact.undoneAtMs !== undefined && { undoneAt: toIso(fact.undoneAtMs) }),
-        },
-      ]),
-    ),
+    // No empty map: DynamoDB Local's stream renders one as a value without a type, which no
+    // reader of the stream can decode (publishEvents would stop at the record).
+    ...(Object.keys(record.reversals).length > 0 && {
+      reversals: Object.fromEntries(
+        Object.entries(record.reversals).map(([key, fact]) => [
+          key,
+          {
+            amount: fact.amount,
+            at: toIso(fact.atMs),
+            ...(fact.undoneAtMs !== undefined && { undoneAt: toIso(fact.undoneAtMs) }),
+          },
+        ]),
+      ),
+    }),
     lost: record.lost,
     referrerTaken: record.referrerTaken,
   };

@@ -94,6 +94,7 @@ describe('Function: credits, input that writes nothing (C1 C15 C25 C26)', () => 
       customerId: 'cus_1',
       balance: 0,
       held: 0,
+      debt: 0,
       lots: [],
       upcoming: [],
     });
