@@ -21,6 +21,7 @@ import {
   type PlannedReferral,
   type PlannedStep,
   planHistory,
+  UNIT_AMOUNT_CENTS,
 } from '../support/delivery-model';
 import {
   paidInvoiceEvent,
@@ -320,10 +321,13 @@ class HistoryRun {
         invoiceId: this.scoped(event.invoiceId),
         billingReason: event.billingReason,
         metadata: code === null ? {} : { referral_code: code },
+        amountPaid: event.amountPaid,
         lines: [
           {
             priceId: event.priceId,
             quantity: event.quantity,
+            unitAmount: UNIT_AMOUNT_CENTS,
+            amount: event.amountPaid,
             periodStart: seconds(event.periodStartMs),
             periodEnd: seconds(event.periodEndMs),
             lineId: this.scoped(event.lineId),
@@ -364,6 +368,7 @@ class HistoryRun {
           subscriptionId: this.scoped(event.subscriptionId),
           billingReason: event.billingReason,
           createdMs: event.periodStartMs,
+          amountPaid: event.amountPaid,
           lines: [
             {
               lineId: this.scoped(event.lineId),
@@ -455,7 +460,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
   afterAll(async () => table.drop());
 
   it(
-    `C3 C7 C8 C11 C12 C14 C16 C17: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
+    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
     async () => {
       await fc.assert(
         fc.asyncProperty(historyArbitrary(MAX_STEPS), fc.integer(), async (plan, interleaving) => {
@@ -481,6 +486,51 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     TIMEOUT_MS,
   );
 
+  it('C10 C18: a trial redeems its code on its first paid renewal, delivered with it', async () => {
+    // Prepare: c1 has a code; c0 starts a $0 trial with it, and Stripe delivers the trial's
+    // invoice and the first paid renewal in one batch, twice each, the renewal first.
+    const twice = (key: number) => [
+      { key, together: false },
+      { key, together: false },
+    ];
+    const history: AbstractHistory = {
+      startMs: Date.parse('2026-03-10T09:00:00Z'),
+      customers: 2,
+      steps: [
+        { kind: 'referralCode', customer: 1 },
+        {
+          kind: 'batch',
+          intents: [
+            {
+              kind: 'subscribe',
+              customer: 0,
+              plan: 1,
+              quantity: 1,
+              startHoursAgo: 0,
+              referral: { kind: 'friend', of: 1, typed: 'lower' },
+              via: 'both',
+              trial: true,
+              endsAfter: null,
+              copies: [twice(5), twice(5), []],
+            },
+            {
+              kind: 'renew',
+              customer: 0,
+              subscription: 0,
+              via: 'paid',
+              copies: [twice(1), [], []],
+            },
+          ],
+        },
+        { kind: 'spend', customer: 0, amount: 60, retryOf: null },
+      ],
+    };
+    runNumber += 1;
+    const run = new HistoryRun(planHistory(history), table, fc.schedulerFor([]), `t${runNumber}`);
+    // Act and Assess: the model's bonus on the renewal is the real system's.
+    await run.run();
+  });
+
   it('C10 C12 C16: a customer whose first subscription ended before its invoice arrived is not new (found by this test)', async () => {
     // Prepare: c0's first subscription ends within the hour, and Stripe delivers the end first;
     // then c0 subscribes again with c1's code. The first invoice was paid, so c0 is not new.
@@ -501,6 +551,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
               startHoursAgo: 1,
               referral: { kind: 'none' },
               via: 'paid',
+              trial: false,
               endsAfter: { hours: 0, via: 'deleted' },
               copies: copies(1, 0),
             },
@@ -518,6 +569,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
               startHoursAgo: 0,
               referral: { kind: 'friend', of: 1, typed: 'display' },
               via: 'paid',
+              trial: false,
               endsAfter: null,
               copies: copies(0),
             },

@@ -25,6 +25,9 @@ export const PLAN_CREDITS: Readonly<Record<string, number>> = {
 };
 const PRICE_IDS = Object.keys(PLAN_CREDITS);
 
+/** What every price costs a month, in cents (the invoice builder's default unit amount). */
+export const UNIT_AMOUNT_CENTS = 2000;
+
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
@@ -55,6 +58,8 @@ export type Intent =
       startHoursAgo: number;
       referral: AbstractReferral;
       via: InvoiceVia;
+      /** C18: the first invoice is a $0 trial; the renewals are paid. */
+      trial: boolean;
       /** A subscription cancelled soon after it began: its end comes in the same batch. */
       endsAfter: { hours: number; via: 'deleted' | 'updated' } | null;
       copies: Copies;
@@ -130,6 +135,10 @@ const intent: fc.Arbitrary<Intent> = fc.oneof(
       startHoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 72 })),
       referral,
       via,
+      trial: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(false) },
+        { weight: 1, arbitrary: fc.constant(true) },
+      ),
       endsAfter: sometimes(
         fc.record({
           hours: fc.nat({ max: 48 }),
@@ -269,6 +278,10 @@ export type InvoiceEvent = {
   periodEndMs: number;
   /** The subscription's metadata `referral_code`, on its first invoice and its renewals (C10). */
   referral: PlannedReferral | null;
+  /** Cents paid: 0 for a trial's first invoice (C18), else the price's amount. */
+  amountPaid: number;
+  /** C10/C18: the subscription began with a $0 invoice, so its first paid one may redeem. */
+  trialStart: boolean;
 };
 
 export type EndEvent = {
@@ -328,6 +341,7 @@ type PlannedSubscription = {
   periods: number;
   lastStartMs: number;
   canceled: boolean;
+  trial: boolean;
 };
 
 /** Stripe bills monthly on the anchor's day, clamped to shorter months (31 Jan -> 28 Feb). */
@@ -499,6 +513,7 @@ class Planner {
           periods: 0,
           lastStartMs: anchorMs,
           canceled: false,
+          trial: each.trial,
         };
         this.subscriptions.push(sub);
         const events: PlannedEvent[] = this.invoices(sub, each.via);
@@ -582,6 +597,8 @@ class Planner {
       periodStartMs,
       periodEndMs: monthsAfter(sub.anchorMs, period + 1),
       referral: sub.referral,
+      amountPaid: period === 0 && sub.trial ? 0 : UNIT_AMOUNT_CENTS * sub.quantity,
+      trialStart: sub.trial,
     };
     const types =
       invoiceVia === 'both'
@@ -633,6 +650,7 @@ function referrerOf(event: PlannedEvent): number | undefined {
  *   renewal; the model's answer is the same in either order.
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
+  if (trialRedeemerAmong(a, b)) return true;
   const referrerA = referrerOf(a);
   const referrerB = referrerOf(b);
   const firstOfOther =
@@ -643,6 +661,24 @@ function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
     a.billingReason === 'subscription_create' &&
     b.billingReason === 'subscription_create';
   return firstOfOther && (referrerA !== undefined || referrerB !== undefined);
+}
+
+/**
+ * C10/C18: a subscription that began with a $0 invoice redeems its code on its first invoice
+ * with money paid, a renewal. Which one that is, and whether the customer is still new then,
+ * shows only once the $0 invoice and the customer's other purchases are known: lib/ learns that
+ * the subscription started free from its $0 invoice (freeStartMs in lib/ledger/subscriptions.ts)
+ * and does not redeem on a paid renewal delivered before it. So such a subscription's invoices
+ * never share a batch with another invoice of the same customer.
+ */
+function trialRedeemerAmong(a: PlannedEvent, b: PlannedEvent): boolean {
+  if (a.kind !== 'invoice' || b.kind !== 'invoice') return false;
+  if (a.customer !== b.customer || a.invoiceId === b.invoiceId) return false;
+  const redeems = (event: InvoiceEvent) =>
+    event.trialStart &&
+    event.referral?.kind === 'codeOf' &&
+    event.referral.customer !== event.customer;
+  return redeems(a) || redeems(b);
 }
 
 /**
@@ -708,7 +744,7 @@ function describeReferral(referral: PlannedReferral | null): string {
 export function describeEvent(event: PlannedEvent): string {
   switch (event.kind) {
     case 'invoice':
-      return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}, period from ${iso(event.periodStartMs)}${describeReferral(event.referral)})`;
+      return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}${event.amountPaid === 0 ? ' $0' : ''}, period from ${iso(event.periodStartMs)}${describeReferral(event.referral)})`;
     case 'end':
       return `${event.type} ${event.subscriptionId} (c${event.customer}, canceled, ended_at ${iso(event.endedAtMs)})`;
     case 'trouble':

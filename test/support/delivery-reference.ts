@@ -13,6 +13,8 @@ export type ModelInvoice = {
   subscriptionId: string;
   billingReason: 'subscription_create' | 'subscription_cycle';
   createdMs: number;
+  /** Cents paid: 0 for a trial or a 100% coupon (C18). */
+  amountPaid: number;
   lines: { lineId: string; priceId: string; quantity: number; periodStartMs: number }[];
   referralCode: string | null;
 };
@@ -26,8 +28,10 @@ export type LotView = {
 };
 
 type Person = {
-  /** C10/C12: the earliest paid invoice received, by Stripe's creation time. */
-  firstPaid?: { invoiceId: string; createdMs: number };
+  /** C10/C12: the earliest purchase (money paid) received, by Stripe's creation time. */
+  firstPurchase?: { invoiceId: string; createdMs: number };
+  /** C10/C18: the subscriptions with an invoice with money paid received. */
+  purchasedOn: Set<string>;
   /** C12: the one redemption (the invoice and code it took), if any. */
   referral?: string;
   /** Subscription id -> the earliest period start granted for it; deleted when it ends. */
@@ -41,12 +45,14 @@ type Person = {
  *   event type carries it; C8 an ended subscription grants nothing (model.ts).
  * - C7: an end forfeits what was granted up to it (model.ts); payment trouble changes nothing.
  * - C9: a code belongs to one customer; lookup ignores case and dashes.
- * - C10-C12: a `subscription_create` invoice carrying a code is rejected (unknown code, own
- *   code, not the customer's first paid invoice) or, once ever, redeemed, giving the
- *   new customer half the purchase (rounded down) as a lot granted at the purchase's period
- *   start, and the referrer the same, whatever their own subscription status. A renewal
- *   carrying the subscription's code settles nothing. "Not new" means a paid invoice created
+ * - C10-C12: a subscription's first invoice with money paid (its first invoice, or the first
+ *   renewal after a $0 trial, C18) carrying a code is rejected (unknown code, own code, not
+ *   the customer's first purchase) or, once ever, redeemed, giving the new customer half the
+ *   purchase (rounded down) as a lot granted at the purchase's period start, and the referrer
+ *   the same, whatever their own subscription status. Any other invoice carrying the
+ *   subscription's code settles nothing. "Not new" means a purchase (money paid) created
  *   earlier was received, whatever became of its grant.
+ * - C18: a $0 invoice grants its lines like any other paid invoice, and is no purchase.
  */
 export class DeliveryModel {
   readonly ledger = new CreditsModel();
@@ -59,7 +65,7 @@ export class DeliveryModel {
   private person(customerId: string): Person {
     let found = this.people.get(customerId);
     if (!found) {
-      found = { active: new Map(), ended: new Set() };
+      found = { active: new Map(), ended: new Set(), purchasedOn: new Set() };
       this.people.set(customerId, found);
     }
     return found;
@@ -91,10 +97,14 @@ export class DeliveryModel {
       const since = person.active.get(invoice.subscriptionId) ?? startMs;
       person.active.set(invoice.subscriptionId, Math.min(since, startMs));
     }
-    if (!person.firstPaid || invoice.createdMs < person.firstPaid.createdMs) {
-      person.firstPaid = { invoiceId: invoice.invoiceId, createdMs: invoice.createdMs };
+    // C10/C18: a $0 invoice is no purchase; the subscription's first with money paid redeems.
+    if (invoice.amountPaid <= 0) return;
+    const firstOnSubscription = !person.purchasedOn.has(invoice.subscriptionId);
+    person.purchasedOn.add(invoice.subscriptionId);
+    if (!person.firstPurchase || invoice.createdMs < person.firstPurchase.createdMs) {
+      person.firstPurchase = { invoiceId: invoice.invoiceId, createdMs: invoice.createdMs };
     }
-    if (invoice.referralCode === null || invoice.billingReason !== 'subscription_create') return;
+    if (invoice.referralCode === null || !firstOnSubscription) return;
     const credits = lines.reduce((sum, line) => sum + line.credits, 0);
     this.redeem(invoice, credits, startMs, nowMs);
   }
@@ -111,7 +121,7 @@ export class DeliveryModel {
     const referrerId = this.owners.get(code);
     // A rejected code gives nothing and uses nothing up: only a redemption is once ever.
     if (referrerId === undefined || referrerId === invoice.customerId) return;
-    if (person.firstPaid && person.firstPaid.invoiceId !== invoice.invoiceId) return;
+    if (person.firstPurchase && person.firstPurchase.invoiceId !== invoice.invoiceId) return;
     person.referral = `${invoice.invoiceId} ${code}`;
     const bonus = Math.floor(purchaseCredits / 2);
     if (bonus === 0) return;
