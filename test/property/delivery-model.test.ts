@@ -16,6 +16,7 @@ import {
   historyArbitrary,
   type Part,
   PLAN_CREDITS,
+  PLAN_INTERVAL_MONTHS,
   type Plan,
   type PlannedEvent,
   type PlannedReferral,
@@ -34,7 +35,7 @@ import { freshTable } from '../support/table';
 
 /**
  * System-level model-based test (C16): random histories of several customers (subscriptions,
- * renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
+ * monthly or annual (C20), some starting with a $0 trial (C18), renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
  * the real functions on DynamoDB Local: Stripe events through the signed webhook handler (API
  * Gateway v2 events), each delivered 1 to 3 times, shuffled, some deliveries concurrently;
  * spends and referral codes through the `credits` function; expiry through the rollover job;
@@ -250,7 +251,11 @@ class HistoryRun {
 
   /** C17: replaying what was delivered applies nothing new. */
   private async replay(events: readonly PlannedEvent[], index: number): Promise<void> {
-    const deps = processDepsFromConfig({ planCredits: PLAN_CREDITS }, this.ledger, quiet);
+    const deps = processDepsFromConfig(
+      { planCredits: PLAN_CREDITS, planIntervalMonths: PLAN_INTERVAL_MONTHS },
+      this.ledger,
+      quiet,
+    );
     const backfill = createBackfillHandler(() => deps);
     const report = await backfill({ events: events.map((e) => this.body(e)) }, lambdaContext);
     expect(report, `C17 the replay of #${index} applies nothing`).toMatchObject({
@@ -284,7 +289,11 @@ class HistoryRun {
   /** One delivery through the real webhook handler, signed at the current time. */
   private async post(event: PlannedEvent, db: Db): Promise<APIGatewayProxyStructuredResultV2> {
     const deps = webhookDepsFromConfig(
-      { planCredits: PLAN_CREDITS, webhookSecrets: [TEST_WEBHOOK_SECRET] },
+      {
+        planCredits: PLAN_CREDITS,
+        planIntervalMonths: PLAN_INTERVAL_MONTHS,
+        webhookSecrets: [TEST_WEBHOOK_SECRET],
+      },
       { db, tableName: this.table.tableName, clock: () => this.nowMs },
       quiet,
     );
@@ -375,6 +384,7 @@ class HistoryRun {
               priceId: event.priceId,
               quantity: event.quantity,
               periodStartMs: event.periodStartMs,
+              periodEndMs: event.periodEndMs,
             },
           ],
           referralCode: this.typedCode(event.referral),
@@ -460,7 +470,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
   afterAll(async () => table.drop());
 
   it(
-    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
+    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18 C20: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
     async () => {
       await fc.assert(
         fc.asyncProperty(historyArbitrary(MAX_STEPS), fc.integer(), async (plan, interleaving) => {

@@ -18,11 +18,17 @@ import { threeMonthsAfter } from './model';
  * a C16 failure: duplication, order or concurrency changed an outcome.
  */
 
-/** C2: the plan catalog the real webhook gets as PLAN_CREDITS. 45 is odd, so C11 rounds down. */
+/**
+ * C2: the plan catalog the real webhook gets as PLAN_CREDITS: monthly credits, whatever the
+ * billing interval. 45 and 75 are odd, so C11 rounds down.
+ */
 export const PLAN_CREDITS: Readonly<Record<string, number>> = {
   price_basic: 45,
   price_pro: 500,
+  price_yearly: 75,
 };
+/** C2/C20: the months one billing interval spans, where not 1 (PLAN_CREDITS' `intervalMonths`). */
+export const PLAN_INTERVAL_MONTHS: Readonly<Record<string, number>> = { price_yearly: 12 };
 const PRICE_IDS = Object.keys(PLAN_CREDITS);
 
 /** What every price costs a month, in cents (the invoice builder's default unit amount). */
@@ -342,6 +348,8 @@ type PlannedSubscription = {
   lastStartMs: number;
   canceled: boolean;
   trial: boolean;
+  /** C20: the months one period spans (12 for an annual price). */
+  months: number;
 };
 
 /** Stripe bills monthly on the anchor's day, clamped to shorter months (31 Jan -> 28 Feb). */
@@ -429,7 +437,8 @@ class Planner {
     const expiries = [
       ...new Set(
         this.subscriptions.flatMap((sub) =>
-          Array.from({ length: sub.periods }, (_, n) =>
+          // C20: every month of every period is a lot.
+          Array.from({ length: sub.periods * sub.months }, (_, n) =>
             threeMonthsAfter(monthsAfter(sub.anchorMs, n)),
           ),
         ),
@@ -502,18 +511,20 @@ class Planner {
         const referral = this.referralOf(customer, each.referral);
         const number = this.subscriptions.filter((sub) => sub.customer === customer).length;
         const anchorMs = this.nowMs - each.startHoursAgo * HOUR_MS;
+        const priceId = this.priceFor(customer, each.plan);
         const sub: PlannedSubscription = {
           id: `sub_c${customer}_${number}`,
           customer,
           number,
           anchorMs,
-          priceId: PRICE_IDS[each.plan % PRICE_IDS.length] as string,
+          priceId,
           quantity: each.quantity,
           referral,
           periods: 0,
           lastStartMs: anchorMs,
           canceled: false,
           trial: each.trial,
+          months: PLAN_INTERVAL_MONTHS[priceId] ?? 1,
         };
         this.subscriptions.push(sub);
         const events: PlannedEvent[] = this.invoices(sub, each.via);
@@ -529,7 +540,9 @@ class Planner {
       }
       case 'renew': {
         const sub = this.running(customer, each.subscription);
-        return sub && { events: this.invoices(sub, each.via), copies: each.copies };
+        // An annual renewal is a year on; see priceFor.
+        if (!sub || sub.months > 1) return undefined;
+        return { events: this.invoices(sub, each.via), copies: each.copies };
       }
       case 'cancel': {
         const sub = this.running(customer, each.subscription);
@@ -559,6 +572,21 @@ class Planner {
     }
   }
 
+  /**
+   * The plan of a new subscription. A customer has at most one annual subscription, which is
+   * never renewed: lib/ fails when more lots come due at once than one transaction holds (the
+   * expiry job's release of due lots is not bounded, lib/ledger/expiry.ts), which several annual
+   * plans or a second year make likely here, and the daily job keeps rare in production.
+   */
+  private priceFor(customer: number, plan: number): string {
+    const priceId = PRICE_IDS[plan % PRICE_IDS.length] as string;
+    const annual = (id: string) => (PLAN_INTERVAL_MONTHS[id] ?? 1) > 1;
+    const hasAnnual = this.subscriptions.some(
+      (sub) => sub.customer === customer && annual(sub.priceId),
+    );
+    return annual(priceId) && hasAnnual ? (PRICE_IDS[0] as string) : priceId;
+  }
+
   /** Ends the subscription: no renewal after this; the time is set once the batch's is known. */
   private end(sub: PlannedSubscription, via: 'deleted' | 'updated' | 'both'): EndEvent[] {
     sub.canceled = true;
@@ -582,7 +610,7 @@ class Planner {
   private invoices(sub: PlannedSubscription, invoiceVia: InvoiceVia): InvoiceEvent[] {
     const period = sub.periods;
     sub.periods += 1;
-    const periodStartMs = monthsAfter(sub.anchorMs, period);
+    const periodStartMs = monthsAfter(sub.anchorMs, period * sub.months);
     sub.lastStartMs = periodStartMs;
     const invoice = {
       kind: 'invoice' as const,
@@ -595,7 +623,7 @@ class Planner {
       quantity: sub.quantity,
       lineId: `il_c${sub.customer}_${sub.number}_${period}`,
       periodStartMs,
-      periodEndMs: monthsAfter(sub.anchorMs, period + 1),
+      periodEndMs: monthsAfter(sub.anchorMs, (period + 1) * sub.months),
       referral: sub.referral,
       amountPaid: period === 0 && sub.trial ? 0 : UNIT_AMOUNT_CENTS * sub.quantity,
       trialStart: sub.trial,

@@ -1,4 +1,4 @@
-import { CreditsModel, type ModelLot } from './model';
+import { CreditsModel, type ModelLot, monthsSpanned } from './model';
 
 /**
  * The reference model of the system-level model-based test (test/property/delivery-model.test.ts)
@@ -15,7 +15,13 @@ export type ModelInvoice = {
   createdMs: number;
   /** Cents paid: 0 for a trial or a 100% coupon (C18). */
   amountPaid: number;
-  lines: { lineId: string; priceId: string; quantity: number; periodStartMs: number }[];
+  lines: {
+    lineId: string;
+    priceId: string;
+    quantity: number;
+    periodStartMs: number;
+    periodEndMs: number;
+  }[];
   referralCode: string | null;
 };
 
@@ -52,6 +58,7 @@ type Person = {
  *   the same, whatever their own subscription status. Any other invoice carrying the
  *   subscription's code settles nothing. "Not new" means a purchase (money paid) created
  *   earlier was received, whatever became of its grant.
+ * - C20: a line over several months grants a lot a month (model.ts).
  * - C18: a $0 invoice grants its lines like any other paid invoice, and is no purchase.
  */
 export class DeliveryModel {
@@ -86,6 +93,7 @@ export class DeliveryModel {
       lineId: line.lineId,
       credits: (this.planCredits[line.priceId] ?? Number.NaN) * line.quantity,
       periodStartMs: line.periodStartMs,
+      months: monthsSpanned(line.periodStartMs, line.periodEndMs),
     }));
     const result = this.ledger.grant(
       invoice.customerId,
@@ -105,6 +113,7 @@ export class DeliveryModel {
       person.firstPurchase = { invoiceId: invoice.invoiceId, createdMs: invoice.createdMs };
     }
     if (invoice.referralCode === null || !firstOnSubscription) return;
+    // C11: for a line over several months (C20) the base is its first month.
     const credits = lines.reduce((sum, line) => sum + line.credits, 0);
     this.redeem(invoice, credits, startMs, nowMs);
   }
