@@ -14,6 +14,7 @@ import {
   type Copies,
   DeliveryModel,
   historyArbitrary,
+  PACK_PRICE_ID,
   type Part,
   PLAN_CREDITS,
   PLAN_INTERVAL_MONTHS,
@@ -35,7 +36,7 @@ import { freshTable } from '../support/table';
 
 /**
  * System-level model-based test (C16): random histories of several customers (subscriptions,
- * monthly or annual (C20), some starting with a $0 trial (C18), renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
+ * monthly or annual (C20), some starting with a $0 trial (C18), packs bought outright (C21), renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
  * the real functions on DynamoDB Local: Stripe events through the signed webhook handler (API
  * Gateway v2 events), each delivered 1 to 3 times, shuffled, some deliveries concurrently;
  * spends and referral codes through the `credits` function; expiry through the rollover job;
@@ -343,6 +344,25 @@ class HistoryRun {
           },
         ],
       });
+    } else if (event.kind === 'pack') {
+      built = paidInvoiceEvent({
+        ...common,
+        type: event.type,
+        invoiceId: this.scoped(event.invoiceId),
+        billingReason: 'manual',
+        amountPaid: event.amountPaid,
+        paidAt: seconds(event.paidAtMs),
+        lines: [
+          {
+            kind: 'invoice_item',
+            priceId: PACK_PRICE_ID,
+            quantity: event.quantity,
+            periodStart: seconds(event.paidAtMs),
+            unitAmount: UNIT_AMOUNT_CENTS,
+            lineId: this.scoped(event.lineId),
+          },
+        ],
+      });
     } else if (event.kind === 'end') {
       const endedAt = seconds(event.endedAtMs);
       built =
@@ -388,6 +408,18 @@ class HistoryRun {
             },
           ],
           referralCode: this.typedCode(event.referral),
+        },
+        this.nowMs,
+      );
+    } else if (event.kind === 'pack') {
+      this.model.packPaid(
+        {
+          customerId,
+          invoiceId: this.scoped(event.invoiceId),
+          priceId: PACK_PRICE_ID,
+          quantity: event.quantity,
+          paidAtMs: event.paidAtMs,
+          amountPaid: event.amountPaid,
         },
         this.nowMs,
       );
@@ -470,7 +502,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
   afterAll(async () => table.drop());
 
   it(
-    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18 C20: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
+    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18 C20 C21: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
     async () => {
       await fc.assert(
         fc.asyncProperty(historyArbitrary(MAX_STEPS), fc.integer(), async (plan, interleaving) => {

@@ -26,10 +26,13 @@ export const PLAN_CREDITS: Readonly<Record<string, number>> = {
   price_basic: 45,
   price_pro: 500,
   price_yearly: 75,
+  /** C21: a credit pack, bought outright on a manual invoice. */
+  price_pack: 200,
 };
+export const PACK_PRICE_ID = 'price_pack';
 /** C2/C20: the months one billing interval spans, where not 1 (PLAN_CREDITS' `intervalMonths`). */
 export const PLAN_INTERVAL_MONTHS: Readonly<Record<string, number>> = { price_yearly: 12 };
-const PRICE_IDS = Object.keys(PLAN_CREDITS);
+const PRICE_IDS = Object.keys(PLAN_CREDITS).filter((id) => id !== PACK_PRICE_ID);
 
 /** What every price costs a month, in cents (the invoice builder's default unit amount). */
 export const UNIT_AMOUNT_CENTS = 2000;
@@ -79,6 +82,8 @@ export type Intent =
       hoursAgo: number;
       copies: Copies;
     }
+  /** C21: a credit pack bought outright on a manual invoice. */
+  | { kind: 'pack'; customer: number; quantity: number; via: InvoiceVia; copies: Copies }
   | {
       kind: 'trouble';
       customer: number;
@@ -172,6 +177,16 @@ const intent: fc.Arbitrary<Intent> = fc.oneof(
       subscription: fc.nat({ max: 3 }),
       via: fc.constantFrom('deleted' as const, 'updated' as const, 'both' as const),
       hoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 24 * 40 })),
+      copies,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('pack' as const),
+      customer: customerNumber,
+      quantity: fc.integer({ min: 1, max: 2 }),
+      via,
       copies,
     }),
   },
@@ -309,7 +324,22 @@ export type TroubleEvent = {
   cancelAtPeriodEnd: boolean;
 };
 
-export type PlannedEvent = InvoiceEvent | EndEvent | TroubleEvent;
+/** C21: a paid manual invoice for a pack, paid at `paidAtMs`. */
+export type PackEvent = {
+  kind: 'pack';
+  eventId: string;
+  type: 'invoice.paid' | 'invoice.payment_succeeded';
+  customer: number;
+  invoiceId: string;
+  /** Where the invoice builder wants a subscription; a manual invoice has none that grants. */
+  subscriptionId: string;
+  quantity: number;
+  lineId: string;
+  paidAtMs: number;
+  amountPaid: number;
+};
+
+export type PlannedEvent = InvoiceEvent | EndEvent | TroubleEvent | PackEvent;
 
 /** One delivery: which event of the part (its index) and which copy of it. */
 export type Delivery = { event: number; copy: number };
@@ -363,6 +393,14 @@ export function monthsAfter(anchorMs: number, months: number): number {
   return Date.UTC(year, month, Math.min(at.getUTCDate(), lastDay)) + timeOfDayMs;
 }
 
+function typesOf(invoiceVia: InvoiceVia) {
+  return invoiceVia === 'both'
+    ? (['invoice.paid', 'invoice.payment_succeeded'] as const)
+    : invoiceVia === 'paid'
+      ? (['invoice.paid'] as const)
+      : (['invoice.payment_succeeded'] as const);
+}
+
 /** What one intent makes: its events, their deliveries, and how to date its ends. */
 type Made = { events: PlannedEvent[]; copies: Copies; settle?: (batchAtMs: number) => void };
 
@@ -379,6 +417,7 @@ class Planner {
   private readonly spends: { customer: number; amount: number; key: string }[] = [];
   private readonly delivered: PlannedEvent[] = [];
   private nextEventNumber = 0;
+  private packs = 0;
 
   constructor(
     startMs: number,
@@ -556,6 +595,26 @@ class Planner {
           settle: (atMs) => settleEnds(ends, Math.max(lastStartMs, atMs - each.hoursAgo * HOUR_MS)),
         };
       }
+      case 'pack': {
+        const number = this.packs;
+        this.packs += 1;
+        const pack = {
+          kind: 'pack' as const,
+          customer,
+          invoiceId: `in_c${customer}_pack${number}`,
+          subscriptionId: `sub_none_c${customer}`,
+          quantity: each.quantity,
+          lineId: `il_c${customer}_pack${number}`,
+          paidAtMs: this.nowMs,
+          amountPaid: UNIT_AMOUNT_CENTS * each.quantity,
+        };
+        const events = typesOf(each.via).map((type) => ({
+          ...pack,
+          type,
+          eventId: this.eventId(),
+        }));
+        return { events, copies: each.copies };
+      }
       case 'trouble': {
         const sub = this.running(customer, each.subscription);
         if (!sub) return undefined;
@@ -628,13 +687,7 @@ class Planner {
       amountPaid: period === 0 && sub.trial ? 0 : UNIT_AMOUNT_CENTS * sub.quantity,
       trialStart: sub.trial,
     };
-    const types =
-      invoiceVia === 'both'
-        ? (['invoice.paid', 'invoice.payment_succeeded'] as const)
-        : invoiceVia === 'paid'
-          ? (['invoice.paid'] as const)
-          : (['invoice.payment_succeeded'] as const);
-    return types.map((type) => ({ ...invoice, type, eventId: this.eventId() }));
+    return typesOf(invoiceVia).map((type) => ({ ...invoice, type, eventId: this.eventId() }));
   }
 
   /** A code that names a customer must exist first: that customer asks for it (C9). */
@@ -700,6 +753,7 @@ function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
  * never share a batch with another invoice of the same customer.
  */
 function trialRedeemerAmong(a: PlannedEvent, b: PlannedEvent): boolean {
+  if (packAndRedeemer(a, b) || packAndRedeemer(b, a)) return true;
   if (a.kind !== 'invoice' || b.kind !== 'invoice') return false;
   if (a.customer !== b.customer || a.invoiceId === b.invoiceId) return false;
   const redeems = (event: InvoiceEvent) =>
@@ -707,6 +761,20 @@ function trialRedeemerAmong(a: PlannedEvent, b: PlannedEvent): boolean {
     event.referral?.kind === 'codeOf' &&
     event.referral.customer !== event.customer;
   return redeems(a) || redeems(b);
+}
+
+/**
+ * C10/C21: a pack is a purchase, so whether a code redeems depends on whether the customer's
+ * pack, bought earlier, is known yet: the two keep to separate batches.
+ */
+function packAndRedeemer(a: PlannedEvent, b: PlannedEvent): boolean {
+  return (
+    a.kind === 'pack' &&
+    b.kind === 'invoice' &&
+    a.customer === b.customer &&
+    b.referral?.kind === 'codeOf' &&
+    b.referral.customer !== b.customer
+  );
 }
 
 /**
@@ -775,6 +843,8 @@ export function describeEvent(event: PlannedEvent): string {
       return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}${event.amountPaid === 0 ? ' $0' : ''}, period from ${iso(event.periodStartMs)}${describeReferral(event.referral)})`;
     case 'end':
       return `${event.type} ${event.subscriptionId} (c${event.customer}, canceled, ended_at ${iso(event.endedAtMs)})`;
+    case 'pack':
+      return `${event.type} ${event.invoiceId} (c${event.customer} manual ${PACK_PRICE_ID} x${event.quantity}, paid at ${iso(event.paidAtMs)})`;
     case 'trouble':
       return `customer.subscription.updated ${event.subscriptionId} (c${event.customer}, ${event.status}${event.cancelAtPeriodEnd ? ', cancel_at_period_end' : ''})`;
   }

@@ -26,7 +26,7 @@ export type ModelInvoice = {
 };
 
 export type LotView = {
-  source: 'subscription' | 'referral_bonus' | 'adjustment';
+  source: 'subscription' | 'referral_bonus' | 'adjustment' | 'pack';
   granted: number;
   remaining: number;
   grantedAt: string;
@@ -59,6 +59,7 @@ type Person = {
  *   subscription's code settles nothing. "Not new" means a purchase (money paid) created
  *   earlier was received, whatever became of its grant.
  * - C20: a line over several months grants a lot a month (model.ts).
+ * - C21: a paid manual invoice for a pack grants one lot, once, and is a purchase (C10).
  * - C18: a $0 invoice grants its lines like any other paid invoice, and is no purchase.
  */
 export class DeliveryModel {
@@ -148,6 +149,34 @@ export class DeliveryModel {
     );
   }
 
+  /**
+   * C21: a pack grants `credits x quantity` as one lot at its purchase time, once per invoice,
+   * living 12 months and forfeited by no end (model.ts); it is a purchase for C10.
+   */
+  packPaid(
+    pack: {
+      customerId: string;
+      invoiceId: string;
+      priceId: string;
+      quantity: number;
+      paidAtMs: number;
+      amountPaid: number;
+    },
+    nowMs: number,
+  ): void {
+    const credits = (this.planCredits[pack.priceId] ?? Number.NaN) * pack.quantity;
+    this.ledger.grantPack(
+      pack.customerId,
+      { id: `pack#${pack.invoiceId}`, credits, grantedAtMs: pack.paidAtMs },
+      nowMs,
+    );
+    const person = this.person(pack.customerId);
+    if (pack.amountPaid <= 0) return;
+    if (!person.firstPurchase || pack.paidAtMs < person.firstPurchase.createdMs) {
+      person.firstPurchase = { invoiceId: pack.invoiceId, createdMs: pack.paidAtMs };
+    }
+  }
+
   subscriptionEnded(
     end: { customerId: string; subscriptionId: string; endedAtMs: number },
     nowMs: number,
@@ -201,9 +230,11 @@ function viewOf(lot: ModelLot): LotView {
   return {
     source: lot.id.startsWith('referral#')
       ? 'referral_bonus'
-      : lot.id.startsWith('adjust#')
-        ? 'adjustment'
-        : 'subscription',
+      : lot.id.startsWith('pack#')
+        ? 'pack'
+        : lot.id.startsWith('adjust#')
+          ? 'adjustment'
+          : 'subscription',
     granted: lot.granted,
     remaining: lot.remaining,
     grantedAt: new Date(lot.grantedAtMs).toISOString(),

@@ -14,7 +14,8 @@
  * an ended subscription never grants again, and its lots not yet granted at its end go), C20
  * (a line over `m` months is `m` monthly lots, any remainder in the first, each granted `k`
  * months after the period start and expiring 3 months after its own grant; a lot is neither
- * spendable nor counted before its grant time), C13/C15 (idempotency keys: a replay returns the
+ * spendable nor counted before its grant time), C21 (a pack is one lot that lives 12 months
+ * and that no end forfeits), C13/C15 (idempotency keys: a replay returns the
  * first outcome, other data under the same key is a conflict, a refusal records nothing).
  *
  * The model keeps forfeits as a function of the facts: after every grant and end it asks, for
@@ -95,6 +96,8 @@ export type Remembered = { data: string; outcome: unknown };
 /** A lot as the model holds it: its subscription, and what an end took from it, if one did. */
 type HeldLot = ModelLot & {
   subscriptionId?: string;
+  /** C7/C21: a pack bought outright, which no end forfeits. */
+  pack?: boolean;
   takenBy?: { subscriptionId: string; credits: number };
 };
 
@@ -163,7 +166,9 @@ export class CreditsModel {
   lots(customerId: string): ModelLot[] {
     return this.customer(customerId)
       .lots.filter((lot) => !lot.takenBy)
-      .map(({ takenBy: _takenBy, subscriptionId: _subscriptionId, ...lot }) => ({ ...lot }))
+      .map(({ takenBy: _takenBy, subscriptionId: _subscriptionId, pack: _pack, ...lot }) => ({
+        ...lot,
+      }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -289,6 +294,26 @@ export class CreditsModel {
     this.settleForfeits(customer, nowMs);
   }
 
+  /** C21: a pack lot, once by its id: 12 months of life from its purchase, and no end takes it. */
+  grantPack(
+    customerId: string,
+    lot: { id: string; credits: number; grantedAtMs: number },
+    nowMs: number,
+  ): void {
+    const customer = this.customer(customerId);
+    if (customer.lots.some((each) => each.id === lot.id) || customer.keys.has(lot.id)) return;
+    customer.keys.set(lot.id, { data: String(lot.credits), outcome: null });
+    customer.lots.push({
+      id: lot.id,
+      granted: lot.credits,
+      remaining: lot.credits,
+      grantedAtMs: lot.grantedAtMs,
+      expiresAtMs: monthsAfter(lot.grantedAtMs, 12),
+      pack: true,
+    });
+    this.settleForfeits(customer, nowMs);
+  }
+
   /**
    * C7/C8/C16: makes every lot agree with the facts, whatever order they arrived in. An end
    * takes a lot when the lot was granted at or before it and still alive then, and no other
@@ -301,6 +326,7 @@ export class CreditsModel {
       .filter(([id, endedAtMs]) => !this.anotherActive(customer, id, endedAtMs))
       .sort(([, a], [, b]) => a - b);
     for (const lot of customer.lots) {
+      if (lot.pack) continue;
       const taking = ends.find(
         ([, endedAtMs]) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
       );
@@ -321,7 +347,8 @@ export class CreditsModel {
   }
 
   /** C7: whether a subscription's end takes `lot` (granted by then, alive then, none other active). */
-  protected endTakes(customer: Customer, lot: ModelLot): boolean {
+  protected endTakes(customer: Customer, lot: ModelLot & { pack?: boolean }): boolean {
+    if (lot.pack) return false;
     for (const [id, endedAtMs] of customer.ended) {
       if (lot.grantedAtMs > endedAtMs || endedAtMs >= lot.expiresAtMs) continue;
       if (!this.anotherActive(customer, id, endedAtMs)) return true;
