@@ -497,6 +497,12 @@ export function endSubscription(
         const read = stateIn(states, end.customerId);
         const at = nowMs(deps);
         const settled = settleByTime(read, at);
+        // C20: lots come due are released in a transaction of their own first, since the end's
+        // forfeit may take them and one transaction writes a lot once; then it runs again.
+        if (settled.change && settled.change.released.length > 0) {
+          const outcome = { result: 'ended' as const, forfeited: 0 };
+          return { kind: 'apply', changes: [settled.change], outcome, final: false };
+        }
         const ended = andThen(read, settled.change, (after) =>
           endRule(after, {
             id: end.subscriptionId,

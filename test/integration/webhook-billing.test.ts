@@ -359,6 +359,35 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
     expect(later.upcoming).toHaveLength(8);
   });
 
+  it('C7 C20: an annual plan cancelled months in forfeits the lots come due, not yet recorded (found by the delivery property test)', async () => {
+    // Prepare: yearly Basic from 1 Nov; nothing touches the account until it ends on 15 Feb, so
+    // the December, January and February lots have come due without being written as granted.
+    const h = await start();
+    await h.deliver(
+      paid({
+        customerId: 'cus_yr_end',
+        subscriptionId: 'sub_yr_end',
+        lines: [
+          {
+            priceId: YEARLY,
+            periodStart: NOV,
+            periodEnd: '2027-11-01T00:00:00Z',
+            unitAmount: 20000,
+          },
+        ],
+      }),
+    );
+    h.setNow('2027-02-15T00:10:00Z');
+    expect((await h.balance('cus_yr_end')).balance).toBe(300);
+    // Act
+    const response = await h.deliver(ended('cus_yr_end', 'sub_yr_end', '2027-02-15T00:00:00Z'));
+    // Assess: the three live lots are forfeited and the eight to come are cancelled.
+    expect(response.statusCode).toBe(200);
+    const view = await h.balance('cus_yr_end');
+    expect(view.balance).toBe(0);
+    expect(view.upcoming).toEqual([]);
+  });
+
   it('C19 C20: a downgrade on an annual plan cancels upcoming credits, latest first, and takes back nothing granted', async () => {
     // Prepare: yearly Pro from 1 Nov; on 1 May (6 months left) down to yearly Basic.
     const h = await start('2027-05-01T00:10:00Z');

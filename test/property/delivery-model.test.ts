@@ -14,13 +14,16 @@ import {
   type Copies,
   DeliveryModel,
   historyArbitrary,
+  PACK_PRICE_ID,
   type Part,
   PLAN_CREDITS,
+  PLAN_INTERVAL_MONTHS,
   type Plan,
   type PlannedEvent,
   type PlannedReferral,
   type PlannedStep,
   planHistory,
+  UNIT_AMOUNT_CENTS,
 } from '../support/delivery-model';
 import {
   paidInvoiceEvent,
@@ -33,7 +36,7 @@ import { freshTable } from '../support/table';
 
 /**
  * System-level model-based test (C16): random histories of several customers (subscriptions,
- * renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
+ * monthly or annual (C20), some starting with a $0 trial (C18), packs bought outright (C21), renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
  * the real functions on DynamoDB Local: Stripe events through the signed webhook handler (API
  * Gateway v2 events), each delivered 1 to 3 times, shuffled, some deliveries concurrently;
  * spends and referral codes through the `credits` function; expiry through the rollover job;
@@ -249,7 +252,11 @@ class HistoryRun {
 
   /** C17: replaying what was delivered applies nothing new. */
   private async replay(events: readonly PlannedEvent[], index: number): Promise<void> {
-    const deps = processDepsFromConfig({ planCredits: PLAN_CREDITS }, this.ledger, quiet);
+    const deps = processDepsFromConfig(
+      { planCredits: PLAN_CREDITS, planIntervalMonths: PLAN_INTERVAL_MONTHS },
+      this.ledger,
+      quiet,
+    );
     const backfill = createBackfillHandler(() => deps);
     const report = await backfill({ events: events.map((e) => this.body(e)) }, lambdaContext);
     expect(report, `C17 the replay of #${index} applies nothing`).toMatchObject({
@@ -283,7 +290,11 @@ class HistoryRun {
   /** One delivery through the real webhook handler, signed at the current time. */
   private async post(event: PlannedEvent, db: Db): Promise<APIGatewayProxyStructuredResultV2> {
     const deps = webhookDepsFromConfig(
-      { planCredits: PLAN_CREDITS, webhookSecrets: [TEST_WEBHOOK_SECRET] },
+      {
+        planCredits: PLAN_CREDITS,
+        planIntervalMonths: PLAN_INTERVAL_MONTHS,
+        webhookSecrets: [TEST_WEBHOOK_SECRET],
+      },
       { db, tableName: this.table.tableName, clock: () => this.nowMs },
       quiet,
     );
@@ -320,12 +331,34 @@ class HistoryRun {
         invoiceId: this.scoped(event.invoiceId),
         billingReason: event.billingReason,
         metadata: code === null ? {} : { referral_code: code },
+        amountPaid: event.amountPaid,
         lines: [
           {
             priceId: event.priceId,
             quantity: event.quantity,
+            unitAmount: UNIT_AMOUNT_CENTS,
+            amount: event.amountPaid,
             periodStart: seconds(event.periodStartMs),
             periodEnd: seconds(event.periodEndMs),
+            lineId: this.scoped(event.lineId),
+          },
+        ],
+      });
+    } else if (event.kind === 'pack') {
+      built = paidInvoiceEvent({
+        ...common,
+        type: event.type,
+        invoiceId: this.scoped(event.invoiceId),
+        billingReason: 'manual',
+        amountPaid: event.amountPaid,
+        paidAt: seconds(event.paidAtMs),
+        lines: [
+          {
+            kind: 'invoice_item',
+            priceId: PACK_PRICE_ID,
+            quantity: event.quantity,
+            periodStart: seconds(event.paidAtMs),
+            unitAmount: UNIT_AMOUNT_CENTS,
             lineId: this.scoped(event.lineId),
           },
         ],
@@ -364,15 +397,29 @@ class HistoryRun {
           subscriptionId: this.scoped(event.subscriptionId),
           billingReason: event.billingReason,
           createdMs: event.periodStartMs,
+          amountPaid: event.amountPaid,
           lines: [
             {
               lineId: this.scoped(event.lineId),
               priceId: event.priceId,
               quantity: event.quantity,
               periodStartMs: event.periodStartMs,
+              periodEndMs: event.periodEndMs,
             },
           ],
           referralCode: this.typedCode(event.referral),
+        },
+        this.nowMs,
+      );
+    } else if (event.kind === 'pack') {
+      this.model.packPaid(
+        {
+          customerId,
+          invoiceId: this.scoped(event.invoiceId),
+          priceId: PACK_PRICE_ID,
+          quantity: event.quantity,
+          paidAtMs: event.paidAtMs,
+          amountPaid: event.amountPaid,
         },
         this.nowMs,
       );
@@ -457,7 +504,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
   afterAll(async () => table.drop());
 
   it(
-    `C3 C7 C8 C11 C12 C14 C16 C17: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
+    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18 C20 C21: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
     async () => {
       await fc.assert(
         fc.asyncProperty(historyArbitrary(MAX_STEPS), fc.integer(), async (plan, interleaving) => {
@@ -483,6 +530,51 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     TIMEOUT_MS,
   );
 
+  it('C10 C18: a trial redeems its code on its first paid renewal, delivered with it', async () => {
+    // Prepare: c1 has a code; c0 starts a $0 trial with it, and Stripe delivers the trial's
+    // invoice and the first paid renewal in one batch, twice each, the renewal first.
+    const twice = (key: number) => [
+      { key, together: false },
+      { key, together: false },
+    ];
+    const history: AbstractHistory = {
+      startMs: Date.parse('2026-03-10T09:00:00Z'),
+      customers: 2,
+      steps: [
+        { kind: 'referralCode', customer: 1 },
+        {
+          kind: 'batch',
+          intents: [
+            {
+              kind: 'subscribe',
+              customer: 0,
+              plan: 1,
+              quantity: 1,
+              startHoursAgo: 0,
+              referral: { kind: 'friend', of: 1, typed: 'lower' },
+              via: 'both',
+              trial: true,
+              endsAfter: null,
+              copies: [twice(5), twice(5), []],
+            },
+            {
+              kind: 'renew',
+              customer: 0,
+              subscription: 0,
+              via: 'paid',
+              copies: [twice(1), [], []],
+            },
+          ],
+        },
+        { kind: 'spend', customer: 0, amount: 60, retryOf: null },
+      ],
+    };
+    runNumber += 1;
+    const run = new HistoryRun(planHistory(history), table, fc.schedulerFor([]), `t${runNumber}`);
+    // Act and Assess: the model's bonus on the renewal is the real system's.
+    await run.run();
+  });
+
   it('C10 C12 C16: a customer whose first subscription ended before its invoice arrived is not new (found by this test)', async () => {
     // Prepare: c0's first subscription ends within the hour, and Stripe delivers the end first;
     // then c0 subscribes again with c1's code. The first invoice was paid, so c0 is not new.
@@ -503,6 +595,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
               startHoursAgo: 1,
               referral: { kind: 'none' },
               via: 'paid',
+              trial: false,
               endsAfter: { hours: 0, via: 'deleted' },
               copies: copies(1, 0),
             },
@@ -520,6 +613,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
               startHoursAgo: 0,
               referral: { kind: 'friend', of: 1, typed: 'display' },
               via: 'paid',
+              trial: false,
               endsAfter: null,
               copies: copies(0),
             },

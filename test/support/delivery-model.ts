@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { CreditsModel, type ModelLot, threeMonthsAfter } from './model';
+import { threeMonthsAfter } from './model';
 
 /**
  * The system-level model-based test's two halves, free of DynamoDB and of lib/:
@@ -18,12 +18,24 @@ import { CreditsModel, type ModelLot, threeMonthsAfter } from './model';
  * a C16 failure: duplication, order or concurrency changed an outcome.
  */
 
-/** C2: the plan catalog the real webhook gets as PLAN_CREDITS. 45 is odd, so C11 rounds down. */
+/**
+ * C2: the plan catalog the real webhook gets as PLAN_CREDITS: monthly credits, whatever the
+ * billing interval. 45 and 75 are odd, so C11 rounds down.
+ */
 export const PLAN_CREDITS: Readonly<Record<string, number>> = {
   price_basic: 45,
   price_pro: 500,
+  price_yearly: 75,
+  /** C21: a credit pack, bought outright on a manual invoice. */
+  price_pack: 200,
 };
-const PRICE_IDS = Object.keys(PLAN_CREDITS);
+export const PACK_PRICE_ID = 'price_pack';
+/** C2/C20: the months one billing interval spans, where not 1 (PLAN_CREDITS' `intervalMonths`). */
+export const PLAN_INTERVAL_MONTHS: Readonly<Record<string, number>> = { price_yearly: 12 };
+const PRICE_IDS = Object.keys(PLAN_CREDITS).filter((id) => id !== PACK_PRICE_ID);
+
+/** What every price costs a month, in cents (the invoice builder's default unit amount). */
+export const UNIT_AMOUNT_CENTS = 2000;
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -55,6 +67,8 @@ export type Intent =
       startHoursAgo: number;
       referral: AbstractReferral;
       via: InvoiceVia;
+      /** C18: the first invoice is a $0 trial; the renewals are paid. */
+      trial: boolean;
       /** A subscription cancelled soon after it began: its end comes in the same batch. */
       endsAfter: { hours: number; via: 'deleted' | 'updated' } | null;
       copies: Copies;
@@ -68,6 +82,8 @@ export type Intent =
       hoursAgo: number;
       copies: Copies;
     }
+  /** C21: a credit pack bought outright on a manual invoice. */
+  | { kind: 'pack'; customer: number; quantity: number; via: InvoiceVia; copies: Copies }
   | {
       kind: 'trouble';
       customer: number;
@@ -130,6 +146,10 @@ const intent: fc.Arbitrary<Intent> = fc.oneof(
       startHoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 72 })),
       referral,
       via,
+      trial: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(false) },
+        { weight: 1, arbitrary: fc.constant(true) },
+      ),
       endsAfter: sometimes(
         fc.record({
           hours: fc.nat({ max: 48 }),
@@ -157,6 +177,16 @@ const intent: fc.Arbitrary<Intent> = fc.oneof(
       subscription: fc.nat({ max: 3 }),
       via: fc.constantFrom('deleted' as const, 'updated' as const, 'both' as const),
       hoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 24 * 40 })),
+      copies,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('pack' as const),
+      customer: customerNumber,
+      quantity: fc.integer({ min: 1, max: 2 }),
+      via,
       copies,
     }),
   },
@@ -269,6 +299,10 @@ export type InvoiceEvent = {
   periodEndMs: number;
   /** The subscription's metadata `referral_code`, on its first invoice and its renewals (C10). */
   referral: PlannedReferral | null;
+  /** Cents paid: 0 for a trial's first invoice (C18), else the price's amount. */
+  amountPaid: number;
+  /** C10/C18: the subscription began with a $0 invoice, so its first paid one may redeem. */
+  trialStart: boolean;
 };
 
 export type EndEvent = {
@@ -290,7 +324,22 @@ export type TroubleEvent = {
   cancelAtPeriodEnd: boolean;
 };
 
-export type PlannedEvent = InvoiceEvent | EndEvent | TroubleEvent;
+/** C21: a paid manual invoice for a pack, paid at `paidAtMs`. */
+export type PackEvent = {
+  kind: 'pack';
+  eventId: string;
+  type: 'invoice.paid' | 'invoice.payment_succeeded';
+  customer: number;
+  invoiceId: string;
+  /** Where the invoice builder wants a subscription; a manual invoice has none that grants. */
+  subscriptionId: string;
+  quantity: number;
+  lineId: string;
+  paidAtMs: number;
+  amountPaid: number;
+};
+
+export type PlannedEvent = InvoiceEvent | EndEvent | TroubleEvent | PackEvent;
 
 /** One delivery: which event of the part (its index) and which copy of it. */
 export type Delivery = { event: number; copy: number };
@@ -328,6 +377,9 @@ type PlannedSubscription = {
   periods: number;
   lastStartMs: number;
   canceled: boolean;
+  trial: boolean;
+  /** C20: the months one period spans (12 for an annual price). */
+  months: number;
 };
 
 /** Stripe bills monthly on the anchor's day, clamped to shorter months (31 Jan -> 28 Feb). */
@@ -339,6 +391,14 @@ export function monthsAfter(anchorMs: number, months: number): number {
   const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
   const timeOfDayMs = anchorMs - Math.floor(anchorMs / DAY_MS) * DAY_MS;
   return Date.UTC(year, month, Math.min(at.getUTCDate(), lastDay)) + timeOfDayMs;
+}
+
+function typesOf(invoiceVia: InvoiceVia) {
+  return invoiceVia === 'both'
+    ? (['invoice.paid', 'invoice.payment_succeeded'] as const)
+    : invoiceVia === 'paid'
+      ? (['invoice.paid'] as const)
+      : (['invoice.payment_succeeded'] as const);
 }
 
 /** What one intent makes: its events, their deliveries, and how to date its ends. */
@@ -357,6 +417,7 @@ class Planner {
   private readonly spends: { customer: number; amount: number; key: string }[] = [];
   private readonly delivered: PlannedEvent[] = [];
   private nextEventNumber = 0;
+  private packs = 0;
 
   constructor(
     startMs: number,
@@ -415,7 +476,8 @@ class Planner {
     const expiries = [
       ...new Set(
         this.subscriptions.flatMap((sub) =>
-          Array.from({ length: sub.periods }, (_, n) =>
+          // C20: every month of every period is a lot.
+          Array.from({ length: sub.periods * sub.months }, (_, n) =>
             threeMonthsAfter(monthsAfter(sub.anchorMs, n)),
           ),
         ),
@@ -488,17 +550,20 @@ class Planner {
         const referral = this.referralOf(customer, each.referral);
         const number = this.subscriptions.filter((sub) => sub.customer === customer).length;
         const anchorMs = this.nowMs - each.startHoursAgo * HOUR_MS;
+        const priceId = this.priceFor(customer, each.plan);
         const sub: PlannedSubscription = {
           id: `sub_c${customer}_${number}`,
           customer,
           number,
           anchorMs,
-          priceId: PRICE_IDS[each.plan % PRICE_IDS.length] as string,
+          priceId,
           quantity: each.quantity,
           referral,
           periods: 0,
           lastStartMs: anchorMs,
           canceled: false,
+          trial: each.trial,
+          months: PLAN_INTERVAL_MONTHS[priceId] ?? 1,
         };
         this.subscriptions.push(sub);
         const events: PlannedEvent[] = this.invoices(sub, each.via);
@@ -514,7 +579,9 @@ class Planner {
       }
       case 'renew': {
         const sub = this.running(customer, each.subscription);
-        return sub && { events: this.invoices(sub, each.via), copies: each.copies };
+        // An annual renewal is a year on; see priceFor.
+        if (!sub || sub.months > 1) return undefined;
+        return { events: this.invoices(sub, each.via), copies: each.copies };
       }
       case 'cancel': {
         const sub = this.running(customer, each.subscription);
@@ -527,6 +594,26 @@ class Planner {
           copies: each.copies,
           settle: (atMs) => settleEnds(ends, Math.max(lastStartMs, atMs - each.hoursAgo * HOUR_MS)),
         };
+      }
+      case 'pack': {
+        const number = this.packs;
+        this.packs += 1;
+        const pack = {
+          kind: 'pack' as const,
+          customer,
+          invoiceId: `in_c${customer}_pack${number}`,
+          subscriptionId: `sub_none_c${customer}`,
+          quantity: each.quantity,
+          lineId: `il_c${customer}_pack${number}`,
+          paidAtMs: this.nowMs,
+          amountPaid: UNIT_AMOUNT_CENTS * each.quantity,
+        };
+        const events = typesOf(each.via).map((type) => ({
+          ...pack,
+          type,
+          eventId: this.eventId(),
+        }));
+        return { events, copies: each.copies };
       }
       case 'trouble': {
         const sub = this.running(customer, each.subscription);
@@ -542,6 +629,21 @@ class Planner {
         return { events: [event], copies: each.copies };
       }
     }
+  }
+
+  /**
+   * The plan of a new subscription. A customer has at most one annual subscription, which is
+   * never renewed: lib/ fails when more lots come due at once than one transaction holds (the
+   * expiry job's release of due lots is not bounded, lib/ledger/expiry.ts), which several annual
+   * plans or a second year make likely here, and the daily job keeps rare in production.
+   */
+  private priceFor(customer: number, plan: number): string {
+    const priceId = PRICE_IDS[plan % PRICE_IDS.length] as string;
+    const annual = (id: string) => (PLAN_INTERVAL_MONTHS[id] ?? 1) > 1;
+    const hasAnnual = this.subscriptions.some(
+      (sub) => sub.customer === customer && annual(sub.priceId),
+    );
+    return annual(priceId) && hasAnnual ? (PRICE_IDS[0] as string) : priceId;
   }
 
   /** Ends the subscription: no renewal after this; the time is set once the batch's is known. */
@@ -567,7 +669,7 @@ class Planner {
   private invoices(sub: PlannedSubscription, invoiceVia: InvoiceVia): InvoiceEvent[] {
     const period = sub.periods;
     sub.periods += 1;
-    const periodStartMs = monthsAfter(sub.anchorMs, period);
+    const periodStartMs = monthsAfter(sub.anchorMs, period * sub.months);
     sub.lastStartMs = periodStartMs;
     const invoice = {
       kind: 'invoice' as const,
@@ -580,16 +682,12 @@ class Planner {
       quantity: sub.quantity,
       lineId: `il_c${sub.customer}_${sub.number}_${period}`,
       periodStartMs,
-      periodEndMs: monthsAfter(sub.anchorMs, period + 1),
+      periodEndMs: monthsAfter(sub.anchorMs, (period + 1) * sub.months),
       referral: sub.referral,
+      amountPaid: period === 0 && sub.trial ? 0 : UNIT_AMOUNT_CENTS * sub.quantity,
+      trialStart: sub.trial,
     };
-    const types =
-      invoiceVia === 'both'
-        ? (['invoice.paid', 'invoice.payment_succeeded'] as const)
-        : invoiceVia === 'paid'
-          ? (['invoice.paid'] as const)
-          : (['invoice.payment_succeeded'] as const);
-    return types.map((type) => ({ ...invoice, type, eventId: this.eventId() }));
+    return typesOf(invoiceVia).map((type) => ({ ...invoice, type, eventId: this.eventId() }));
   }
 
   /** A code that names a customer must exist first: that customer asks for it (C9). */
@@ -633,6 +731,7 @@ function referrerOf(event: PlannedEvent): number | undefined {
  *   renewal; the model's answer is the same in either order.
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
+  if (trialRedeemerAmong(a, b)) return true;
   const referrerA = referrerOf(a);
   const referrerB = referrerOf(b);
   const firstOfOther =
@@ -643,6 +742,39 @@ function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
     a.billingReason === 'subscription_create' &&
     b.billingReason === 'subscription_create';
   return firstOfOther && (referrerA !== undefined || referrerB !== undefined);
+}
+
+/**
+ * C10/C18: a subscription that began with a $0 invoice redeems its code on its first invoice
+ * with money paid, a renewal. Which one that is, and whether the customer is still new then,
+ * shows only once the $0 invoice and the customer's other purchases are known: lib/ learns that
+ * the subscription started free from its $0 invoice (freeStartMs in lib/ledger/subscriptions.ts)
+ * and does not redeem on a paid renewal delivered before it. So such a subscription's invoices
+ * never share a batch with another invoice of the same customer.
+ */
+function trialRedeemerAmong(a: PlannedEvent, b: PlannedEvent): boolean {
+  if (packAndRedeemer(a, b) || packAndRedeemer(b, a)) return true;
+  if (a.kind !== 'invoice' || b.kind !== 'invoice') return false;
+  if (a.customer !== b.customer || a.invoiceId === b.invoiceId) return false;
+  const redeems = (event: InvoiceEvent) =>
+    event.trialStart &&
+    event.referral?.kind === 'codeOf' &&
+    event.referral.customer !== event.customer;
+  return redeems(a) || redeems(b);
+}
+
+/**
+ * C10/C21: a pack is a purchase, so whether a code redeems depends on whether the customer's
+ * pack, bought earlier, is known yet: the two keep to separate batches.
+ */
+function packAndRedeemer(a: PlannedEvent, b: PlannedEvent): boolean {
+  return (
+    a.kind === 'pack' &&
+    b.kind === 'invoice' &&
+    a.customer === b.customer &&
+    b.referral?.kind === 'codeOf' &&
+    b.referral.customer !== b.customer
+  );
 }
 
 /**
@@ -708,9 +840,11 @@ function describeReferral(referral: PlannedReferral | null): string {
 export function describeEvent(event: PlannedEvent): string {
   switch (event.kind) {
     case 'invoice':
-      return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}, period from ${iso(event.periodStartMs)}${describeReferral(event.referral)})`;
+      return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}${event.amountPaid === 0 ? ' $0' : ''}, period from ${iso(event.periodStartMs)}${describeReferral(event.referral)})`;
     case 'end':
       return `${event.type} ${event.subscriptionId} (c${event.customer}, canceled, ended_at ${iso(event.endedAtMs)})`;
+    case 'pack':
+      return `${event.type} ${event.invoiceId} (c${event.customer} manual ${PACK_PRICE_ID} x${event.quantity}, paid at ${iso(event.paidAtMs)})`;
     case 'trouble':
       return `customer.subscription.updated ${event.subscriptionId} (c${event.customer}, ${event.status}${event.cancelAtPeriodEnd ? ', cancel_at_period_end' : ''})`;
   }
@@ -752,190 +886,6 @@ function describePlan(plan: Omit<Plan, 'toString'>): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The reference model at the level of Stripe facts.
+// The reference model at the level of Stripe facts: test/support/delivery-reference.ts.
 
-/** A paid subscription invoice, as the model reads it: ids, Stripe times, the typed code. */
-export type ModelInvoice = {
-  customerId: string;
-  invoiceId: string;
-  subscriptionId: string;
-  billingReason: 'subscription_create' | 'subscription_cycle';
-  createdMs: number;
-  lines: { lineId: string; priceId: string; quantity: number; periodStartMs: number }[];
-  referralCode: string | null;
-};
-
-export type LotView = {
-  source: 'subscription' | 'referral_bonus' | 'adjustment';
-  granted: number;
-  remaining: number;
-  grantedAt: string;
-  expiresAt: string;
-};
-
-type Person = {
-  /** C10/C12: the earliest paid invoice received, by Stripe's creation time. */
-  firstPaid?: { invoiceId: string; createdMs: number };
-  /** C12: the one redemption (the invoice and code it took), if any. */
-  referral?: string;
-  /** Subscription id -> the earliest period start granted for it; deleted when it ends. */
-  active: Map<string, number>;
-  ended: Set<string>;
-};
-
-/**
- * DOMAIN.md's rules applied to Stripe facts, each once:
- * - C2/C3: a paid invoice's line grants price credits x quantity, once per invoice id, whichever
- *   event type carries it; C8 an ended subscription grants nothing (model.ts).
- * - C7: an end forfeits what was granted up to it (model.ts); payment trouble changes nothing.
- * - C9: a code belongs to one customer; lookup ignores case and dashes.
- * - C10-C12: a `subscription_create` invoice carrying a code is rejected (unknown code, own
- *   code, not the customer's first paid invoice) or, once ever, redeemed, giving the
- *   new customer half the purchase (rounded down) as a lot granted at the purchase's period
- *   start, and the referrer the same, whatever their own subscription status. A renewal
- *   carrying the subscription's code settles nothing. "Not new" means a paid invoice created
- *   earlier was received, whatever became of its grant.
- */
-export class DeliveryModel {
-  readonly ledger = new CreditsModel();
-  private readonly people = new Map<string, Person>();
-  /** Canonical code -> its owner. */
-  private readonly owners = new Map<string, string>();
-
-  constructor(private readonly planCredits: Readonly<Record<string, number>>) {}
-
-  private person(customerId: string): Person {
-    let found = this.people.get(customerId);
-    if (!found) {
-      found = { active: new Map(), ended: new Set() };
-      this.people.set(customerId, found);
-    }
-    return found;
-  }
-
-  /** C9: case, spaces and dashes do not matter. */
-  static canonicalCode(typed: string): string {
-    return typed.toUpperCase().replace(/[\s-]/g, '');
-  }
-
-  registerCode(customerId: string, code: string): void {
-    this.owners.set(DeliveryModel.canonicalCode(code), customerId);
-  }
-
-  invoicePaid(invoice: ModelInvoice, nowMs: number): void {
-    const person = this.person(invoice.customerId);
-    const lines = invoice.lines.map((line) => ({
-      lineId: line.lineId,
-      credits: (this.planCredits[line.priceId] ?? Number.NaN) * line.quantity,
-      periodStartMs: line.periodStartMs,
-    }));
-    const result = this.ledger.grant(
-      invoice.customerId,
-      { invoiceId: invoice.invoiceId, subscriptionId: invoice.subscriptionId, lines },
-      nowMs,
-    );
-    const startMs = Math.min(...lines.map((line) => line.periodStartMs));
-    if (result.status === 'applied') {
-      const since = person.active.get(invoice.subscriptionId) ?? startMs;
-      person.active.set(invoice.subscriptionId, Math.min(since, startMs));
-    }
-    if (!person.firstPaid || invoice.createdMs < person.firstPaid.createdMs) {
-      person.firstPaid = { invoiceId: invoice.invoiceId, createdMs: invoice.createdMs };
-    }
-    if (invoice.referralCode === null || invoice.billingReason !== 'subscription_create') return;
-    const credits = lines.reduce((sum, line) => sum + line.credits, 0);
-    this.redeem(invoice, credits, startMs, nowMs);
-  }
-
-  private redeem(
-    invoice: ModelInvoice,
-    purchaseCredits: number,
-    startMs: number,
-    nowMs: number,
-  ): void {
-    const person = this.person(invoice.customerId);
-    if (person.referral !== undefined) return; // C12: at most once, ever
-    const code = DeliveryModel.canonicalCode(invoice.referralCode ?? '');
-    const referrerId = this.owners.get(code);
-    // A rejected code gives nothing and uses nothing up: only a redemption is once ever.
-    if (referrerId === undefined || referrerId === invoice.customerId) return;
-    if (person.firstPaid && person.firstPaid.invoiceId !== invoice.invoiceId) return;
-    person.referral = `${invoice.invoiceId} ${code}`;
-    const bonus = Math.floor(purchaseCredits / 2);
-    if (bonus === 0) return;
-    this.ledger.addLot(
-      invoice.customerId,
-      { id: `referral#${invoice.invoiceId}`, credits: bonus, grantedAtMs: startMs },
-      nowMs,
-    );
-    // C12: the referrer gets the bonus whatever their own subscription status; it is then an
-    // ordinary lot, which an end that covers it forfeits (C7/C8), in either delivery order.
-    this.ledger.addLot(
-      referrerId,
-      { id: `referral#${invoice.customerId}`, credits: bonus, grantedAtMs: startMs },
-      nowMs,
-    );
-  }
-
-  subscriptionEnded(
-    end: { customerId: string; subscriptionId: string; endedAtMs: number },
-    nowMs: number,
-  ): void {
-    const person = this.person(end.customerId);
-    this.ledger.end(end.customerId, end.subscriptionId, end.endedAtMs, nowMs);
-    person.active.delete(end.subscriptionId);
-    person.ended.add(end.subscriptionId);
-  }
-
-  consume(customerId: string, amount: number, key: string, atMs: number): unknown {
-    return this.ledger.consume(customerId, amount, key, atMs);
-  }
-
-  expire(customerId: string, atMs: number): void {
-    this.ledger.expire(customerId, atMs);
-  }
-
-  balance(customerId: string, atMs: number): number {
-    return this.ledger.balance(customerId, atMs);
-  }
-
-  /** C20: lots granted after `atMs`, as the `credits` balance lists them (by grant time). */
-  upcomingLots(customerId: string, atMs: number) {
-    return this.ledger
-      .lots(customerId)
-      .filter((lot) => lot.grantedAtMs > atMs && lot.remaining > 0)
-      .sort((a, b) => a.grantedAtMs - b.grantedAtMs || a.expiresAtMs - b.expiresAtMs)
-      .map(({ remaining: _remaining, ...lot }) => {
-        const { source, granted, grantedAt, expiresAt } = viewOf({ ...lot, remaining: 0 });
-        return { source, granted, grantedAt, expiresAt };
-      });
-  }
-
-  /** The lots granted by `atMs` and unexpired then, in burn order (C5), as the balance lists them. */
-  liveLots(customerId: string, atMs: number): LotView[] {
-    return this.ledger
-      .lots(customerId)
-      .filter((lot) => lot.grantedAtMs <= atMs && atMs < lot.expiresAtMs)
-      .sort(
-        (a, b) =>
-          a.expiresAtMs - b.expiresAtMs ||
-          a.grantedAtMs - b.grantedAtMs ||
-          (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-      )
-      .map(viewOf);
-  }
-}
-
-function viewOf(lot: ModelLot): LotView {
-  return {
-    source: lot.id.startsWith('referral#')
-      ? 'referral_bonus'
-      : lot.id.startsWith('adjust#')
-        ? 'adjustment'
-        : 'subscription',
-    granted: lot.granted,
-    remaining: lot.remaining,
-    grantedAt: new Date(lot.grantedAtMs).toISOString(),
-    expiresAt: new Date(lot.expiresAtMs).toISOString(),
-  };
-}
+export { DeliveryModel, type LotView, type ModelInvoice } from './delivery-reference';

@@ -11,7 +11,11 @@
  * C7/C8 as amended (an end that leaves the customer with no active subscription forfeits what
  * was granted at or before it and was still alive then; while another subscription is active
  * at that moment nothing goes; a forfeit a later grant shows wrong is given back unless expired;
- * an ended subscription never grants again), C13/C15 (idempotency keys: a replay returns the
+ * an ended subscription never grants again, and its lots not yet granted at its end go), C20
+ * (a line over `m` months is `m` monthly lots, any remainder in the first, each granted `k`
+ * months after the period start and expiring 3 months after its own grant; a lot is neither
+ * spendable nor counted before its grant time), C21 (a pack is one lot that lives 12 months
+ * and that no end forfeits), C13/C15 (idempotency keys: a replay returns the
  * first outcome, other data under the same key is a conflict, a refusal records nothing).
  *
  * The model keeps forfeits as a function of the facts: after every grant and end it asks, for
@@ -20,7 +24,7 @@
  * Where DOMAIN.md is silent the model needs a decision too: lots with the same expiry and the
  * same grant time (two lines of one invoice, or two grants for the same period start) burn in
  * the order of their identity, the cause they name (C13): `<invoice id>#<line id>` for a
- * subscription line, `adjust#<key>` for an ops adjustment. Which of two such lots is burned
+ * subscription line (`#<k>` after it for the k-th month of a line over several months), `adjust#<key>` for an ops adjustment. Which of two such lots is burned
  * shows in how many lots the expiry job later reclaims, so the model must pick one.
  */
 
@@ -35,15 +39,48 @@ function daysIn(year: number, month: number): number {
   return month === 1 && isLeapYear(year) ? 29 : (DAYS_IN_MONTH[month] ?? 31);
 }
 
-/** C4: three calendar months later, same time of day, day clamped to the month's end. */
-export function threeMonthsAfter(atMs: number): number {
+/** C4/C20: `months` calendar months later, same time of day, day clamped to the month's end. */
+export function monthsAfter(atMs: number, months: number): number {
   const at = new Date(atMs);
-  const months = at.getUTCFullYear() * 12 + at.getUTCMonth() + 3;
-  const year = Math.floor(months / 12);
-  const month = months % 12;
+  const index = at.getUTCFullYear() * 12 + at.getUTCMonth() + months;
+  const year = Math.floor(index / 12);
+  const month = index % 12;
   const day = Math.min(at.getUTCDate(), daysIn(year, month));
   const timeOfDayMs = atMs - Math.floor(atMs / DAY_MS) * DAY_MS;
   return Date.UTC(year, month, day) + timeOfDayMs;
+}
+
+/** C4: three calendar months later. */
+export function threeMonthsAfter(atMs: number): number {
+  return monthsAfter(atMs, 3);
+}
+
+/**
+ * C20: how many calendar months a period spans, to the nearest whole month, at least 1: the
+ * whole months that fit, plus the fraction of the next month that the rest covers.
+ */
+export function monthsSpanned(startMs: number, endMs: number): number {
+  let whole = 0;
+  while (monthsAfter(startMs, whole + 1) <= endMs) whole += 1;
+  const from = monthsAfter(startMs, whole);
+  const to = monthsAfter(startMs, whole + 1);
+  return Math.max(1, Math.round(whole + (endMs - from) / (to - from)));
+}
+
+/**
+ * C20: a line's monthly lots: `months` lots of equal size (any remainder in the first), lot
+ * `k` granted `k` months after the period start.
+ */
+export function monthlyShares(
+  totalCredits: number,
+  months: number,
+  startMs: number,
+): { credits: number; grantedAtMs: number }[] {
+  const share = Math.floor(totalCredits / months);
+  return Array.from({ length: months }, (_, k) => ({
+    credits: k === 0 ? totalCredits - share * (months - 1) : share,
+    grantedAtMs: monthsAfter(startMs, k),
+  }));
 }
 
 export type ModelLot = {
@@ -59,6 +96,8 @@ export type Remembered = { data: string; outcome: unknown };
 /** A lot as the model holds it: its subscription, and what an end took from it, if one did. */
 type HeldLot = ModelLot & {
   subscriptionId?: string;
+  /** C7/C21: a pack bought outright, which no end forfeits. */
+  pack?: boolean;
   takenBy?: { subscriptionId: string; credits: number };
 };
 
@@ -88,7 +127,8 @@ export type ModelResult = { status: ModelStatus; outcome: unknown };
 export type ModelGrant = {
   invoiceId: string;
   subscriptionId: string;
-  lines: { lineId: string; credits: number; periodStartMs: number }[];
+  /** `credits` a month; `months` (default 1) is how many months the line's period spans (C20). */
+  lines: { lineId: string; credits: number; periodStartMs: number; months?: number }[];
 };
 
 export class CreditsModel {
@@ -126,7 +166,9 @@ export class CreditsModel {
   lots(customerId: string): ModelLot[] {
     return this.customer(customerId)
       .lots.filter((lot) => !lot.takenBy)
-      .map(({ takenBy: _takenBy, subscriptionId: _subscriptionId, ...lot }) => ({ ...lot }))
+      .map(({ takenBy: _takenBy, subscriptionId: _subscriptionId, pack: _pack, ...lot }) => ({
+        ...lot,
+      }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -141,7 +183,10 @@ export class CreditsModel {
     return next;
   }
 
-  /** C3/C4/C8: one lot per line, granted at its period start; once per invoice. */
+  /**
+   * C3/C4/C8/C20: a line's monthly lots, the first granted at its period start; once per
+   * invoice. An ended subscription grants no lot after its end.
+   */
   grant(customerId: string, grant: ModelGrant, nowMs: number): ModelResult {
     const data = JSON.stringify([grant.subscriptionId, grant.lines]);
     return this.once(customerId, `grant ${grant.invoiceId}`, data, (customer) => {
@@ -150,6 +195,17 @@ export class CreditsModel {
       const lines = grant.lines.filter(
         (line) => endedAtMs === undefined || line.periodStartMs <= endedAtMs,
       );
+      const lots = lines.flatMap((line) => {
+        const months = line.months ?? 1;
+        const shares = monthlyShares(line.credits * months, months, line.periodStartMs);
+        return shares.map((share, k) => ({
+          id:
+            months === 1
+              ? `${grant.invoiceId}#${line.lineId}`
+              : `${grant.invoiceId}#${line.lineId}#${k}`,
+          ...share,
+        }));
+      });
       if (lines.length === 0) {
         return {
           status: 'recorded',
@@ -157,15 +213,17 @@ export class CreditsModel {
         };
       }
       let credits = 0;
-      for (const line of lines) {
-        credits += line.credits;
+      for (const lot of lots) {
+        // C7/C20: the lots after its end of a subscription that ended are cancelled.
+        if (endedAtMs !== undefined && lot.grantedAtMs > endedAtMs) continue;
+        credits += lot.credits;
         customer.lots.push({
-          id: `${grant.invoiceId}#${line.lineId}`,
+          id: lot.id,
           subscriptionId: grant.subscriptionId,
-          granted: line.credits,
-          remaining: line.credits,
-          grantedAtMs: line.periodStartMs,
-          expiresAtMs: threeMonthsAfter(line.periodStartMs),
+          granted: lot.credits,
+          remaining: lot.credits,
+          grantedAtMs: lot.grantedAtMs,
+          expiresAtMs: threeMonthsAfter(lot.grantedAtMs),
         });
       }
       const start = Math.min(...lines.map((line) => line.periodStartMs));
@@ -236,6 +294,26 @@ export class CreditsModel {
     this.settleForfeits(customer, nowMs);
   }
 
+  /** C21: a pack lot, once by its id: 12 months of life from its purchase, and no end takes it. */
+  grantPack(
+    customerId: string,
+    lot: { id: string; credits: number; grantedAtMs: number },
+    nowMs: number,
+  ): void {
+    const customer = this.customer(customerId);
+    if (customer.lots.some((each) => each.id === lot.id) || customer.keys.has(lot.id)) return;
+    customer.keys.set(lot.id, { data: String(lot.credits), outcome: null });
+    customer.lots.push({
+      id: lot.id,
+      granted: lot.credits,
+      remaining: lot.credits,
+      grantedAtMs: lot.grantedAtMs,
+      expiresAtMs: monthsAfter(lot.grantedAtMs, 12),
+      pack: true,
+    });
+    this.settleForfeits(customer, nowMs);
+  }
+
   /**
    * C7/C8/C16: makes every lot agree with the facts, whatever order they arrived in. An end
    * takes a lot when the lot was granted at or before it and still alive then, and no other
@@ -248,6 +326,7 @@ export class CreditsModel {
       .filter(([id, endedAtMs]) => !this.anotherActive(customer, id, endedAtMs))
       .sort(([, a], [, b]) => a - b);
     for (const lot of customer.lots) {
+      if (lot.pack) continue;
       const taking = ends.find(
         ([, endedAtMs]) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
       );
@@ -268,7 +347,8 @@ export class CreditsModel {
   }
 
   /** C7: whether a subscription's end takes `lot` (granted by then, alive then, none other active). */
-  protected endTakes(customer: Customer, lot: ModelLot): boolean {
+  protected endTakes(customer: Customer, lot: ModelLot & { pack?: boolean }): boolean {
+    if (lot.pack) return false;
     for (const [id, endedAtMs] of customer.ended) {
       if (lot.grantedAtMs > endedAtMs || endedAtMs >= lot.expiresAtMs) continue;
       if (!this.anotherActive(customer, id, endedAtMs)) return true;
