@@ -254,26 +254,31 @@ async function expireOneLot(rig: Rig): Promise<string> {
 
 /**
  * Records DynamoDB Local's answers to a first grant from a fresh client (a Query that finds
- * nothing, the GetItem of the table's SCHEMA item that a client makes once, a
- * TransactWriteItems that succeeds), which the replay stand-in then serves to every request.
+ * nothing, GetItems that find nothing: the table's SCHEMA item that a client reads once and the
+ * purchase record a grant reads (issue 13), a TransactWriteItems that succeeds), which the
+ * replay stand-in then serves to every request.
  */
 async function recordReplay(rig: Rig, proxy: Awaited<ReturnType<typeof startRecordingProxy>>) {
   const from = proxy.exchanges.length;
   await deliver(rig, firstInvoice('cus_bench_recorded', BASIC_PRICE));
   const exchanges = proxy.exchanges.slice(from);
-  const operations = exchanges.map((exchange) => exchange.operation);
-  if (operations.join() !== 'Query,GetItem,TransactWriteItems') {
+  const operations = exchanges.map((exchange) => exchange.operation).join();
+  if (!/^Query(,GetItem){1,2},TransactWriteItems$/.test(operations)) {
     throw new Error(
-      `a first grant made ${operations.join()}, not Query, GetItem, TransactWriteItems`,
+      `a first grant made ${operations}, not Query, GetItem (once or twice), TransactWriteItems`,
     );
   }
   if ((exchanges[0]?.response.Items as unknown[] | undefined)?.length !== 0) {
     throw new Error('the recorded Query found items');
   }
+  // The first GetItem is the SCHEMA item's; a second one (the purchase record) found nothing,
+  // which is what the stand-in answers for every other key (GetItemOther, dynamo-stand-in.ts).
+  const getItems = exchanges.length - 2;
   return {
     Query: proxy.recorded('Query', from),
     GetItem: proxy.recorded('GetItem', from + 1),
-    TransactWriteItems: proxy.recorded('TransactWriteItems', from + 2),
+    ...(getItems === 2 && { GetItemOther: proxy.recorded('GetItem', from + 2) }),
+    TransactWriteItems: proxy.recorded('TransactWriteItems', from + exchanges.length - 1),
   };
 }
 
