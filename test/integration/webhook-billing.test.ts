@@ -44,8 +44,7 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
   afterEach(async () => {
     await h?.drop();
     h = undefined;
-    fake.checkoutLines.clear();
-    fake.requests.length = 0;
+    fake.reset();
   });
 
   async function start(now = '2026-11-01T00:10:00Z') {

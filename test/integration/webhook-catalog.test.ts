@@ -25,9 +25,7 @@ describe('Function: stripeWebhook with the plan catalog and the Stripe API (loca
   afterEach(async () => {
     await h?.drop();
     h = undefined;
-    fake.requests.length = 0;
-    fake.prices.clear();
-    fake.invoiceLines.clear();
+    fake.reset();
   });
 
   async function start(planCredits: Record<string, number> = {}, withKey = true) {

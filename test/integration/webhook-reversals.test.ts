@@ -43,7 +43,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
   afterEach(async () => {
     await h?.drop();
     h = undefined;
-    fake.requests.length = 0;
+    fake.reset();
   });
 
   async function start(now = '2026-11-06T00:00:00Z') {

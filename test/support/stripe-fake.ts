@@ -80,8 +80,15 @@ export type StripeFake = {
   /** The next `count` requests fail with `status` (and `Stripe-Should-Retry: false`). */
   failNext(status: number, count?: number): void;
   requestsTo(pathPrefix: string): FakeRequest[];
+  /** Back to how it started (its options' objects, no requests, no failures): between tests. */
+  reset(): void;
   stop(): Promise<void>;
 };
+
+function refill<V>(map: Map<string, V>, entries: Readonly<Record<string, V>> | undefined): void {
+  map.clear();
+  for (const [key, value] of Object.entries(entries ?? {})) map.set(key, value);
+}
 
 export async function startStripeFake(options: StripeFakeOptions = {}): Promise<StripeFake> {
   const prices = new Map(Object.entries(options.prices ?? {}));
@@ -305,6 +312,22 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     },
     requestsTo(pathPrefix) {
       return requests.filter((request) => request.path.startsWith(pathPrefix));
+    },
+    reset() {
+      refill(prices, options.prices);
+      refill(priceDetails, options.priceDetails);
+      refill(checkoutLines, options.checkoutLines);
+      refill(invoiceLines, options.invoiceLines);
+      events.splice(0, events.length, ...(options.events ?? []));
+      refill(invoiceDiscounts, options.invoiceDiscounts);
+      refill(promotionCodes, options.promotionCodes);
+      refill(invoices, options.invoices);
+      refill(subscriptions, options.subscriptions);
+      refill(invoicePayments, options.invoicePayments);
+      refill(refunds, options.refunds);
+      refill(checkoutSessions, options.checkoutSessions);
+      requests.length = 0;
+      failures = undefined;
     },
     stop() {
       server.closeAllConnections();

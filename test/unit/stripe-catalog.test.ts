@@ -12,8 +12,7 @@ describe('Function: createPlanCatalog (against a local fake of the Stripe API)',
   });
   afterAll(async () => fake.stop());
   beforeEach(() => {
-    fake.requests.length = 0;
-    fake.prices.clear();
+    fake.reset();
   });
 
   function catalog(planCredits: Record<string, number> = {}, secretKey = 'sk_test_fake') {
