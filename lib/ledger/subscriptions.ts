@@ -68,7 +68,29 @@ export type SubscriptionGrant = {
   readonly referral?: { readonly code: string };
   /** C24: the payment intent that paid it, when known: a refund naming it finds the invoice. */
   readonly paymentIntentId?: string;
+  /**
+   * C10/C16: Stripe's answer to "is this the subscription's first invoice with money paid?",
+   * asked only when the store cannot tell (see SubscriptionHistoryNeeded).
+   */
+  readonly firstPaidOfSubscription?: boolean;
 };
+
+/**
+ * C10/C16: a paid renewal carrying a code arrived while nothing earlier of its subscription is
+ * known: it redeems if the subscription began free (a trial, a 100% coupon) and not if its first
+ * invoice was paid. Only Stripe knows which before the earlier invoice is delivered, so the
+ * caller asks it (lib/stripe/subscription-history.ts) and runs the grant again with the answer.
+ * Thrown before anything is written.
+ */
+export class SubscriptionHistoryNeeded extends Error {
+  constructor(
+    readonly subscriptionId: string,
+    readonly invoiceId: string,
+  ) {
+    super(`whether ${invoiceId} is the first paid invoice of ${subscriptionId} needs Stripe`);
+    this.name = 'SubscriptionHistoryNeeded';
+  }
+}
 
 export type GrantOutcome = (
   | {
@@ -441,10 +463,7 @@ function redemptionFor(
   }
   const billingReason = grant.billingReason ?? 'subscription_create';
   const before = states.get(grant.customerId)?.facts.subscriptions[grant.subscriptionId] ?? {};
-  const afterTrial =
-    before.freeStartMs !== undefined &&
-    (before.firstPaidMs === undefined || before.firstPaidMs >= grant.invoiceCreatedMs);
-  if (billingReason !== 'subscription_create' && !afterTrial) {
+  if (billingReason !== 'subscription_create' && !firstPaidOfItsSubscription(before, grant)) {
     return {
       outcome: { result: 'not_first_purchase' as const, billingReason },
       changes: [],
@@ -460,6 +479,22 @@ function redemptionFor(
     periodStartMs: periodStartOf(grant),
     nowMs: lookup.nowMs,
   });
+}
+
+/**
+ * C10/C18: whether a paid renewal is its subscription's first invoice with money paid, i.e. the
+ * subscription began free. Known when its $0 start was delivered (and no earlier paid invoice),
+ * or when an earlier paid one was; else Stripe is asked, so that neither the redemption nor the
+ * reason it is refused depends on which invoice was delivered first (C16). Steady renewals
+ * never ask: their subscription's first paid invoice is known by then.
+ */
+function firstPaidOfItsSubscription(before: SubscriptionFacts, grant: SubscriptionGrant): boolean {
+  if (before.firstPaidMs !== undefined && before.firstPaidMs < grant.invoiceCreatedMs) return false;
+  if (before.freeStartMs !== undefined) return true;
+  if (grant.firstPaidOfSubscription === undefined) {
+    throw new SubscriptionHistoryNeeded(grant.subscriptionId, grant.invoiceId);
+  }
+  return grant.firstPaidOfSubscription;
 }
 
 /** C11: each line's first month, and a top-up's first monthly lot (C19, C20). */

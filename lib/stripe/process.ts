@@ -3,7 +3,12 @@ import type { LedgerDeps } from '../ledger/deps';
 import { grantPack } from '../ledger/purchases';
 import type { RedemptionOutcome } from '../ledger/redemptions';
 import { factKeyOf, reverse } from '../ledger/reversals';
-import { endSubscription, grantSubscriptionInvoice } from '../ledger/subscriptions';
+import {
+  endSubscription,
+  grantSubscriptionInvoice,
+  type SubscriptionGrant,
+  SubscriptionHistoryNeeded,
+} from '../ledger/subscriptions';
 import { errorFields, type Logger } from '../log';
 import type { ProcessMetrics } from '../metrics';
 import { defaultBudget } from '../store/call';
@@ -13,6 +18,7 @@ import type { PlanCatalog } from './catalog';
 import type { StripeAccess } from './client';
 import { UnsupportedApiVersionError } from './errors';
 import type { AcceptedApiVersions, StripeEvent } from './events';
+import { isFirstPaidInvoice } from './subscription-history';
 import { type DomainCommand, type SkippedLine, translateEvent } from './translate';
 import { verifyDelivery } from './verify';
 
@@ -142,7 +148,7 @@ async function execute(
 ): Promise<{ report: CommandReport[]; result: CommandResult<unknown> }> {
   switch (command.kind) {
     case 'grantSubscriptionInvoice': {
-      const result = await grantSubscriptionInvoice(deps, command.grant, options);
+      const result = await grantWithHistory(deps, command.grant, options);
       const { grant } = command;
       return {
         result,
@@ -176,6 +182,34 @@ async function execute(
       const { end } = command;
       return { result, report: [report(command.kind, end.subscriptionId, end.customerId, result)] };
     }
+  }
+}
+
+/**
+ * The grant, asking Stripe about the subscription's earlier invoices only when the grant needs
+ * to know (a paid renewal with a code, nothing earlier of its subscription delivered yet).
+ */
+async function grantWithHistory(deps: ProcessDeps, grant: SubscriptionGrant, options: RunOptions) {
+  try {
+    return await grantSubscriptionInvoice(deps, grant, options);
+  } catch (error) {
+    if (!(error instanceof SubscriptionHistoryNeeded)) throw error;
+    const answer = await isFirstPaidInvoice(deps.stripe, {
+      subscriptionId: grant.subscriptionId,
+      invoiceId: grant.invoiceId,
+      createdMs: grant.invoiceCreatedMs,
+    });
+    if (answer.note) {
+      deps.logger.warn('referral code on a renewal decided without Stripe', {
+        invoiceId: grant.invoiceId,
+        note: answer.note,
+      });
+    }
+    return grantSubscriptionInvoice(
+      deps,
+      { ...grant, firstPaidOfSubscription: answer.first },
+      options,
+    );
   }
 }
 

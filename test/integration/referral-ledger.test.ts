@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
 import { referralCodeOf } from '../../lib/ledger/referrals';
-import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import {
+  endSubscription,
+  grantSubscriptionInvoice,
+  SubscriptionHistoryNeeded,
+} from '../../lib/ledger/subscriptions';
 import { freshTable } from '../support/table';
 
 const periodStart = Date.parse('2026-03-01T09:00:00Z');
@@ -24,7 +28,13 @@ describe('Referral redemption (ledger level)', () => {
     customerId: string,
     invoiceId: string,
     credits: number,
-    options: { atMs?: number; code?: string; billingReason?: string; subscriptionId?: string } = {},
+    options: {
+      atMs?: number;
+      code?: string;
+      billingReason?: string;
+      subscriptionId?: string;
+      firstPaidOfSubscription?: boolean;
+    } = {},
   ) {
     const atMs = options.atMs ?? periodStart;
     return grantSubscriptionInvoice(deps(), {
@@ -35,6 +45,9 @@ describe('Referral redemption (ledger level)', () => {
       lines: [{ lineId: 'il_1', credits, periodStartMs: atMs }],
       billingReason: options.billingReason ?? 'subscription_create',
       ...(options.code && { referral: { code: options.code } }),
+      ...(options.firstPaidOfSubscription !== undefined && {
+        firstPaidOfSubscription: options.firstPaidOfSubscription,
+      }),
     });
   }
 
@@ -146,16 +159,37 @@ describe('Referral redemption (ledger level)', () => {
     expect((await balanceOf(table, 'cus_n4', later)).balance).toBe(350);
   });
 
-  it('C12 a first invoice delivered after a renewal still redeems; the renewal never does', async () => {
+  it('C12 C16 a first invoice delivered after a renewal still redeems; the renewal never does', async () => {
     const code = await referralCodeOf(deps(), 'cus_ref');
     // Stripe delivers the renewal first; the subscription's metadata carries the code on both.
-    const renewal = await invoice('cus_n5', 'in_n5_2', 100, {
+    const asked = invoice('cus_n5', 'in_n5_2', 100, {
       atMs: later,
       code,
       billingReason: 'subscription_cycle',
     });
+    // Nothing earlier of the subscription is known: the caller must ask Stripe, and nothing is
+    // written until it answers (lib/stripe/process.ts).
+    await expect(asked).rejects.toBeInstanceOf(SubscriptionHistoryNeeded);
+    expect((await balanceOf(table, 'cus_n5', later)).balance).toBe(0);
+    const renewal = await invoice('cus_n5', 'in_n5_2', 100, {
+      atMs: later,
+      code,
+      billingReason: 'subscription_cycle',
+      firstPaidOfSubscription: false,
+    });
     const first = await invoice('cus_n5', 'in_n5_1', 100, { code });
     expect(renewal.outcome.referral?.result).toBe('not_first_purchase');
     expect(first.outcome.referral).toMatchObject({ result: 'redeemed', bonus: 50 });
+  });
+
+  it("C10 C18 C16 a paid renewal Stripe calls its subscription's first paid invoice redeems", async () => {
+    const code = await referralCodeOf(deps(), 'cus_ref');
+    const renewal = await invoice('cus_n6', 'in_n6_2', 100, {
+      atMs: later,
+      code,
+      billingReason: 'subscription_cycle',
+      firstPaidOfSubscription: true,
+    });
+    expect(renewal.outcome.referral).toMatchObject({ result: 'redeemed', bonus: 50 });
   });
 });

@@ -223,6 +223,117 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
     expect((await h.balance('cus_ref')).balance).toBe(100 + 250);
   });
 
+  /** Puts the event's invoice into the fake's store, as Stripe lists it afterwards. */
+  function knownToStripe(event: Record<string, unknown>) {
+    const invoice = (event.data as { object: Record<string, unknown> }).object;
+    fake.invoices.set(String(invoice.id), invoice);
+    return event;
+  }
+
+  async function trialInvoices(h: WebhookHarness) {
+    await h.deliver(
+      paid({
+        customerId: 'cus_early',
+        subscriptionId: 'sub_early',
+        lines: [{ priceId: BASIC, periodStart: NOV }],
+      }),
+    );
+    const code = await codeOf(h, 'cus_early');
+    const free = knownToStripe(
+      paid({
+        customerId: 'cus_late',
+        subscriptionId: 'sub_late',
+        invoiceId: 'in_late_trial',
+        code,
+        amountPaid: 0,
+        lines: [{ priceId: PRO, periodStart: NOV, amount: 0 }],
+      }),
+    );
+    const firstPaid = knownToStripe(
+      paid({
+        customerId: 'cus_late',
+        subscriptionId: 'sub_late',
+        invoiceId: 'in_late_paid',
+        billingReason: 'subscription_cycle',
+        code,
+        lines: [{ priceId: PRO, periodStart: '2026-12-01T00:00:00Z' }],
+      }),
+    );
+    return { free, firstPaid };
+  }
+
+  it("C16 C10 C18: a trial's first paid invoice redeems the code when delivered before the $0 invoice too", async () => {
+    // Prepare
+    const h = await start('2026-12-01T00:10:00Z');
+    const { free, firstPaid } = await trialInvoices(h);
+    // Act: the paid renewal first; only Stripe knows the subscription began free.
+    const response = await h.deliver(firstPaid);
+    await h.deliver(free);
+    await h.deliver(firstPaid);
+    // Assess: as in the delivery order of the test above.
+    expect(response.statusCode).toBe(200);
+    expect((await h.balance('cus_late')).balance).toBe(500 + 500 + 250);
+    expect((await h.balance('cus_early')).balance).toBe(100 + 250);
+    expect(fake.requestsTo('/v1/invoices').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('C16 C10: a renewal delivered before its paid first invoice redeems nothing; the first invoice does', async () => {
+    // Prepare: Stripe knows both invoices; the renewal is delivered first.
+    const h = await start('2026-12-01T00:10:00Z');
+    const { firstPaid } = await trialInvoices(h);
+    const first = knownToStripe(
+      paid({
+        customerId: 'cus_late',
+        subscriptionId: 'sub_late',
+        invoiceId: 'in_late_trial',
+        code: await codeOf(h, 'cus_early'),
+        lines: [{ priceId: PRO, periodStart: NOV }],
+      }),
+    );
+    // Act
+    const renewal = await h.deliver(firstPaid);
+    const balanceAfterRenewal = (await h.balance('cus_late')).balance;
+    await h.deliver(first);
+    // Assess: the bonus is the first invoice's, granted from its period start.
+    expect(renewal.body).toMatchObject({
+      commands: expect.arrayContaining([
+        expect.objectContaining({ command: 'redeemReferral', status: 'refused' }),
+      ]),
+    });
+    expect(balanceAfterRenewal).toBe(500);
+    expect((await h.balance('cus_late')).balance).toBe(500 + 500 + 250);
+    expect((await h.balance('cus_early')).balance).toBe(100 + 250);
+  });
+
+  it("C16: a Stripe failure while asking for the subscription's invoices is a 5xx that changes nothing", async () => {
+    // Prepare
+    const h = await start('2026-12-01T00:10:00Z');
+    const { firstPaid } = await trialInvoices(h);
+    fake.failNext(500, 10);
+    // Act
+    const failed = await h.deliver(firstPaid);
+    const balanceAfterFailure = (await h.balance('cus_late')).balance;
+    fake.failNext(500, 0);
+    const retried = await h.deliver(firstPaid);
+    // Assess
+    expect(failed.statusCode).toBeGreaterThanOrEqual(500);
+    expect(balanceAfterFailure).toBe(0);
+    expect(retried.statusCode).toBe(200);
+    expect((await h.balance('cus_late')).balance).toBe(500 + 250);
+  });
+
+  it('C16 C10: without STRIPE_SECRET_KEY a renewal delivered first grants and redeems nothing, and says why', async () => {
+    // Prepare: a deployment that never calls Stripe.
+    h = await webhookHarness({ planCredits: PLAN_CREDITS, now: '2026-12-01T00:10:00Z' });
+    const { firstPaid } = await trialInvoices(h);
+    // Act
+    const response = await h.deliver(firstPaid);
+    // Assess: the grant is kept; only the bonus is given up, and the log names the key.
+    expect(response.statusCode).toBe(200);
+    expect((await h.balance('cus_late')).balance).toBe(500);
+    expect(JSON.stringify(h.log.lines())).toMatch(/decided without Stripe.*STRIPE_SECRET_KEY/);
+  });
+
   it('C18: a trial cancelled unpaid leaves the referrer nothing', async () => {
     const h = await start('2026-11-20T00:10:00Z');
     await h.deliver(

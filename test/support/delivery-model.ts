@@ -728,10 +728,15 @@ function referrerOf(event: PlannedEvent): number | undefined {
  *   A renewal of the SAME subscription may share the batch: a renewal never redeems nor uses up
  *   the redemption (lib/ledger/subscriptions.ts), and isNewCustomer (lib/credits/referral.ts) compares
  *   invoice creation times, so the first invoice still redeems when it arrives after its
- *   renewal; the model's answer is the same in either order.
+ *   renewal; the model's answer is the same in either order. A trial's invoices may share a
+ *   batch too: a paid renewal delivered before its $0 start asks Stripe whether it is its
+ *   subscription's first paid invoice (lib/stripe/subscription-history.ts). A trial that redeems
+ *   keeps to its own batch only against another subscription's invoices of the customer, as a
+ *   first invoice does.
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (trialRedeemerAmong(a, b)) return true;
+  if (packAndRedeemer(a, b) || packAndRedeemer(b, a)) return true;
+  if (trialRedeemerAndOther(a, b)) return true;
   const referrerA = referrerOf(a);
   const referrerB = referrerOf(b);
   const firstOfOther =
@@ -744,18 +749,10 @@ function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
   return firstOfOther && (referrerA !== undefined || referrerB !== undefined);
 }
 
-/**
- * C10/C18: a subscription that began with a $0 invoice redeems its code on its first invoice
- * with money paid, a renewal. Which one that is, and whether the customer is still new then,
- * shows only once the $0 invoice and the customer's other purchases are known: lib/ learns that
- * the subscription started free from its $0 invoice (freeStartMs in lib/ledger/subscriptions.ts)
- * and does not redeem on a paid renewal delivered before it. So such a subscription's invoices
- * never share a batch with another invoice of the same customer.
- */
-function trialRedeemerAmong(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (packAndRedeemer(a, b) || packAndRedeemer(b, a)) return true;
+/** C10/C18: a trial whose code may redeem, and an invoice of another of the customer's subscriptions. */
+function trialRedeemerAndOther(a: PlannedEvent, b: PlannedEvent): boolean {
   if (a.kind !== 'invoice' || b.kind !== 'invoice') return false;
-  if (a.customer !== b.customer || a.invoiceId === b.invoiceId) return false;
+  if (a.customer !== b.customer || a.subscriptionId === b.subscriptionId) return false;
   const redeems = (event: InvoiceEvent) =>
     event.trialStart &&
     event.referral?.kind === 'codeOf' &&

@@ -10,6 +10,9 @@ import { stripeFixture } from './stripe-events';
  * - GET /v1/invoices/:id           from `invoices`, else `invoiceDiscounts` (discounts expanded
  *                                  when asked)
  * - GET /v1/subscriptions/:id      from `subscriptions`
+ * - GET /v1/invoices               from `invoices`, by subscription (the invoice's
+ *                                  `parent.subscription_details.subscription`), status and
+ *                                  created[lte], newest first
  * - GET /v1/promotion_codes/:id    from `promotionCodes`
  * - GET /v1/checkout/sessions/:id/line_items   from `checkoutLines`, paginated
  * - GET /v1/events                 from `events`: created[gte|gt|lte|lt], types[], type,
@@ -134,6 +137,7 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     if (lines?.[1]) return sendLines(response, decodeURIComponent(lines[1]), url);
     if (path === '/v1/events') return sendEvents(response, url);
     if (path === '/v1/invoice_payments') return sendInvoicePayments(response, url);
+    if (path === '/v1/invoices') return sendInvoiceList(response, url);
     if (path === '/v1/checkout/sessions') {
       const session = checkoutSessions.get(url.searchParams.get('payment_intent') ?? '');
       return sendPage(response, session ? [session] : [], url, path);
@@ -180,6 +184,21 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
         : id;
     });
     send(response, 200, { ...stripeFixture('invoice'), id: invoiceId, discounts });
+  }
+
+  /** A subscription's invoices, as `GET /v1/invoices?subscription=...` lists them (C10). */
+  function sendInvoiceList(response: ServerResponse, url: URL) {
+    const q = url.searchParams;
+    const createdUpTo = q.has('created[lte]') ? Number(q.get('created[lte]')) : Infinity;
+    const matching = [...invoices.values()]
+      .filter(
+        (invoice) =>
+          (!q.has('subscription') || subscriptionOfInvoice(invoice) === q.get('subscription')) &&
+          (!q.has('status') || invoice.status === q.get('status')) &&
+          Number(invoice.created) <= createdUpTo,
+      )
+      .sort((a, b) => Number(b.created) - Number(a.created));
+    sendPage(response, matching, url, '/v1/invoices');
   }
 
   /** Stripe's invoice payments of one payment intent; `expand[]=data.invoice` embeds it. */
@@ -408,4 +427,9 @@ function notFound(response: ServerResponse, path: string) {
     undefined,
     `Unrecognized request URL (GET: ${path})`,
   );
+}
+
+function subscriptionOfInvoice(invoice: Record<string, unknown>): unknown {
+  const parent = invoice.parent as { subscription_details?: { subscription?: unknown } } | null;
+  return parent?.subscription_details?.subscription;
 }
