@@ -719,8 +719,9 @@ function referrerOf(event: PlannedEvent): number | undefined {
 }
 
 /**
- * Whether `a` and `b` race in a way DOMAIN.md decides by order, so that they must not be
- * delivered in one shuffled batch. (A redemption and the referrer's own events may: C12 sets
+ * Whether `a` and `b` race in a way whose outcome still depends on delivery order (the known
+ * limit in docs/functions.md's referral section), so that they must not be delivered in one
+ * shuffled batch. (A redemption and the referrer's own events may: C12 sets
  * no condition on the referrer, and C7/C8 forfeit a referrer's bonus in either order.)
  * - C10/C12: "the first paid invoice qualifies; the customer is new". A first invoice that
  *   redeems a code must not share a batch with the first invoice of another subscription of the
