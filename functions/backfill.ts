@@ -1,5 +1,3 @@
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
 import {
   type BackfillDeps,
   type BackfillProgress,
@@ -7,15 +5,14 @@ import {
   parseBackfillRequest,
   runBackfill,
 } from '../lib/jobs/backfill';
-import { requestContextFields, withLogContext } from '../lib/log';
 import {
   MetricName,
   type MetricsRecorder,
-  measured,
   metricsFromEnv,
   noMetrics,
   processMetrics,
 } from '../lib/metrics';
+import { instrumentedHandler } from './instrumented';
 
 /**
  * `backfill` (invoke-only): `{"since", "until"?, "types"?, "dryRun"?}` replays a range from
@@ -29,17 +26,16 @@ export function createBackfillHandler(
   deps: () => BackfillDeps,
   metrics: () => MetricsRecorder = () => noMetrics,
 ) {
-  return middy(async (event: unknown, context: Context) =>
-    withLogContext(requestContextFields(context), () => {
-      const recorder = metrics();
-      return measured(recorder, MetricName.backfillInputErrors, () => {
-        const request = parseBackfillRequest(event);
-        return runBackfill({ ...deps(), metrics: processMetrics(recorder) }, request, {
-          remainingTimeMs: () => context.getRemainingTimeInMillis(),
-          onProgress: (progress) => countProgress(recorder, progress),
-        });
+  return instrumentedHandler(
+    metrics,
+    MetricName.backfillInputErrors,
+    async (event, context, recorder) => {
+      const request = parseBackfillRequest(event);
+      return runBackfill({ ...deps(), metrics: processMetrics(recorder) }, request, {
+        remainingTimeMs: () => context.getRemainingTimeInMillis(),
+        onProgress: (progress) => countProgress(recorder, progress),
       });
-    }),
+    },
   );
 }
 

@@ -1,18 +1,15 @@
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
 import type { AsOfConfig } from '../lib/config';
 import type { LedgerDeps } from '../lib/ledger/deps';
-import { requestContextFields, withLogContext } from '../lib/log';
 import {
   countCreditsResult,
   MetricName,
   type MetricsRecorder,
-  measured,
   metricsFromEnv,
   noMetrics,
 } from '../lib/metrics';
 import { runCreditsRequest } from '../lib/ops/credits-api';
 import { budgetOf, depsFromEnv } from '../lib/runtime';
+import { instrumentedHandler } from './instrumented';
 
 /**
  * `credits` (invoke-only): balance, consume, reserve, settle, release, restore, ledger,
@@ -26,19 +23,18 @@ export function createCreditsHandler(
   deps: () => LedgerDeps & AsOfConfig,
   metrics: () => MetricsRecorder = () => noMetrics,
 ) {
-  return middy(async (event: unknown, context: Context) =>
-    withLogContext(requestContextFields(context), () => {
-      const recorder = metrics();
-      return measured(recorder, MetricName.creditsInputErrors, async () => {
-        const ledger = deps();
-        const result = await runCreditsRequest(ledger, event, {
-          budget: budgetOf(context),
-          asOfWrites: ledger.asOfWrites === true,
-        });
-        countCreditsResult(recorder, event, result);
-        return result;
+  return instrumentedHandler(
+    metrics,
+    MetricName.creditsInputErrors,
+    async (event, context, recorder) => {
+      const ledger = deps();
+      const result = await runCreditsRequest(ledger, event, {
+        budget: budgetOf(context),
+        asOfWrites: ledger.asOfWrites === true,
       });
-    }),
+      countCreditsResult(recorder, event, result);
+      return result;
+    },
   );
 }
 

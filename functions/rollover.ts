@@ -1,5 +1,3 @@
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
 import type { AsOfConfig, Config } from '../lib/config';
 import {
   checkRunTime,
@@ -9,15 +7,9 @@ import {
 } from '../lib/jobs/rollover';
 import type { LedgerDeps } from '../lib/ledger/deps';
 import { nowMs } from '../lib/ledger/deps';
-import { requestContextFields, withLogContext } from '../lib/log';
-import {
-  MetricName,
-  type MetricsRecorder,
-  measured,
-  metricsFromEnv,
-  noMetrics,
-} from '../lib/metrics';
+import { MetricName, type MetricsRecorder, metricsFromEnv, noMetrics } from '../lib/metrics';
 import { depsFromEnv } from '../lib/runtime';
+import { instrumentedHandler } from './instrumented';
 
 /**
  * `rollover`: the daily expiry job (C6), or an ops invoke `{"now"?, "dryRun"?}`. A scheduled
@@ -34,28 +26,27 @@ export function createRolloverHandler(
   metrics: () => MetricsRecorder = () => noMetrics,
   sweep: { readonly shardsAtOnce?: number } = {},
 ) {
-  return middy(async (event: unknown, context: Context) =>
-    withLogContext(requestContextFields(context), () => {
-      const recorder = metrics();
-      return measured(recorder, MetricName.rolloverInputErrors, async () => {
-        const request = parseRolloverRequest(event);
-        const ledger = deps();
-        const clockMs = nowMs(ledger);
-        checkRunTime(request, { clockMs, asOfWrites: ledger.asOfWrites === true });
-        const report = await runRollover(ledger, {
-          nowMs: request.nowMs ?? clockMs,
-          dryRun: request.dryRun,
-          remainingTimeMs: () => context.getRemainingTimeInMillis(),
-          expiringNoticeDays: ledger.config?.expiringNoticeDays,
-          ...(sweep.shardsAtOnce !== undefined && { concurrency: sweep.shardsAtOnce }),
-        });
-        if (!report.dryRun) recorder.count(MetricName.creditsExpired, report.expiredCredits);
-        if (request.scheduled && (!report.complete || report.errors > 0)) {
-          throw new RolloverIncompleteError(report);
-        }
-        return report;
+  return instrumentedHandler(
+    metrics,
+    MetricName.rolloverInputErrors,
+    async (event, context, recorder) => {
+      const request = parseRolloverRequest(event);
+      const ledger = deps();
+      const clockMs = nowMs(ledger);
+      checkRunTime(request, { clockMs, asOfWrites: ledger.asOfWrites === true });
+      const report = await runRollover(ledger, {
+        nowMs: request.nowMs ?? clockMs,
+        dryRun: request.dryRun,
+        remainingTimeMs: () => context.getRemainingTimeInMillis(),
+        expiringNoticeDays: ledger.config?.expiringNoticeDays,
+        ...(sweep.shardsAtOnce !== undefined && { concurrency: sweep.shardsAtOnce }),
       });
-    }),
+      if (!report.dryRun) recorder.count(MetricName.creditsExpired, report.expiredCredits);
+      if (request.scheduled && (!report.complete || report.errors > 0)) {
+        throw new RolloverIncompleteError(report);
+      }
+      return report;
+    },
   );
 }
 

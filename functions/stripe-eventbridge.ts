@@ -1,16 +1,13 @@
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
-import { requestContextFields, withLogContext } from '../lib/log';
 import {
   MetricName,
   type MetricsRecorder,
-  measured,
   metricsFromEnv,
   noMetrics,
   processMetrics,
 } from '../lib/metrics';
 import { budgetOf } from '../lib/runtime';
 import { type BridgeDeps, bridgeDepsFromEnv, processBridgedEvent } from '../lib/stripe/eventbridge';
+import { instrumentedHandler } from './instrumented';
 
 /**
  * `stripeEventBridge` (an EventBridge rule on Stripe's partner event bus, asynchronous): runs
@@ -23,14 +20,9 @@ export function createStripeEventBridgeHandler(
   deps: () => BridgeDeps,
   metrics: () => MetricsRecorder = () => noMetrics,
 ) {
-  return middy(async (event: unknown, context: Context) =>
-    withLogContext(requestContextFields(context), () => {
-      const recorder = metrics();
-      return measured(recorder, MetricName.eventsRefused, () =>
-        processBridgedEvent({ ...deps(), metrics: processMetrics(recorder) }, event, {
-          budget: budgetOf(context),
-        }),
-      );
+  return instrumentedHandler(metrics, MetricName.eventsRefused, (event, context, recorder) =>
+    processBridgedEvent({ ...deps(), metrics: processMetrics(recorder) }, event, {
+      budget: budgetOf(context),
     }),
   );
 }
