@@ -84,7 +84,11 @@ export async function reverse(
       {
         label: `${request.undo ? 'undo' : 'reversal'} ${request.key}`,
         customerIds: referrerId ? [request.customerId, referrerId] : [request.customerId],
-        purchases: [{ customerId: request.customerId, purchaseId: request.purchaseId }],
+        // Just read (strongly consistent), so not read again: its write is conditioned on the
+        // version read, and a record changed since cancels it and is decided on as it is.
+        purchases: [
+          { customerId: request.customerId, purchaseId: request.purchaseId, expected: known },
+        ],
         fact: {
           customerId: request.customerId,
           key: factKeyOf(request),

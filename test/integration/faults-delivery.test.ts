@@ -296,9 +296,9 @@ const OPERATIONS: readonly OperationSpec[] = [
     name: 'reversal',
     rules: 'C22 C23',
     // The purchase the payment intent paid for (recorded by its grant), the purchase's record
-    // (for a referrer to read), the customer's state, the record again with it, and one
-    // transaction for the take-back, the debt, the record and the fact.
-    calls: ['GetItem', 'GetItem', 'Query', 'GetItem', 'TransactWriteItems'],
+    // (for a referrer to read, and decided on), the customer's state, and one transaction for
+    // the take-back, the debt, the record and the fact.
+    calls: ['GetItem', 'GetItem', 'Query', 'TransactWriteItems'],
     async prepare(env, ids) {
       const result = await grantSubscriptionInvoice(
         { ...env.deps, clock: () => ms(NOW) },

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { audit } from '../../lib/jobs/audit';
+import type { LedgerDeps } from '../../lib/ledger/deps';
 import { grantPack } from '../../lib/ledger/purchases';
 import { balanceOf } from '../../lib/ledger/queries';
 import { referralCodeOf } from '../../lib/ledger/referrals';
@@ -55,7 +56,7 @@ describe('Function: grantSubscriptionInvoice, without reading the purchase recor
   }
 
   function subscribe(
-    deps: ReturnType<typeof healthy>,
+    deps: LedgerDeps,
     customerId: string,
     invoiceId: string,
     options: { startMs?: number; code?: string; dryRun?: boolean } = {},
