@@ -13,7 +13,7 @@ import {
 } from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
-import { withPurchaseRecord } from './reversals';
+import { expectNoRecord, withPurchaseRecord } from './reversals';
 import { recordedChanges, refereeChangeIn, referralOfPurchase, referrerOf } from './subscriptions';
 
 /** C21: a pack lot lives this long after its purchase, spent after subscription credits (C5). */
@@ -65,7 +65,7 @@ export async function grantPack(
         referrerId && referrerId !== pack.customerId
           ? [pack.customerId, referrerId]
           : [pack.customerId],
-      purchases: [{ customerId: pack.customerId, purchaseId: pack.purchaseId }],
+      purchases: [expectNoRecord(pack.customerId, pack.purchaseId)],
       fact: {
         customerId: pack.customerId,
         key: `grant#${pack.purchaseId}`,

@@ -22,6 +22,7 @@ import { defaultBudget } from '../store/call';
 import {
   type CommandResult,
   type Decision,
+  type PurchaseRead,
   type RunOptions,
   runCommand,
   stateIn,
@@ -83,7 +84,11 @@ export async function reverse(
       {
         label: `${request.undo ? 'undo' : 'reversal'} ${request.key}`,
         customerIds: referrerId ? [request.customerId, referrerId] : [request.customerId],
-        purchases: [{ customerId: request.customerId, purchaseId: request.purchaseId }],
+        // Just read (strongly consistent), so not read again: its write is conditioned on the
+        // version read, and a record changed since cancels it and is decided on as it is.
+        purchases: [
+          { customerId: request.customerId, purchaseId: request.purchaseId, expected: known },
+        ],
         fact: {
           customerId: request.customerId,
           key: factKeyOf(request),
@@ -157,10 +162,20 @@ function withRecord(
 }
 
 /**
+ * How a grant reads its purchase's record: it expects none, since only a reversal delivered
+ * before the grant (C16) writes one first, so it does not read it. The record's write checks
+ * the guess: a reversal that came first fails the grant's transaction, which returns the
+ * record, and the grant is decided again on it (PurchaseRead in lib/store/command.ts).
+ */
+export function expectNoRecord(customerId: string, purchaseId: string): PurchaseRead {
+  return { customerId, purchaseId, expected: emptyRecord(customerId, purchaseId) };
+}
+
+/**
  * A grant's last transaction records what its purchase granted (C22), and applies the
  * reversals Stripe delivered before it (C16: they take effect when the grant arrives), judged
  * at the latest of their times. `own` is the grant's change (with the referee's side of a
- * redemption) and the state after it; the record was read by the grant's command.
+ * redemption) and the state after it; the record is the one the grant's command decided on.
  */
 export function withPurchaseRecord(
   read: CustomerState,

@@ -31,7 +31,7 @@ import {
 } from '../store/command';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
-import { withPurchaseRecord } from './reversals';
+import { expectNoRecord, withPurchaseRecord } from './reversals';
 
 /** One plain subscription line of a paid invoice (C2, C3, C20). */
 export type GrantLine = {
@@ -126,7 +126,7 @@ export async function grantSubscriptionInvoice(
         referrerId && referrerId !== grant.customerId
           ? [grant.customerId, referrerId]
           : [grant.customerId],
-      purchases: [{ customerId: grant.customerId, purchaseId: grant.invoiceId }],
+      purchases: [expectNoRecord(grant.customerId, grant.invoiceId)],
       fact: {
         customerId: grant.customerId,
         key: `grant#${grant.invoiceId}`,

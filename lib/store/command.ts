@@ -5,9 +5,18 @@ import { type Budget, backoff, callStore, checkTimeForAttempt, defaultBudget } f
 import type { StoreDeps } from './client';
 import { factKey } from './keys';
 import { countersAfter, mayPlanOnCache } from './lot-cache';
-import { readPurchase } from './purchases';
+import {
+  guessesOf,
+  type Learned,
+  learn,
+  type PurchaseRead,
+  withPurchases,
+  wrongGuesses,
+} from './purchase-reads';
 import { readState, type StateRead } from './state';
 import { changeItems, type LotsGuard, type TransactItem, transact } from './transact';
+
+export type { PurchaseRead } from './purchase-reads';
 
 /**
  * What a command decided, given the customers' states as they are now:
@@ -68,7 +77,7 @@ export type Command<O> = {
    * Purchase records the decision reads (C22-C24), each attached to its customer's state as
    * `purchases`; a change writes them back conditioned on the version read.
    */
-  readonly purchases?: readonly { readonly customerId: string; readonly purchaseId: string }[];
+  readonly purchases?: readonly PurchaseRead[];
   /** Pure: the same states give the same decision. */
   decide(states: ReadonlyMap<string, CustomerState>): Decision<O>;
   /**
@@ -115,18 +124,23 @@ export async function runCommand<O>(
   const budget = options.budget ?? defaultBudget();
   const cached = await runOnCache(deps, command, { ...options, budget });
   if (cached) return cached;
+  const guesses = guessesOf(command.purchases ?? []);
+  let reads: StateRead[] | undefined;
   for (let attempt = 1; ; attempt++) {
     checkTimeForAttempt(budget, command.label, attempt - 1);
-    await command.prepare?.(budget);
-    // One read at a time: a command reads one or two customers, and a test's interleaving
-    // driver (test/property) relies on each delivery making one call at a time.
-    const reads: StateRead[] = [];
-    for (const id of command.customerIds) reads.push(await readState(deps, id, budget));
+    if (!reads) {
+      await command.prepare?.(budget);
+      // One read at a time: a command reads one or two customers, and a test's interleaving
+      // driver (test/property) relies on each delivery making one call at a time.
+      reads = [];
+      for (const id of command.customerIds) reads.push(await readState(deps, id, budget));
+    }
     const states = await withPurchases(
       deps,
-      command,
+      command.purchases ?? [],
       new Map(reads.map((read) => [read.state.customerId, read.state])),
-      budget,
+      guesses,
+      { ...options, budget },
     );
     const decision = decideOrRetry(command, states);
     if (!decision) {
@@ -136,30 +150,18 @@ export async function runCommand<O>(
       if (existing) return settled(existing, command.fact);
     } else {
       const result = await carryOut(deps, command, states, decision, { ...options, budget });
-      if (result) {
+      if (!isAgain(result)) {
         remember(deps, command, reads, decision, result);
         return result;
       }
+      learn(guesses, result.learned);
+      // Only a guessed record was wrong: every other condition held, so the states read still
+      // stand (the next write is conditioned on them all the same) and need no second read.
+      if (result.keepReads) continue;
     }
+    reads = undefined;
     await backoff(attempt, budget);
   }
-}
-
-/** The states with the purchase records the command asked for, read after the states. */
-async function withPurchases<O>(
-  deps: StoreDeps,
-  command: Command<O>,
-  states: Map<string, CustomerState>,
-  budget: Budget,
-): Promise<Map<string, CustomerState>> {
-  for (const { customerId, purchaseId } of command.purchases ?? []) {
-    const state = stateIn(states, customerId);
-    const record = await readPurchase(deps, customerId, purchaseId, budget);
-    const purchases = new Map(state.purchases);
-    purchases.set(purchaseId, record);
-    states.set(customerId, { ...state, purchases });
-  }
-  return states;
 }
 
 /**
@@ -184,7 +186,11 @@ async function runOnCache<O>(
   if (!change || !mayPlanOnCache(entry, change)) return undefined;
   const guard = { lotsVersion: entry.state.lotsVersion, version: entry.state.version };
   const result = await carryOut(deps, command, states, decision, { ...options, guard });
-  if (result?.status === CommandStatus.applied) {
+  if (isAgain(result)) {
+    cache.forget(customerId);
+    return undefined;
+  }
+  if (result.status === CommandStatus.applied) {
     cache.put(customerId, cachedAfter(entry.state, change), entry.readAtMs);
   } else {
     cache.forget(customerId);
@@ -228,14 +234,31 @@ function decideOrRetry<O>(
   }
 }
 
-/** Writes a decision; undefined when it lost a race and must be decided again. */
-export async function carryOut<O>(
+/**
+ * Not settled yet: decide again, after a lost race or the first of several transactions. It
+ * says what the cancellation showed of the guessed purchase records, and whether those were
+ * all that failed.
+ */
+type Again = {
+  readonly again: true;
+  readonly learned: readonly Learned[];
+  readonly keepReads: boolean;
+};
+
+const AGAIN: Again = { again: true, learned: [], keepReads: false };
+
+function isAgain<O>(result: CommandResult<O> | Again): result is Again {
+  return 'again' in result;
+}
+
+/** Writes a decision; `Again` when it lost a race or needs another transaction. */
+async function carryOut<O>(
   deps: StoreDeps,
-  command: Pick<Command<O>, 'fact'>,
+  command: Pick<Command<O>, 'fact' | 'purchases'>,
   states: ReadonlyMap<string, CustomerState>,
   decision: Decision<O>,
   options: RunOptions & { budget: Budget; guard?: LotsGuard },
-): Promise<CommandResult<O> | undefined> {
+): Promise<CommandResult<O> | Again> {
   if (decision.kind === 'refuse') {
     // A refusal writes nothing, so only a read tells whether this is a retry of a command
     // that succeeded before (C15: a retried spend returns the first result).
@@ -254,9 +277,10 @@ export async function carryOut<O>(
     command.fact && final ? items.push(factItem(deps, command.fact, decision)) - 1 : -1;
   const written = await transact(deps, items, options.budget, factIndex);
   if (written.kind === 'settled') return settled(written.item as FactItem, command.fact);
-  if (written.kind === 'lost') return undefined;
+  if (written.kind === 'lost')
+    return { again: true, ...wrongGuesses(command.purchases ?? [], items, written.reasons) };
   // A change that needs another transaction runs again from a fresh read.
-  return final ? { status, outcome: decision.outcome } : undefined;
+  return final ? { status, outcome: decision.outcome } : AGAIN;
 }
 
 function stateOf(states: ReadonlyMap<string, CustomerState>, customerId: string) {

@@ -46,8 +46,19 @@ export async function readPurchase(
       options,
     ),
   );
-  const item = response.Item as PurchaseItem | undefined;
-  return item ? recordFromItem(item) : emptyRecord(customerId, purchaseId);
+  return recordOf(customerId, purchaseId, response.Item);
+}
+
+/**
+ * The record a stored item holds (a read's, or the one a cancelled transaction returned when
+ * the record's condition failed), or an empty one when there was no item.
+ */
+export function recordOf(
+  customerId: string,
+  purchaseId: string,
+  item: Record<string, unknown> | undefined,
+): PurchaseRecord {
+  return item ? recordFromItem(item as PurchaseItem) : emptyRecord(customerId, purchaseId);
 }
 
 /** The purchase a pack's payment intent paid for (C24), if a grant recorded one. */
@@ -75,7 +86,8 @@ export async function purchaseOfPayment(
 /**
  * The record's write, conditioned on the version read (`record.version - 1`), so that two
  * commands changing one purchase cannot both succeed; a pack's payment intent is recorded with
- * the record's first grant.
+ * the record's first grant. A failed condition returns the record as it is (ALL_OLD): a grant
+ * that assumed there was none decides again on it (lib/store/command.ts).
  */
 export function purchaseItems(table: string, record: PurchaseRecord): TransactItem[] {
   const read = record.version - 1;
@@ -83,6 +95,7 @@ export function purchaseItems(table: string, record: PurchaseRecord): TransactIt
     Put: {
       TableName: table,
       Item: recordToItem(record),
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       ...(read === 0
         ? { ConditionExpression: 'attribute_not_exists(pk)' }
         : {

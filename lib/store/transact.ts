@@ -309,10 +309,20 @@ function sameSubscription(a: SubscriptionFacts | undefined, b: SubscriptionFacts
   return a?.activeSinceMs === b.activeSinceMs && a?.endedAtMs === b.endedAtMs;
 }
 
+/**
+ * Why one item of a cancelled transaction failed: its code (`None` when it did not), and for a
+ * failed condition on an item written with `ReturnValuesOnConditionCheckFailure: ALL_OLD`, the
+ * item as DynamoDB found it (absent: there was none).
+ */
+export type CancellationReason = {
+  readonly code: string;
+  readonly item?: Record<string, unknown>;
+};
+
 /** What a transaction came to: written, lost to a concurrent writer, or already settled. */
 export type TransactOutcome =
   | { readonly kind: 'written' }
-  | { readonly kind: 'lost' }
+  | { readonly kind: 'lost'; readonly reasons: readonly CancellationReason[] }
   | { readonly kind: 'settled'; readonly item: Record<string, unknown> };
 
 /**
@@ -344,13 +354,16 @@ export async function transact(
     if (existing?.Code === 'ConditionalCheckFailed' && existing.Item) {
       return { kind: 'settled', item: unmarshall(existing.Item) };
     }
-    const codes = reasons.map((reason) => reason.Code ?? 'None');
+    const lost = reasons.map((reason) => ({
+      code: reason.Code ?? 'None',
+      ...(reason.Item && { item: unmarshall(reason.Item) }),
+    }));
     if (
-      codes.every((code) =>
+      lost.every(({ code }) =>
         ['None', 'ConditionalCheckFailed', 'TransactionConflict'].includes(code),
       )
     ) {
-      return { kind: 'lost' };
+      return { kind: 'lost', reasons: lost };
     }
     throw error;
   }

@@ -254,9 +254,10 @@ async function expireOneLot(rig: Rig): Promise<string> {
 
 /**
  * Records DynamoDB Local's answers to a first grant from a fresh client (a Query that finds
- * nothing, GetItems that find nothing: the table's SCHEMA item that a client reads once and the
- * purchase record a grant reads (issue 13), a TransactWriteItems that succeeds), which the
- * replay stand-in then serves to every request.
+ * nothing, a GetItem of the table's SCHEMA item that a client reads once, a TransactWriteItems
+ * that succeeds), which the replay stand-in then serves to every request. A grant of issue 13
+ * also read its purchase record (a second GetItem that found nothing); grants no longer do, and
+ * the stand-in serves such a miss only when one was recorded.
  */
 async function recordReplay(rig: Rig, proxy: Awaited<ReturnType<typeof startRecordingProxy>>) {
   const from = proxy.exchanges.length;
@@ -271,8 +272,9 @@ async function recordReplay(rig: Rig, proxy: Awaited<ReturnType<typeof startReco
   if ((exchanges[0]?.response.Items as unknown[] | undefined)?.length !== 0) {
     throw new Error('the recorded Query found items');
   }
-  // The first GetItem is the SCHEMA item's; a second one (the purchase record) found nothing,
-  // which is what the stand-in answers for every other key (GetItemOther, dynamo-stand-in.ts).
+  // The first GetItem is the SCHEMA item's; a second one (a purchase record) would have found
+  // nothing, which is what the stand-in answers for every other key (GetItemOther,
+  // dynamo-stand-in.ts).
   const getItems = exchanges.length - 2;
   return {
     Query: proxy.recorded('Query', from),

@@ -228,9 +228,9 @@ const OPERATIONS: readonly OperationSpec[] = [
     name: 'grant',
     rules: 'C3',
     // The customer's state; the table's SCHEMA item (a new customer could be a 0.1.0 one,
-    // asked once per client); the purchase's record (reversals that came first, C22); the
-    // transaction.
-    calls: ['Query', 'GetItem', 'GetItem', 'TransactWriteItems'],
+    // asked once per client); the transaction. The purchase's record is not read: a grant
+    // expects none, and a reversal that came first (C16) would fail the transaction instead.
+    calls: ['Query', 'GetItem', 'TransactWriteItems'],
     prepare: async () => {},
     async caller(env, _healthy, ids) {
       const { invoice, subscription } = idsOf(ids);
@@ -254,8 +254,9 @@ const OPERATIONS: readonly OperationSpec[] = [
     name: 'referral',
     rules: 'C10 C11 C12',
     // The code's owner, the new customer's state (and the SCHEMA item), the referrer's state,
-    // the purchase's record, and one transaction for the grant and both bonuses.
-    calls: ['GetItem', 'Query', 'GetItem', 'Query', 'GetItem', 'TransactWriteItems'],
+    // and one transaction for the grant, both bonuses and the purchase's record (not read, as
+    // for a grant).
+    calls: ['GetItem', 'Query', 'GetItem', 'Query', 'TransactWriteItems'],
     async prepare(env, ids) {
       const referrer = ids.referrer as string;
       await grantHealthy(env, referrer, `in_${referrer}`, 100, FEB);
@@ -295,9 +296,9 @@ const OPERATIONS: readonly OperationSpec[] = [
     name: 'reversal',
     rules: 'C22 C23',
     // The purchase the payment intent paid for (recorded by its grant), the purchase's record
-    // (for a referrer to read), the customer's state, the record again with it, and one
-    // transaction for the take-back, the debt, the record and the fact.
-    calls: ['GetItem', 'GetItem', 'Query', 'GetItem', 'TransactWriteItems'],
+    // (for a referrer to read, and decided on), the customer's state, and one transaction for
+    // the take-back, the debt, the record and the fact.
+    calls: ['GetItem', 'GetItem', 'Query', 'TransactWriteItems'],
     async prepare(env, ids) {
       const result = await grantSubscriptionInvoice(
         { ...env.deps, clock: () => ms(NOW) },
