@@ -124,6 +124,31 @@ export function releaseDue(state: CustomerState, nowMs: number): StateChange | u
   return changeOf(state, { released: due, drafts: due.map(releaseEntry) });
 }
 
+/**
+ * How many lots come due one release of its own records: each is three items of a
+ * transaction (the lot, its due marker, its entry), and a transaction holds 100.
+ */
+export const MAX_LOTS_PER_RELEASE = 30;
+
+/**
+ * C20: the releases of `lots` (upcoming lots come due, as in `state`) on their own, oldest
+ * grant first, at most MAX_LOTS_PER_RELEASE a change, each decided on the state the ones
+ * before leave. A write that would record more months than fit beside it writes these first
+ * (lib/store/releases.ts).
+ */
+export function releasesInBatches(state: CustomerState, lots: readonly Lot[]): StateChange[] {
+  const oldestFirst = [...lots].sort((a, b) => a.grantedAtMs - b.grantedAtMs || byBurnOrder(a, b));
+  const changes: StateChange[] = [];
+  let current = state;
+  for (let start = 0; start < oldestFirst.length; start += MAX_LOTS_PER_RELEASE) {
+    const batch = oldestFirst.slice(start, start + MAX_LOTS_PER_RELEASE);
+    const change = changeOf(current, { released: batch, drafts: batch.map(releaseEntry) });
+    changes.push(change);
+    current = stateAfter(current, change);
+  }
+  return changes;
+}
+
 function releaseEntry(lot: Lot): EntryDraft {
   return {
     id: `release#${lot.id}`,
@@ -189,21 +214,40 @@ export function spend(
 }
 
 /**
- * How many lots one expiry change reclaims at most: each is a ledger entry and a lot item, and
- * they must fit in one DynamoDB transaction (100 items) with the account.
+ * How many transaction items one expiry change takes at most, leaving the rest of DynamoDB's
+ * 100 to the account and to what the run settles first: a lot reclaimed is its item and its
+ * entry (40 lots a change); an upcoming lot nobody recorded, also its due marker and release.
  */
-export const MAX_LOTS_PER_EXPIRY = 40;
+export const MAX_ITEMS_PER_EXPIRY = 80;
+
+function expiryItems(lot: Lot): number {
+  const entries = lot.remaining > 0 ? 1 : 0;
+  return lot.upcoming ? 2 * (1 + entries) : 1 + entries;
+}
+
+/** The first of `lots` whose expiry fits in `maxItems` transaction items (one at least). */
+function fittingExpiry(lots: readonly Lot[], maxItems: number): Lot[] {
+  const batch: Lot[] = [];
+  let items = 0;
+  for (const lot of lots) {
+    items += expiryItems(lot);
+    if (batch.length > 0 && items > maxItems) break;
+    batch.push(lot);
+  }
+  return batch;
+}
 
 /**
  * C6: reclaims the lots expired at `nowMs`, soonest first, one entry per lot with credit left
- * (dated at its expiry); at most `maxLots` of them, so that the change fits in one transaction.
+ * (dated at its expiry); as many as fit in `maxItems` transaction items, so that the change
+ * fits in one transaction (the expiry job runs again while expired lots are left).
  */
 export function expire(
   state: CustomerState,
   nowMs: number,
-  maxLots = MAX_LOTS_PER_EXPIRY,
+  maxItems = MAX_ITEMS_PER_EXPIRY,
 ): StateChange | null {
-  const reclaimed = expiredLots(state.lots, nowMs).slice(0, maxLots);
+  const reclaimed = fittingExpiry(expiredLots(state.lots, nowMs), maxItems);
   if (reclaimed.length === 0) return null;
   const drafts: EntryDraft[] = reclaimed
     .filter((lot) => lot.remaining > 0)
@@ -233,9 +277,9 @@ export function expireSettled(
   read: CustomerState,
   pending: StateChange | undefined,
   nowMs: number,
-  maxLots = MAX_LOTS_PER_EXPIRY,
+  maxItems = MAX_ITEMS_PER_EXPIRY,
 ): StateChange | undefined {
-  const expired = expire(pending ? stateAfter(read, pending) : read, nowMs, maxLots);
+  const expired = expire(pending ? stateAfter(read, pending) : read, nowMs, maxItems);
   if (!pending || !expired) return expired ?? pending;
   const reclaimedIds = new Set(expired.reclaimed.map((lot) => lot.id));
   const asRead = new Map(

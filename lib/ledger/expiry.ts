@@ -1,5 +1,6 @@
-import { expireSettled, MAX_LOTS_PER_EXPIRY, settleByTime } from '../credits/changes';
+import { expireSettled, MAX_ITEMS_PER_EXPIRY, settleByTime } from '../credits/changes';
 import { recordLapses } from '../credits/holds';
+import { expiredLots } from '../credits/lots';
 import { EntryType, stateAfter } from '../credits/state';
 import {
   type CommandResult,
@@ -40,10 +41,10 @@ export async function expireCustomer(
       expiredCredits: total.expiredCredits + outcome.expiredCredits,
       lapsedHolds: total.lapsedHolds + (outcome.lapsedHolds ?? 0),
     };
-    // A dry run reports every lot it would reclaim at once; a run goes on while batches fill,
-    // and after a batch of lapses.
+    // A dry run reports every lot it would reclaim at once; a run goes on while expired lots
+    // are left, and after a batch of lapses.
     const lapses = outcome.lapsedHolds !== undefined;
-    if (result.dryRun || (!lapses && outcome.reclaimedLots < MAX_LOTS_PER_EXPIRY)) {
+    if (result.dryRun || (!lapses && !outcome.more)) {
       // `refused` when no credit expired, even if records of forfeited lots were cleared.
       const status = total.expiredLots > 0 ? CommandStatus.applied : CommandStatus.refused;
       const { lapsedHolds, ...expired } = total;
@@ -56,10 +57,10 @@ export async function expireCustomer(
   }
 }
 
-/** A batch's outcome also counts the lots it deleted that had nothing left (no entry). */
-type BatchOutcome = ExpiryOutcome & { readonly reclaimedLots: number };
+/** A batch's outcome also says whether expired lots are left for another batch. */
+type BatchOutcome = ExpiryOutcome & { readonly more: boolean };
 
-const nothingExpired = { expiredLots: 0, expiredCredits: 0, reclaimedLots: 0 } as const;
+const nothingExpired = { expiredLots: 0, expiredCredits: 0, more: false } as const;
 
 function expireBatch(
   deps: LedgerDeps,
@@ -84,14 +85,14 @@ function expireBatch(
         // What time alone has settled comes next: upcoming lots now granted (C20), forfeits
         // the facts imply but nobody wrote (C7).
         const { change: pending } = settleByTime(after, atMs);
-        const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_LOTS_PER_EXPIRY;
+        const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_ITEMS_PER_EXPIRY;
         const change = expireSettled(after, pending, atMs, limit);
         if (!change) return { kind: 'refuse', outcome: nothingExpired };
         const expiries = change.entries.filter((entry) => entry.type === EntryType.expiry);
         const outcome = {
           // A forfeited lot kept as a record has nothing left to expire: no entry, no count.
           expiredLots: expiries.length,
-          reclaimedLots: change.reclaimed.length,
+          more: expiredLots(stateAfter(after, change).lots, atMs).length > 0,
           // 0 - sum, not -sum: an empty run must report 0, not -0.
           expiredCredits: 0 - expiries.reduce((sum, entry) => sum + entry.amount, 0),
           ...(lapses && { lapsedHolds: lapses.holds }),

@@ -13,6 +13,7 @@ import {
   withPurchases,
   wrongGuesses,
 } from './purchase-reads';
+import { mustReleaseFirst, writeReleasesFirst } from './releases';
 import { readState, type StateRead } from './state';
 import { changeItems, type LotsGuard, type TransactItem, transact } from './transact';
 
@@ -275,6 +276,13 @@ async function carryOut<O>(
   const final = decision.kind === 'record' || decision.final !== false;
   const factIndex =
     command.fact && final ? items.push(factItem(deps, command.fact, decision)) - 1 : -1;
+  // C20: more months come due than fit beside the write are recorded first, on their own.
+  if (
+    mustReleaseFirst(items, changes) &&
+    (await writeReleasesFirst(deps, states, changes, options.budget))
+  ) {
+    return AGAIN;
+  }
   const written = await transact(deps, items, options.budget, factIndex);
   if (written.kind === 'settled') return settled(written.item as FactItem, command.fact);
   if (written.kind === 'lost')

@@ -1,14 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookBalance } from '../../lib/credits/lots';
+import { audit } from '../../lib/jobs/audit';
+import { runRollover } from '../../lib/jobs/rollover';
+import type { LedgerDeps } from '../../lib/ledger/deps';
 import { expireCustomer } from '../../lib/ledger/expiry';
 import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
 import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { capturingLogger } from '../../lib/log';
+import { wholeLedger } from '../../lib/store/ledger';
+import { creditsFunction } from '../support/credits-calls';
 import { freshTable } from '../support/table';
+
+type Table = Awaited<ReturnType<typeof freshTable>>;
 
 const start = Date.parse('2026-01-15T00:00:00Z');
 const afterExpiry = Date.parse('2026-05-01T00:00:00Z');
 
 describe('Limits of one DynamoDB transaction', () => {
-  let table: Awaited<ReturnType<typeof freshTable>>;
+  let table: Table;
   beforeAll(async () => {
     table = await freshTable('limits');
   });
@@ -43,3 +52,160 @@ describe('Limits of one DynamoDB transaction', () => {
     expect(ledger.entries[0]?.balanceAfter).toBe(0);
   });
 });
+
+const YEAR_START = Date.parse('2026-01-01T00:00:00Z');
+/** 10 Dec: the months from February to December have come due (Feb to Sep expired since). */
+const DECEMBER = Date.parse('2026-12-10T00:00:00Z');
+
+/**
+ * C20: a customer with `plans` annual plans of 100 credits a month from 1 Jan 2026, each its
+ * own subscription, and nothing written since their first invoices: by DECEMBER, per plan, 8
+ * months have come due and expired unrecorded, and 3 are due and alive, unrecorded too.
+ */
+async function unrecordedYear(table: Table, customerId: string, plans: number) {
+  const deps = { ...table, clock: () => YEAR_START };
+  for (let plan = 1; plan <= plans; plan++) {
+    const granted = await grantSubscriptionInvoice(deps, {
+      customerId,
+      invoiceId: `in_${customerId}_${plan}`,
+      subscriptionId: `sub_${customerId}_${plan}`,
+      invoiceCreatedMs: YEAR_START,
+      lines: [{ lineId: 'il_1', credits: 100, periodStartMs: YEAR_START, months: 12 }],
+    });
+    expect(granted.status).toBe('applied');
+  }
+}
+
+/**
+ * C14: the ledger's sum is what the lots hold and the audit finds nothing wrong; each month
+ * entered the ledger once, however many transactions recorded the months.
+ */
+async function ledgerOfLots(table: Table, customerId: string) {
+  const entries = await wholeLedger(table, customerId);
+  const sum = entries.reduce((total, entry) => total + entry.amount, 0);
+  expect(sum).toBe(bookBalance((await readCustomer(table, customerId)).lots));
+  expect((await audit(table, { customerId })).problems).toEqual([]);
+  const releases = entries.filter((entry) => entry.id?.startsWith('release#'));
+  expect(new Set(releases.map((entry) => entry.id)).size).toBe(releases.length);
+  return { sum, releases: releases.length };
+}
+
+// 3 plans: 9 months due and alive, 24 expired unrecorded; 12 plans: 36 and 96, more than one
+// transaction holds either way (a month recorded is its lot, its due marker and an entry).
+describe.each([3, 12])(
+  'Limits of one DynamoDB transaction: %i annual plans, a year unrecorded (C20)',
+  (plans) => {
+    let table: Table;
+    let deps: LedgerDeps;
+    let credits: ReturnType<typeof creditsFunction>;
+    beforeAll(async () => {
+      table = await freshTable('limits-due');
+      deps = { ...table, clock: () => DECEMBER };
+      credits = creditsFunction(() => deps);
+    });
+    afterAll(async () => table.drop());
+
+    it('C5 C15 a spend records the months come due, then takes from them', async () => {
+      // Prepare
+      await unrecordedYear(table, 'cus_spend', plans);
+      // Act
+      const spent = await credits.call({
+        action: 'consume',
+        customerId: 'cus_spend',
+        amount: 150,
+        idempotencyKey: 'img-1',
+      });
+      // Assess: alive are October to December, 300 a plan; January's lot awaits the job.
+      expect(spent).toEqual({ ok: true, balance: plans * 300 - 150 });
+      expect(await ledgerOfLots(table, 'cus_spend')).toEqual({
+        sum: plans * 400 - 150,
+        releases: plans * 3,
+      });
+    });
+
+    it('C3 a grant records the months come due, then grants', async () => {
+      // Prepare
+      await unrecordedYear(table, 'cus_grant', plans);
+      // Act
+      const granted = await grantSubscriptionInvoice(deps, {
+        customerId: 'cus_grant',
+        invoiceId: 'in_cus_grant_monthly',
+        subscriptionId: 'sub_cus_grant_monthly',
+        invoiceCreatedMs: DECEMBER,
+        lines: [{ lineId: 'il_1', credits: 50, periodStartMs: DECEMBER }],
+      });
+      // Assess
+      expect(granted.status).toBe('applied');
+      expect(granted.outcome).toMatchObject({ result: 'granted', balance: plans * 300 + 50 });
+      expect(await ledgerOfLots(table, 'cus_grant')).toEqual({
+        sum: plans * 400 + 50,
+        releases: plans * 3,
+      });
+    });
+
+    it('C25 a hold through the credits function records the months come due, then holds', async () => {
+      // Prepare
+      await unrecordedYear(table, 'cus_hold', plans);
+      // Act
+      const held = await credits.call({
+        action: 'reserve',
+        customerId: 'cus_hold',
+        amount: 250,
+        holdId: 'job-1',
+      });
+      // Assess
+      expect(held).toMatchObject({ ok: true, held: 250, balance: plans * 300 - 250 });
+      expect(await ledgerOfLots(table, 'cus_hold')).toEqual({
+        sum: plans * 400 - 250,
+        releases: plans * 3,
+      });
+    });
+
+    it('C6 the expiry job reclaims the months expired unrecorded and records the due ones', async () => {
+      // Prepare: a table of its own, so that the job finds this customer alone.
+      const own = await freshTable('limits-due-job');
+      try {
+        await unrecordedYear(own, 'cus_expiry', plans);
+        // Act
+        const report = await runRollover(own, {
+          nowMs: DECEMBER,
+          logger: capturingLogger().logger,
+        });
+        // Assess: January's lot and February to September's, each 100, in every plan.
+        expect(report).toMatchObject({ errors: 0, expiredLots: plans * 9, complete: true });
+        expect(report.expiredCredits).toBe(plans * 900);
+        expect(await ledgerOfLots(own, 'cus_expiry')).toEqual({
+          sum: plans * 300,
+          releases: plans * 11,
+        });
+        expect((await balanceOf(own, 'cus_expiry', DECEMBER)).balance).toBe(plans * 300);
+      } finally {
+        await own.drop();
+      }
+    });
+
+    it('C15 C16 two spends at once both record the months come due, once, and both take', async () => {
+      // Prepare
+      await unrecordedYear(table, 'cus_both', plans);
+      // Act
+      const [first, second] = await Promise.all(
+        ['img-a', 'img-b'].map((key) =>
+          credits.call({
+            action: 'consume',
+            customerId: 'cus_both',
+            amount: 120,
+            idempotencyKey: key,
+          }),
+        ),
+      );
+      // Assess
+      expect(first).toMatchObject({ ok: true });
+      expect(second).toMatchObject({ ok: true });
+      expect((await balanceOf(table, 'cus_both', DECEMBER)).balance).toBe(plans * 300 - 240);
+      expect(await ledgerOfLots(table, 'cus_both')).toEqual({
+        sum: plans * 400 - 240,
+        releases: plans * 3,
+      });
+    });
+  },
+);

@@ -632,18 +632,12 @@ class Planner {
   }
 
   /**
-   * The plan of a new subscription. A customer has at most one annual subscription, which is
-   * never renewed: lib/ fails when more lots come due at once than one transaction holds (the
-   * expiry job's release of due lots is not bounded, lib/ledger/expiry.ts), which several annual
-   * plans or a second year make likely here, and the daily job keeps rare in production.
+   * The plan of a new subscription. A customer may have several annual ones, whose months come
+   * due unrecorded together until a write records them (in transactions of their own when more
+   * than fit beside it, lib/store/releases.ts). An annual subscription is not renewed (`renew`).
    */
-  private priceFor(customer: number, plan: number): string {
-    const priceId = PRICE_IDS[plan % PRICE_IDS.length] as string;
-    const annual = (id: string) => (PLAN_INTERVAL_MONTHS[id] ?? 1) > 1;
-    const hasAnnual = this.subscriptions.some(
-      (sub) => sub.customer === customer && annual(sub.priceId),
-    );
-    return annual(priceId) && hasAnnual ? (PRICE_IDS[0] as string) : priceId;
+  private priceFor(_customer: number, plan: number): string {
+    return PRICE_IDS[plan % PRICE_IDS.length] as string;
   }
 
   /** Ends the subscription: no renewal after this; the time is set once the batch's is known. */

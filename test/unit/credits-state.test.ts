@@ -4,8 +4,11 @@ import {
   expire,
   expireSettled,
   grantLots,
+  MAX_ITEMS_PER_EXPIRY,
+  MAX_LOTS_PER_RELEASE,
   monthlyLots,
   releaseDue,
+  releasesInBatches,
   settleByTime,
   spend,
 } from '../../lib/credits/changes';
@@ -243,6 +246,28 @@ describe('Function: expire', () => {
       },
     ]);
     expect(change?.reclaimed).toEqual([jan, feb]);
+  });
+
+  it('C6 C20 reclaims as many lots as fit MAX_ITEMS_PER_EXPIRY: an unrecorded upcoming one takes twice the items', () => {
+    // Prepare: 50 lots in the ledger and 30 upcoming ones nobody recorded, all expired by May.
+    const plain = Array.from({ length: 50 }, (_, k) => lot(`p${k}`, '2026-01-01T00:00:00Z', 10));
+    const upcoming = Array.from({ length: 30 }, (_, k) => ({
+      ...lot(`u${k}`, '2026-01-01T00:00:00Z', 10),
+      upcoming: true as const,
+    }));
+    const nowMs = ms('2026-05-01T00:00:00Z');
+
+    // Act
+    const plainBatch = expire(stateWith(plain), nowMs);
+    const upcomingBatch = expire(stateWith(upcoming), nowMs);
+
+    // Assess: a lot and its entry; an upcoming lot, its due marker and two entries.
+    expect(plainBatch?.reclaimed).toHaveLength(MAX_ITEMS_PER_EXPIRY / 2);
+    expect(upcomingBatch?.reclaimed).toHaveLength(MAX_ITEMS_PER_EXPIRY / 4);
+    expect(upcomingBatch?.entries.map((each) => each.id).slice(0, 2)).toEqual([
+      'release#u0',
+      'expiry#u0',
+    ]);
   });
 
   it('C6 reclaims a forfeited record without an entry; nothing expired is no change', () => {
@@ -483,6 +508,39 @@ describe('Function: monthlyLots, releaseDue, cancelUpcoming (C19, C20)', () => {
       ['grant', 100, 100],
     ]);
     expect(bookBalance(state.lots)).toBe(0);
+  });
+
+  it('C14 C20 months come due are released on their own in batches, oldest first, the ledger running on', () => {
+    // Prepare: 70 months come due, listed newest first, over a ledger holding 5.
+    const due = Array.from({ length: 70 }, (_, k) => ({
+      ...lot(
+        `m${69 - k}`,
+        new Date(ms('2026-01-01T00:00:00Z') + (69 - k) * 3_600_000).toISOString(),
+        2,
+      ),
+      upcoming: true as const,
+    }));
+    const state = stateWith([lot('old', '2026-01-01T00:00:00Z', 5), ...due]);
+
+    // Act
+    const batches = releasesInBatches(state, due);
+
+    // Assess
+    expect(batches.map((each) => each.released.length)).toEqual([
+      MAX_LOTS_PER_RELEASE,
+      MAX_LOTS_PER_RELEASE,
+      70 - 2 * MAX_LOTS_PER_RELEASE,
+    ]);
+    const entries = batches.flatMap((each) => each.entries);
+    expect(entries.map((each) => each.id)).toEqual(
+      Array.from({ length: 70 }, (_, k) => `release#m${k}`),
+    );
+    expect(entries.map((each) => each.balanceAfter)).toEqual(
+      Array.from({ length: 70 }, (_, k) => 5 + 2 * (k + 1)),
+    );
+    const after = batches.reduce(stateAfter, state);
+    expect(after.lots.filter((each) => each.upcoming)).toEqual([]);
+    expect(bookBalance(after.lots)).toBe(145);
   });
 
   it('C19 a downgrade cancels credits not yet granted, latest first, and takes back nothing granted', () => {
