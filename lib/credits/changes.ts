@@ -296,18 +296,26 @@ export function expireSettled(
 
 /**
  * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
- * subscription's lots not yet granted at `atMs` (the change), latest first. Returns what it
- * could cancel (less when fewer are upcoming) and the change, if any.
+ * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
+ * end of the period the change falls in), latest first. Returns what it could cancel (less
+ * when fewer are upcoming) and the change, if any.
  */
 export function cancelUpcoming(
   state: CustomerState,
-  request: { subscriptionId: string; credits: number; atMs: number; entryId: string },
+  request: {
+    subscriptionId: string;
+    credits: number;
+    atMs: number;
+    beforeMs: number;
+    entryId: string;
+  },
 ): { cancelled: number; change?: StateChange } {
   const later = state.lots
     .filter(
       (lot) =>
         lot.subscriptionId === request.subscriptionId &&
         lot.grantedAtMs > request.atMs &&
+        lot.grantedAtMs < request.beforeMs &&
         lot.remaining > 0,
     )
     .sort(byBurnOrder)

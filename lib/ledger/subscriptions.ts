@@ -49,6 +49,11 @@ export type ProrationGrant = {
   readonly credits: number;
   /** The start of the prorated period: the time of the change. */
   readonly periodStartMs: number;
+  /**
+   * Its end: the end of the billing period the change falls in, where the next renewal's
+   * credits begin. Not part of the grant's fingerprint, which predates it.
+   */
+  readonly periodEndMs: number;
   readonly months: number;
 };
 
@@ -133,7 +138,7 @@ export async function grantSubscriptionInvoice(
         fingerprint: fingerprint({
           subscriptionId: grant.subscriptionId,
           lines: grant.lines,
-          ...(grant.proration && { proration: grant.proration }),
+          ...(grant.proration && { proration: fingerprinted(grant.proration) }),
           ...(grant.referral && { code: code ?? grant.referral.code }),
         }),
       },
@@ -345,7 +350,15 @@ function grantChange(
   };
 }
 
-/** C19: a net proration of zero or less cancels that much upcoming credit, latest first. */
+function fingerprinted({ periodEndMs: _periodEndMs, ...proration }: ProrationGrant) {
+  return proration;
+}
+
+/**
+ * C19: a net proration of zero or less cancels that much of the credit still to come in the
+ * period the change falls in, latest first. A later renewal's lots are no part of it, even
+ * when Stripe delivers the renewal first (C16): the downgrade took nothing from them.
+ */
 function downgradeOf(customer: CustomerState, grant: SubscriptionGrant) {
   const proration = grant.proration;
   if (!proration || proration.credits >= 0) return { cancelled: 0 };
@@ -353,6 +366,7 @@ function downgradeOf(customer: CustomerState, grant: SubscriptionGrant) {
     subscriptionId: grant.subscriptionId,
     credits: -proration.credits,
     atMs: proration.periodStartMs,
+    beforeMs: proration.periodEndMs,
     entryId: `grant#${grant.invoiceId}#downgrade`,
   });
 }

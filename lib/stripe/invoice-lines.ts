@@ -104,6 +104,7 @@ async function prorationOf(
   return {
     credits: Math.floor(total + 1e-9),
     periodStartMs: startMs,
+    periodEndMs: endMs,
     months: calendarMonthsBetween(startMs, endMs),
   };
 }

@@ -401,6 +401,58 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
     expect((await h.balance('cus_up')).balance).toBe(300);
   });
 
+  it('C16 C19: a downgrade delivered after the next renewal cancels nothing the renewal granted', async () => {
+    // Prepare: Pro ($50, 500) from 1 Nov, down to Basic ($20, 100) on 16 Nov, invoiced at once:
+    // 500 x -2500/5000 + 100 x 1000/2000 = -200, and nothing of the period is still to come.
+    // Basic renews on 1 Dec. Stripe delivers the renewal first, the downgrade's invoice after.
+    const change = '2026-11-16T00:00:00Z';
+    const renewal = '2026-12-01T00:00:00Z';
+    const downgrade = paid({
+      customerId: 'cus_late_down',
+      subscriptionId: 'sub_late_down',
+      billingReason: 'subscription_update',
+      lines: [
+        {
+          priceId: PRO,
+          kind: 'proration',
+          periodStart: change,
+          periodEnd: renewal,
+          amount: -2500,
+          unitAmount: 5000,
+        },
+        {
+          priceId: BASIC,
+          kind: 'proration',
+          periodStart: change,
+          periodEnd: renewal,
+          amount: 1000,
+          unitAmount: 2000,
+        },
+      ],
+    });
+    const h = await start('2026-12-01T00:10:00Z');
+    await h.deliver(
+      paid({
+        customerId: 'cus_late_down',
+        subscriptionId: 'sub_late_down',
+        lines: [{ priceId: PRO, periodStart: NOV, unitAmount: 5000 }],
+      }),
+    );
+    await h.deliver(
+      paid({
+        customerId: 'cus_late_down',
+        subscriptionId: 'sub_late_down',
+        billingReason: 'subscription_cycle',
+        lines: [{ priceId: BASIC, periodStart: renewal }],
+      }),
+    );
+    // Act
+    const response = await h.deliver(downgrade);
+    // Assess: as if delivered in Stripe's order: Pro's 500 and the renewal's 100 stay.
+    expect(response.statusCode).toBe(200);
+    expect((await h.balance('cus_late_down')).balance).toBe(600);
+  });
+
   it('C3 C19: a change with billing_cycle_anchor=now grants the new full period at once', async () => {
     const h = await start('2026-11-16T00:10:00Z');
     await h.deliver(

@@ -12,7 +12,6 @@ import { processDepsFromConfig, webhookDepsFromConfig } from '../../lib/stripe/d
 import {
   type AbstractHistory,
   type Copies,
-  DeliveryModel,
   historyArbitrary,
   PACK_PRICE_ID,
   type Part,
@@ -25,6 +24,14 @@ import {
   planHistory,
   UNIT_AMOUNT_CENTS,
 } from '../support/delivery-model';
+import { isUpgradeEvent } from '../support/delivery-upgrades';
+import {
+  plainAmount,
+  prorationSpecs,
+  upgradeBody,
+  upgradeFacts,
+} from '../support/delivery-upgrades-events';
+import { UpgradesModel } from '../support/delivery-upgrades-reference';
 import {
   paidInvoiceEvent,
   signedApiGatewayEvent,
@@ -37,7 +44,9 @@ import { freshTable } from '../support/table';
 
 /**
  * System-level model-based test (C16): random histories of several customers (subscriptions,
- * monthly or annual (C20), some starting with a $0 trial (C18), packs bought outright (C21), renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
+ * monthly or annual (C20), some starting with a $0 trial (C18), plan changes billed as prorations
+ * at once or with the next renewal (C19), packs bought on manual invoices or through Checkout
+ * (C21), renewals, referrals, cancellations, spends, expiry runs, replays and clock moves) go through
  * the real functions on DynamoDB Local: Stripe events through the signed webhook handler (API
  * Gateway v2 events), each delivered 1 to 3 times, shuffled, some deliveries concurrently;
  * spends and referral codes through the `credits` function; expiry through the rollover job;
@@ -66,19 +75,32 @@ const MAX_STEPS = 10;
 const TIMEOUT_MS = 120_000 + RUNS * 1_500;
 
 type Db = StoreDeps['db'];
+
+/**
+ * C19/C21: Stripe as lib/ reads it: a Checkout Session's line items, and a monthly Price's
+ * interval, which PLAN_INTERVAL_MONTHS does not give and a proration needs (lib/stripe/catalog.ts).
+ * C10/C16: every invoice delivered so far or in the part being delivered, so that a paid renewal
+ * delivered before its $0 start can ask whether it is its subscription's first paid invoice.
+ */
+let fake: StripeFake;
+let stripe: { stripeApiBase: string; stripeSecretKey: string };
+const recurring = (interval: string) => ({
+  unit_amount: UNIT_AMOUNT_CENTS,
+  recurring: { interval, interval_count: 1 },
+});
+const STRIPE_PRICES = {
+  prices: Object.fromEntries(
+    Object.entries(PLAN_CREDITS).map(([id, credits]) => [id, { credits: String(credits) }]),
+  ),
+  priceDetails: {
+    price_basic: recurring('month'),
+    price_pro: recurring('month'),
+    price_yearly: recurring('year'),
+  },
+};
 type CreditsAnswer = Record<string, unknown>;
 
 const quiet = createLogger({ sink: () => {} });
-/**
- * Stripe's API as the histories leave it: every invoice delivered so far or in the part being
- * delivered, so that a paid renewal delivered before its $0 start can ask whether it is its
- * subscription's first paid invoice (C10, C16). Started by the suite's beforeAll.
- */
-let stripeApi: StripeFake | undefined;
-const stripeConfig = () => ({
-  ...(stripeApi && { stripeApiBase: stripeApi.apiBase }),
-  stripeSecretKey: 'sk_test_delivery',
-});
 const lambdaContext = { getRemainingTimeInMillis: () => 900_000 } as Context;
 const iso = (ms: number) => new Date(ms).toISOString();
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -159,7 +181,7 @@ function withInterleaving(error: unknown, scheduler: fc.Scheduler): unknown {
 /** One history against one DynamoDB table and one model, step by step. */
 class HistoryRun {
   private nowMs: number;
-  private readonly model = new DeliveryModel(PLAN_CREDITS);
+  private readonly model = new UpgradesModel(PLAN_CREDITS, PLAN_INTERVAL_MONTHS, PACK_PRICE_ID);
   private readonly codes = new Map<number, string>();
   private readonly bodies = new Map<string, Record<string, unknown>>();
   private readonly ledger: LedgerDeps;
@@ -264,7 +286,7 @@ class HistoryRun {
   /** C17: replaying what was delivered applies nothing new. */
   private async replay(events: readonly PlannedEvent[], index: number): Promise<void> {
     const deps = processDepsFromConfig(
-      { planCredits: PLAN_CREDITS, planIntervalMonths: PLAN_INTERVAL_MONTHS, ...stripeConfig() },
+      { planCredits: PLAN_CREDITS, planIntervalMonths: PLAN_INTERVAL_MONTHS, ...stripe },
       this.ledger,
       quiet,
     );
@@ -303,7 +325,7 @@ class HistoryRun {
   private publishInvoice(event: PlannedEvent): void {
     if (event.kind !== 'invoice' && event.kind !== 'pack') return;
     const invoice = (this.body(event).data as { object: Record<string, unknown> }).object;
-    stripeApi?.invoices.set(String(invoice.id), invoice);
+    fake.invoices.set(String(invoice.id), invoice);
   }
 
   /** One delivery through the real webhook handler, signed at the current time. */
@@ -313,7 +335,7 @@ class HistoryRun {
         planCredits: PLAN_CREDITS,
         planIntervalMonths: PLAN_INTERVAL_MONTHS,
         webhookSecrets: [TEST_WEBHOOK_SECRET],
-        ...stripeConfig(),
+        ...stripe,
       },
       { db, tableName: this.table.tableName, clock: () => this.nowMs },
       quiet,
@@ -337,6 +359,16 @@ class HistoryRun {
   private body(event: PlannedEvent): Record<string, unknown> {
     const known = this.bodies.get(event.eventId);
     if (known) return known;
+    if (isUpgradeEvent(event)) {
+      const upgrade = upgradeBody(event, {
+        scoped: (id) => this.scoped(id),
+        customerId: (n) => this.customerId(n),
+        typedCode: (referral) => this.typedCode(referral),
+        checkoutLines: fake.checkoutLines,
+      });
+      this.bodies.set(event.eventId, upgrade);
+      return upgrade;
+    }
     const common = {
       eventId: this.scoped(event.eventId),
       customerId: this.customerId(event.customer),
@@ -357,11 +389,12 @@ class HistoryRun {
             priceId: event.priceId,
             quantity: event.quantity,
             unitAmount: UNIT_AMOUNT_CENTS,
-            amount: event.amountPaid,
+            amount: plainAmount(event),
             periodStart: seconds(event.periodStartMs),
             periodEnd: seconds(event.periodEndMs),
             lineId: this.scoped(event.lineId),
           },
+          ...prorationSpecs(event.prorations ?? [], (id) => this.scoped(id)),
         ],
       });
     } else if (event.kind === 'pack') {
@@ -409,7 +442,14 @@ class HistoryRun {
   /** The model reads the same Stripe facts, once. */
   private apply(event: PlannedEvent): void {
     const customerId = this.customerId(event.customer);
-    if (event.kind === 'invoice') {
+    if (isUpgradeEvent(event) || (event.kind === 'invoice' && event.prorations)) {
+      upgradeFacts(this.model, event, {
+        customerId,
+        scoped: (id) => this.scoped(id),
+        typedCode: (referral) => this.typedCode(referral),
+        nowMs: this.nowMs,
+      });
+    } else if (event.kind === 'invoice') {
       this.model.invoicePaid(
         {
           customerId,
@@ -497,7 +537,7 @@ function affected(
       const written = new Set<number>();
       for (const event of step.parts.flatMap((part) => part.events)) {
         written.add(event.customer);
-        if (event.kind === 'invoice' && event.referral?.kind === 'codeOf') {
+        if ('referral' in event && event.referral?.kind === 'codeOf') {
           written.add(event.referral.customer);
         }
       }
@@ -520,15 +560,16 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
 
   beforeAll(async () => {
     table = await freshTable('delivery');
-    stripeApi = await startStripeFake();
+    fake = await startStripeFake(STRIPE_PRICES);
+    stripe = { stripeApiBase: fake.apiBase, stripeSecretKey: 'sk_test_fake' };
   });
   afterAll(async () => {
-    await stripeApi?.stop();
     await table.drop();
+    await fake.stop();
   });
 
   it(
-    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18 C20 C21: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
+    `C3 C7 C8 C10 C11 C12 C14 C16 C17 C18 C19 C20 C21: ${RUNS} histories of up to ${MAX_STEPS} steps agree with the model after every step`,
     async () => {
       await fc.assert(
         fc.asyncProperty(historyArbitrary(MAX_STEPS), fc.integer(), async (plan, interleaving) => {
@@ -595,11 +636,11 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     };
     runNumber += 1;
     const run = new HistoryRun(planHistory(history), table, fc.schedulerFor([]), `t${runNumber}`);
-    stripeApi?.reset();
+    fake.reset();
     // Act and Assess: the model's bonus on the renewal is the real system's, and the renewal,
     // delivered first, asked Stripe about its subscription's earlier invoices.
     await run.run();
-    expect(stripeApi?.requestsTo('/v1/invoices').length).toBeGreaterThan(0);
+    expect(fake.requestsTo('/v1/invoices').length).toBeGreaterThan(0);
   });
 
   it('C10 C12 C16: a customer whose first subscription ended before its invoice arrived is not new (found by this test)', async () => {
@@ -651,6 +692,133 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     runNumber += 1;
     const run = new HistoryRun(planHistory(history), table, fc.schedulerFor([]), `x${runNumber}`);
     // Act and Assess: after every step the real system agrees with the model (no bonus).
+    await run.run();
+  });
+
+  it('C19 C20: an annual plan changed twice, billed at once, and a monthly one billed at its renewal', async () => {
+    // Prepare: c0 takes the annual plan x2 on 10 Mar and a monthly Basic on 1 Jun. In mid-June
+    // the annual one goes down to x1 (its upcoming months are cut, latest first), then up to x3
+    // (a top-up released month by month); the monthly one goes up to Pro x2, billed with its
+    // renewal. Each event is delivered twice, together.
+    const twice = (key: number) => [
+      { key, together: false },
+      { key, together: true },
+    ];
+    const copies: Copies = [twice(3), twice(1), []];
+    const subscribe = (plan: number, quantity: number) => ({
+      kind: 'subscribe' as const,
+      customer: 0,
+      plan,
+      quantity,
+      startHoursAgo: 0,
+      referral: { kind: 'none' as const },
+      via: 'both' as const,
+      trial: false,
+      endsAfter: null,
+      copies,
+    });
+    const change = (subscription: number, plan: number, quantity: number) => ({
+      kind: 'change' as const,
+      customer: 0,
+      subscription,
+      plan,
+      quantity,
+      hoursAgo: 5,
+      billing: 'renewal' as const,
+      via: 'both' as const,
+      copies,
+    });
+    const history: AbstractHistory = {
+      startMs: Date.parse('2026-03-10T09:00:00Z'),
+      customers: 1,
+      steps: [
+        { kind: 'batch', intents: [subscribe(2, 2)] },
+        { kind: 'advance', hours: 24 * 83 },
+        { kind: 'batch', intents: [subscribe(0, 1)] },
+        { kind: 'advance', hours: 24 * 14 },
+        { kind: 'spend', customer: 0, amount: 200, retryOf: null },
+        { kind: 'batch', intents: [change(0, 0, 1), change(1, 1, 2)] },
+        { kind: 'advance', hours: 24 },
+        { kind: 'batch', intents: [change(0, 0, 3)] },
+        {
+          kind: 'batch',
+          intents: [{ kind: 'renew', customer: 0, subscription: 1, via: 'paid', copies }],
+        },
+        { kind: 'spend', customer: 0, amount: 900, retryOf: null },
+        { kind: 'advance', hours: 24 * 60 },
+        { kind: 'expire' },
+      ],
+    };
+    const plan = planHistory(history);
+    const events = plan.steps.flatMap((step) =>
+      step.kind === 'deliver' ? step.parts.flatMap((part) => part.events) : [],
+    );
+    expect(events.filter((event) => event.kind === 'change')).toHaveLength(4);
+    expect(events.filter((event) => event.kind === 'invoice' && event.prorations)).toHaveLength(1);
+    runNumber += 1;
+    // Act and Assess: after every step the real system agrees with the model.
+    await new HistoryRun(plan, table, fc.schedulerFor([]), `u${runNumber}`).run();
+  });
+
+  it("C10 C11 C21: a pack bought through Checkout, paid later, is a referee's first purchase", async () => {
+    // Prepare: c1 has a code; c0 buys two packs through Checkout with it, paid asynchronously,
+    // with the Session's invoice; every event comes twice, shuffled. Then c0 subscribes with
+    // the code too, no longer new.
+    const copies: Copies = [
+      [
+        { key: 4, together: false },
+        { key: 0, together: true },
+      ],
+      [
+        { key: 2, together: false },
+        { key: 6, together: true },
+      ],
+      [
+        { key: 1, together: true },
+        { key: 5, together: false },
+      ],
+    ];
+    const history: AbstractHistory = {
+      startMs: Date.parse('2026-05-31T23:00:00Z'),
+      customers: 2,
+      steps: [
+        {
+          kind: 'batch',
+          intents: [
+            {
+              kind: 'checkout',
+              customer: 0,
+              quantity: 2,
+              referral: { kind: 'friend', of: 1, typed: 'compact' },
+              payment: 'async',
+              withInvoice: true,
+              copies,
+            },
+          ],
+        },
+        { kind: 'spend', customer: 0, amount: 500, retryOf: null },
+        {
+          kind: 'batch',
+          intents: [
+            {
+              kind: 'subscribe',
+              customer: 0,
+              plan: 1,
+              quantity: 1,
+              startHoursAgo: 0,
+              referral: { kind: 'friend', of: 1, typed: 'display' },
+              via: 'paid',
+              trial: false,
+              endsAfter: null,
+              copies,
+            },
+          ],
+        },
+      ],
+    };
+    runNumber += 1;
+    const run = new HistoryRun(planHistory(history), table, fc.schedulerFor([]), `k${runNumber}`);
+    // Act and Assess: 400 credits of packs and a bonus of 200 each, once, as the model says.
     await run.run();
   });
 });

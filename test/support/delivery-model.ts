@@ -1,4 +1,16 @@
 import fc from 'fast-check';
+import {
+  type ChangeEvent,
+  type CheckoutEvent,
+  describeRenewalProrations,
+  describeUpgradeEvent,
+  type ProrationLine,
+  resolveUpgrade,
+  type UpgradeIntent,
+  upgradeConflicts,
+  upgradeIntents,
+  withPendingProrations,
+} from './delivery-upgrades';
 import { threeMonthsAfter } from './model';
 
 /**
@@ -90,7 +102,9 @@ export type Intent =
       subscription: number;
       status: 'past_due' | 'cancel_at_period_end';
       copies: Copies;
-    };
+    }
+  /** C19 plan changes and C21 packs through Checkout: test/support/delivery-upgrades.ts. */
+  | UpgradeIntent;
 
 /** Which event types carry a paid invoice: either, or both (C3: granted once either way). */
 export type InvoiceVia = 'paid' | 'succeeded' | 'both';
@@ -200,6 +214,7 @@ const intent: fc.Arbitrary<Intent> = fc.oneof(
       copies,
     }),
   },
+  ...upgradeIntents({ customer: customerNumber, referral, via, copies }),
 );
 
 const step: fc.Arbitrary<AbstractStep> = fc.oneof(
@@ -303,6 +318,8 @@ export type InvoiceEvent = {
   amountPaid: number;
   /** C10/C18: the subscription began with a $0 invoice, so its first paid one may redeem. */
   trialStart: boolean;
+  /** C19: a plan change's prorations, billed with this renewal (delivery-upgrades.ts). */
+  prorations?: ProrationLine[];
 };
 
 export type EndEvent = {
@@ -339,7 +356,13 @@ export type PackEvent = {
   amountPaid: number;
 };
 
-export type PlannedEvent = InvoiceEvent | EndEvent | TroubleEvent | PackEvent;
+export type PlannedEvent =
+  | InvoiceEvent
+  | EndEvent
+  | TroubleEvent
+  | PackEvent
+  | ChangeEvent
+  | CheckoutEvent;
 
 /** One delivery: which event of the part (its index) and which copy of it. */
 export type Delivery = { event: number; copy: number };
@@ -366,7 +389,7 @@ export type Plan = {
   toString(): string;
 };
 
-type PlannedSubscription = {
+export type PlannedSubscription = {
   id: string;
   customer: number;
   number: number;
@@ -380,6 +403,8 @@ type PlannedSubscription = {
   trial: boolean;
   /** C20: the months one period spans (12 for an annual price). */
   months: number;
+  /** C19: prorations left for the next renewal to bill. */
+  prorations?: ProrationLine[];
 };
 
 /** Stripe bills monthly on the anchor's day, clamped to shorter months (31 Jan -> 28 Feb). */
@@ -402,7 +427,7 @@ function typesOf(invoiceVia: InvoiceVia) {
 }
 
 /** What one intent makes: its events, their deliveries, and how to date its ends. */
-type Made = { events: PlannedEvent[]; copies: Copies; settle?: (batchAtMs: number) => void };
+export type Made = { events: PlannedEvent[]; copies: Copies; settle?: (batchAtMs: number) => void };
 
 function settleEnds(ends: readonly EndEvent[], endedAtMs: number): void {
   for (const end of ends) end.endedAtMs = endedAtMs;
@@ -615,6 +640,15 @@ class Planner {
         }));
         return { events, copies: each.copies };
       }
+      case 'change':
+      case 'checkout':
+        return resolveUpgrade(each, {
+          nowMs: this.nowMs,
+          customer: (n) => this.customer(n),
+          live: () => this.subscriptions.filter((sub) => !sub.canceled),
+          eventId: () => this.eventId(),
+          referralOf: (c, wanted) => this.referralOf(c, wanted),
+        });
       case 'trouble': {
         const sub = this.running(customer, each.subscription);
         if (!sub) return undefined;
@@ -681,6 +715,7 @@ class Planner {
       amountPaid: period === 0 && sub.trial ? 0 : UNIT_AMOUNT_CENTS * sub.quantity,
       trialStart: sub.trial,
     };
+    withPendingProrations(sub, invoice);
     return typesOf(invoiceVia).map((type) => ({ ...invoice, type, eventId: this.eventId() }));
   }
 
@@ -730,6 +765,7 @@ function referrerOf(event: PlannedEvent): number | undefined {
  *   first invoice does.
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
+  if (upgradeConflicts(a, b)) return true;
   if (packAndRedeemer(a, b) || packAndRedeemer(b, a)) return true;
   if (trialRedeemerAndOther(a, b)) return true;
   const referrerA = referrerOf(a);
@@ -832,7 +868,10 @@ function describeReferral(referral: PlannedReferral | null): string {
 export function describeEvent(event: PlannedEvent): string {
   switch (event.kind) {
     case 'invoice':
-      return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}${event.amountPaid === 0 ? ' $0' : ''}, period from ${iso(event.periodStartMs)}${describeReferral(event.referral)})`;
+      return `${event.type} ${event.invoiceId} (c${event.customer} ${event.subscriptionId} ${event.billingReason} ${event.priceId} x${event.quantity}${event.amountPaid === 0 ? ' $0' : ''}, period from ${iso(event.periodStartMs)}${describeRenewalProrations(event)}${describeReferral(event.referral)})`;
+    case 'change':
+    case 'checkout':
+      return describeUpgradeEvent(event);
     case 'end':
       return `${event.type} ${event.subscriptionId} (c${event.customer}, canceled, ended_at ${iso(event.endedAtMs)})`;
     case 'pack':

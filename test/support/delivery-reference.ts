@@ -21,6 +21,8 @@ export type ModelInvoice = {
     quantity: number;
     periodStartMs: number;
     periodEndMs: number;
+    /** Credits not from the price: a C19 top-up's first month and total (delivery-upgrades). */
+    credits?: { month: number; total: number };
   }[];
   referralCode: string | null;
 };
@@ -92,7 +94,9 @@ export class DeliveryModel {
     const person = this.person(invoice.customerId);
     const lines = invoice.lines.map((line) => ({
       lineId: line.lineId,
-      credits: (this.planCredits[line.priceId] ?? Number.NaN) * line.quantity,
+      credits:
+        line.credits?.month ?? (this.planCredits[line.priceId] ?? Number.NaN) * line.quantity,
+      ...(line.credits && { totalCredits: line.credits.total }),
       periodStartMs: line.periodStartMs,
       months: monthsSpanned(line.periodStartMs, line.periodEndMs),
     }));
@@ -119,8 +123,8 @@ export class DeliveryModel {
     this.redeem(invoice, credits, startMs, nowMs);
   }
 
-  private redeem(
-    invoice: ModelInvoice,
+  protected redeem(
+    invoice: Pick<ModelInvoice, 'customerId' | 'invoiceId' | 'referralCode'>,
     purchaseCredits: number,
     startMs: number,
     nowMs: number,

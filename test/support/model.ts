@@ -128,7 +128,14 @@ export type ModelGrant = {
   invoiceId: string;
   subscriptionId: string;
   /** `credits` a month; `months` (default 1) is how many months the line's period spans (C20). */
-  lines: { lineId: string; credits: number; periodStartMs: number; months?: number }[];
+  lines: {
+    lineId: string;
+    credits: number;
+    periodStartMs: number;
+    months?: number;
+    /** All months together, when not `credits x months` (a C19 top-up). */
+    totalCredits?: number;
+  }[];
 };
 
 export class CreditsModel {
@@ -197,7 +204,8 @@ export class CreditsModel {
       );
       const lots = lines.flatMap((line) => {
         const months = line.months ?? 1;
-        const shares = monthlyShares(line.credits * months, months, line.periodStartMs);
+        const total = line.totalCredits ?? line.credits * months;
+        const shares = monthlyShares(total, months, line.periodStartMs);
         return shares.map((share, k) => ({
           id:
             months === 1
@@ -216,6 +224,8 @@ export class CreditsModel {
       for (const lot of lots) {
         // C7/C20: the lots after its end of a subscription that ended are cancelled.
         if (endedAtMs !== undefined && lot.grantedAtMs > endedAtMs) continue;
+        // C20: a share of nothing is no lot (a small top-up over several months, C19).
+        if (lot.credits === 0) continue;
         credits += lot.credits;
         customer.lots.push({
           id: lot.id,

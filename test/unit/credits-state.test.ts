@@ -558,6 +558,7 @@ describe('Function: monthlyLots, releaseDue, cancelUpcoming (C19, C20)', () => {
       subscriptionId: 'sub_1',
       credits: 150,
       atMs: ms('2026-01-15T00:00:00Z'),
+      beforeMs: ms('2027-01-01T00:00:00Z'),
       entryId: 'grant#in_down#downgrade',
     });
 
@@ -568,6 +569,25 @@ describe('Function: monthlyLots, releaseDue, cancelUpcoming (C19, C20)', () => {
       ['m1', 50],
     ]);
     expect(change?.entries).toEqual([]);
+  });
+
+  it('C16 C19 a downgrade leaves the lots of the next period alone, even delivered after them', () => {
+    // Prepare: the period the change falls in ends 1 Feb; the renewal's lot of 1 Feb is in.
+    const renewal = { ...lot('next', '2026-02-01T00:00:00Z', 100), subscriptionId: 'sub_1' };
+    const state = stateWith([renewal]);
+
+    // Act
+    const { cancelled, change } = cancelUpcoming(state, {
+      subscriptionId: 'sub_1',
+      credits: 80,
+      atMs: ms('2026-01-15T00:00:00Z'),
+      beforeMs: ms('2026-02-01T00:00:00Z'),
+      entryId: 'grant#in_down#downgrade',
+    });
+
+    // Assess
+    expect(cancelled).toBe(0);
+    expect(change).toBeUndefined();
   });
 });
 
