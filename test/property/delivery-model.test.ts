@@ -757,7 +757,8 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     expect(events.filter((event) => event.kind === 'invoice' && event.prorations)).toHaveLength(1);
     runNumber += 1;
     // Act and Assess: after every step the real system agrees with the model.
-    await new HistoryRun(plan, table, fc.schedulerFor([]), `u${runNumber}`).run();
+    // Some deliveries run together: the scheduler interleaves them as drawn from a fixed seed.
+    await new HistoryRun(plan, table, schedulerFrom(12), `u${runNumber}`).run();
   });
 
   it("C10 C11 C21: a pack bought through Checkout, paid later, is a referee's first purchase", async () => {
@@ -817,7 +818,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
       ],
     };
     runNumber += 1;
-    const run = new HistoryRun(planHistory(history), table, fc.schedulerFor([]), `k${runNumber}`);
+    const run = new HistoryRun(planHistory(history), table, schedulerFrom(21), `k${runNumber}`);
     // Act and Assess: 400 credits of packs and a bonus of 200 each, once, as the model says.
     await run.run();
   });

@@ -362,11 +362,14 @@ function changeAndItsEnd(a: PlannedEvent, b: PlannedEvent): boolean {
  * granted after the change (cancelUpcoming in lib/credits/changes.ts), including the top-up
  * of a later change in the same period when Stripe delivers that one first, although in
  * Stripe's order the later top-up did not exist yet (C16). Lots do not record when their
- * purchase began, so lib/ cannot tell them apart. Until that is fixed, two invoices billing
- * prorations of one subscription are delivered one after the other, in Stripe's order.
+ * purchase began, so lib/ cannot tell them apart; and one delivered before the invoice whose
+ * lots it should cut finds nothing to cancel, and never does later. Until that is fixed, a
+ * change's invoice and the subscription's other invoices are delivered one after the other.
  */
 function twoChanges(a: PlannedEvent, b: PlannedEvent): boolean {
-  const prorates = b.kind === 'change' || (b.kind === 'invoice' && (b.prorations?.length ?? 0) > 0);
+  // A downgrade delivered before the invoice whose upcoming lots it cancels cancels nothing
+  // either (found by this test: an annual plan's first invoice delivered after it).
+  const prorates = b.kind === 'change' || b.kind === 'invoice';
   return (
     a.kind === 'change' &&
     prorates &&
