@@ -345,8 +345,14 @@ class HistoryRun {
     const involved = this.involved(part, reversals);
     const before = new Map<string, Seen>();
     for (const customerId of involved) {
+      // Another event of the customer's in the part, or a redemption of their code (C11: the
+      // referrer's bonus), changes their credits besides the reversals.
       const others = part.events.some(
-        (event) => event.kind !== 'reversal' && this.customerId(event.customer) === customerId,
+        (event) =>
+          (event.kind !== 'reversal' && this.customerId(event.customer) === customerId) ||
+          (event.kind === 'invoice' &&
+            event.referral?.kind === 'codeOf' &&
+            this.customerId(event.referral.customer) === customerId),
       );
       if (this.loose.has(customerId) && !others) {
         before.set(customerId, seenOf(await this.view(customerId)));
