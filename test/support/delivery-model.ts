@@ -1,5 +1,13 @@
 import fc from 'fast-check';
 import {
+  describeReversal,
+  type ReversalEvent,
+  type ReversalIntent,
+  ReversalPlanner,
+  reversalConflicts,
+  reversalIntent,
+} from './delivery-reversals';
+import {
   type ChangeEvent,
   type CheckoutEvent,
   describeRenewalProrations,
@@ -23,7 +31,9 @@ import { threeMonthsAfter } from './model';
  *    a readable script, which is what a failing run shows after shrinking.
  * 2. THE REFERENCE MODEL. `DeliveryModel` reads Stripe facts (a paid invoice, an ended
  *    subscription) the way DOMAIN.md states the rules, on top of the plain ledger model of
- *    model.ts, and processes each batch's events once, in the plan's canonical order.
+ *    model.ts, and processes each batch's events once, in the plan's canonical order. Money
+ *    going back (C22-C24) is planned by delivery-reversals.ts and checked by what the rules fix
+ *    (delivery-reversal-book.ts).
  *
  * Where DOMAIN.md itself says that order matters, the planner keeps the racing events out of
  * one batch (see `conflicts`), so that any difference between the real system and the model is
@@ -104,7 +114,9 @@ export type Intent =
       copies: Copies;
     }
   /** C19 plan changes and C21 packs through Checkout: test/support/delivery-upgrades.ts. */
-  | UpgradeIntent;
+  | UpgradeIntent
+  /** C22-C24: money going back for one of the customer's purchases (delivery-reversals.ts). */
+  | ReversalIntent;
 
 /** Which event types carry a paid invoice: either, or both (C3: granted once either way). */
 export type InvoiceVia = 'paid' | 'succeeded' | 'both';
@@ -215,6 +227,7 @@ const intent: fc.Arbitrary<Intent> = fc.oneof(
     }),
   },
   ...upgradeIntents({ customer: customerNumber, referral, via, copies }),
+  { weight: 8, arbitrary: reversalIntent(copies) },
 );
 
 const step: fc.Arbitrary<AbstractStep> = fc.oneof(
@@ -362,7 +375,11 @@ export type PlannedEvent =
   | TroubleEvent
   | PackEvent
   | ChangeEvent
-  | CheckoutEvent;
+  | CheckoutEvent
+  | ReversalEvent;
+
+/** A spend through the `credits` function, run concurrently with the part's wave `wave` (C16). */
+export type PartSpend = { customer: number; amount: number; key: string; wave: number };
 
 /** One delivery: which event of the part (its index) and which copy of it. */
 export type Delivery = { event: number; copy: number };
@@ -371,7 +388,7 @@ export type Delivery = { event: number; copy: number };
  * Events delivered as one shuffled lot. `waves` run one after the other; the deliveries inside
  * a wave run concurrently (interleaved by fast-check's scheduler).
  */
-export type Part = { events: PlannedEvent[]; waves: Delivery[][] };
+export type Part = { events: PlannedEvent[]; waves: Delivery[][]; spends?: PartSpend[] };
 
 export type PlannedStep =
   | { kind: 'deliver'; atMs: number; parts: Part[] }
@@ -427,7 +444,12 @@ function typesOf(invoiceVia: InvoiceVia) {
 }
 
 /** What one intent makes: its events, their deliveries, and how to date its ends. */
-export type Made = { events: PlannedEvent[]; copies: Copies; settle?: (batchAtMs: number) => void };
+export type Made = {
+  events: PlannedEvent[];
+  copies: Copies;
+  settle?: (batchAtMs: number) => void;
+  spend?: { customer: number; amount: number };
+};
 
 function settleEnds(ends: readonly EndEvent[], endedAtMs: number): void {
   for (const end of ends) end.endedAtMs = endedAtMs;
@@ -443,6 +465,7 @@ class Planner {
   private readonly delivered: PlannedEvent[] = [];
   private nextEventNumber = 0;
   private packs = 0;
+  private readonly reversals = new ReversalPlanner(() => this.eventId());
 
   constructor(
     startMs: number,
@@ -548,6 +571,7 @@ class Planner {
   }
 
   private batch(intents: readonly Intent[]): void {
+    this.reversals.batch += 1;
     const planned: Made[] = [];
     for (const each of intents) {
       const made = this.resolve(each);
@@ -638,6 +662,13 @@ class Planner {
           type,
           eventId: this.eventId(),
         }));
+        this.reversals.purchased({
+          customer,
+          invoiceId: pack.invoiceId,
+          paid: pack.amountPaid,
+          referrer: undefined,
+          ended: () => false,
+        });
         return { events, copies: each.copies };
       }
       case 'change':
@@ -661,6 +692,10 @@ class Planner {
           cancelAtPeriodEnd: each.status === 'cancel_at_period_end',
         };
         return { events: [event], copies: each.copies };
+      }
+      case 'reverse': {
+        const made = this.reversals.resolve(each);
+        return made && { ...made, copies: each.copies };
       }
     }
   }
@@ -716,6 +751,17 @@ class Planner {
       trialStart: sub.trial,
     };
     withPendingProrations(sub, invoice);
+    const referral = sub.referral;
+    this.reversals.purchased({
+      customer: sub.customer,
+      invoiceId: invoice.invoiceId,
+      paid: invoice.amountPaid,
+      referrer:
+        referral?.kind === 'codeOf' && referral.customer !== sub.customer
+          ? referral.customer
+          : undefined,
+      ended: () => sub.canceled,
+    });
     return typesOf(invoiceVia).map((type) => ({ ...invoice, type, eventId: this.eventId() }));
   }
 
@@ -766,6 +812,7 @@ function referrerOf(event: PlannedEvent): number | undefined {
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
   if (upgradeConflicts(a, b)) return true;
+  if (reversalConflicts(a, b)) return true;
   if (packAndRedeemer(a, b) || packAndRedeemer(b, a)) return true;
   if (trialRedeemerAndOther(a, b)) return true;
   const referrerA = referrerOf(a);
@@ -811,25 +858,43 @@ function packAndRedeemer(a: PlannedEvent, b: PlannedEvent): boolean {
  * part's deliveries by their keys and groups them into waves of concurrent deliveries.
  */
 function splitIntoParts(planned: readonly Made[]): Part[] {
-  const parts: { events: PlannedEvent[]; copies: Copy[][] }[] = [];
-  let current: { events: PlannedEvent[]; copies: Copy[][] } | undefined;
+  type Building = {
+    events: PlannedEvent[];
+    copies: Copy[][];
+    spends: (PartSpend & { at: number })[];
+  };
+  const parts: Building[] = [];
+  let current: Building | undefined;
   for (const made of planned) {
     const clash = current?.events.some((event) =>
       made.events.some((other) => conflicts(event, other)),
     );
     if (!current || clash) {
-      current = { events: [], copies: [] };
+      current = { events: [], copies: [], spends: [] };
       parts.push(current);
+    }
+    const first = made.events[0];
+    if (made.spend && first) {
+      const key = `img-${first.eventId}`;
+      current.spends.push({ ...made.spend, key, wave: 0, at: current.events.length });
     }
     made.events.forEach((event, i) => {
       current?.events.push(event);
       current?.copies.push(made.copies[i] ?? made.copies[0] ?? [{ key: 0, together: false }]);
     });
   }
-  return parts.map(({ events, copies: eventCopies }) => ({
-    events,
-    waves: wavesOf(eventCopies),
-  }));
+  return parts.map(({ events, copies: eventCopies, spends }) => {
+    const waves = wavesOf(eventCopies);
+    // The spend runs alongside the first delivery of its reversal's first event.
+    const alongside = spends.map(({ at, ...spend }) => ({
+      ...spend,
+      wave: Math.max(
+        0,
+        waves.findIndex((wave) => wave.some((delivery) => delivery.event === at)),
+      ),
+    }));
+    return { events, waves, ...(alongside.length > 0 && { spends: alongside }) };
+  });
 }
 
 function wavesOf(eventCopies: readonly Copy[][]): Delivery[][] {
@@ -878,6 +943,8 @@ export function describeEvent(event: PlannedEvent): string {
       return `${event.type} ${event.invoiceId} (c${event.customer} manual ${PACK_PRICE_ID} x${event.quantity}, paid at ${iso(event.paidAtMs)})`;
     case 'trouble':
       return `customer.subscription.updated ${event.subscriptionId} (c${event.customer}, ${event.status}${event.cancelAtPeriodEnd ? ', cancel_at_period_end' : ''})`;
+    case 'reversal':
+      return describeReversal(event);
   }
 }
 
@@ -893,6 +960,11 @@ function describeStep(step: PlannedStep, index: number): string {
         });
         const waves = part.waves.map((wave) => `[${wave.map((d) => `e${d.event}`).join(' || ')}]`);
         lines.push(`       deliveries in order (|| = concurrent): ${waves.join(' ')}`);
+        for (const spend of part.spends ?? []) {
+          lines.push(
+            `       c${spend.customer} spends ${spend.amount} (key ${spend.key}) alongside wave ${spend.wave + 1}`,
+          );
+        }
       });
       return lines.join('\n');
     }

@@ -69,6 +69,8 @@ export class DeliveryModel {
   private readonly people = new Map<string, Person>();
   /** Canonical code -> its owner. */
   private readonly owners = new Map<string, string>();
+  /** C24: invoice id -> the referral bonus its redemption gave, and to which referrer. */
+  readonly bonuses = new Map<string, { bonus: number; referrerId: string }>();
 
   constructor(private readonly planCredits: Readonly<Record<string, number>>) {}
 
@@ -139,6 +141,7 @@ export class DeliveryModel {
     person.referral = `${invoice.invoiceId} ${code}`;
     const bonus = Math.floor(purchaseCredits / 2);
     if (bonus === 0) return;
+    this.bonuses.set(invoice.invoiceId, { bonus, referrerId });
     this.ledger.addLot(
       invoice.customerId,
       { id: `referral#${invoice.invoiceId}`, credits: bonus, grantedAtMs: startMs },
