@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCreditsHandler } from '../../functions/credits';
 import {
   checkoutEvent,
@@ -8,8 +8,7 @@ import {
   paidInvoiceEvent,
   subscriptionDeletedEvent,
 } from '../support/stripe-events';
-import { type StripeFake, startStripeFake } from '../support/stripe-fake';
-import { type WebhookHarness, webhookHarness } from '../support/webhook-harness';
+import { harnessesWithStripeFake, type WebhookHarness } from '../support/webhook-harness';
 
 /**
  * Every way Stripe bills a customer, through the real webhook handler on DynamoDB Local:
@@ -35,27 +34,15 @@ const PLAN_CREDITS = {
 const NOV = '2026-11-01T00:00:00Z';
 
 describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C21)', () => {
-  let fake: StripeFake;
-  let h: WebhookHarness | undefined;
-  beforeAll(async () => {
-    fake = await startStripeFake();
-  });
-  afterAll(async () => fake.stop());
-  afterEach(async () => {
-    await h?.drop();
-    h = undefined;
-    fake.reset();
-  });
+  const harnesses = harnessesWithStripeFake();
+  const fake = () => harnesses.fake;
 
   async function start(now = '2026-11-01T00:10:00Z') {
-    h = await webhookHarness({
+    return harnesses.start({
       planCredits: PLAN_CREDITS,
       planIntervalMonths: { [YEARLY]: 12, [PRO_YEARLY]: 12, [BASIC]: 1, [PRO]: 1 },
       now,
-      stripeApiBase: fake.apiBase,
-      stripeSecretKey: 'sk_test_fake',
     });
-    return h;
   }
 
   type Paid = {
@@ -226,7 +213,7 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
   /** Puts the event's invoice into the fake's store, as Stripe lists it afterwards. */
   function knownToStripe(event: Record<string, unknown>) {
     const invoice = (event.data as { object: Record<string, unknown> }).object;
-    fake.invoices.set(String(invoice.id), invoice);
+    fake().invoices.set(String(invoice.id), invoice);
     return event;
   }
 
@@ -274,7 +261,7 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
     expect(response.statusCode).toBe(200);
     expect((await h.balance('cus_late')).balance).toBe(500 + 500 + 250);
     expect((await h.balance('cus_early')).balance).toBe(100 + 250);
-    expect(fake.requestsTo('/v1/invoices').length).toBeGreaterThanOrEqual(1);
+    expect(fake().requestsTo('/v1/invoices').length).toBeGreaterThanOrEqual(1);
   });
 
   it('C16 C10: a renewal delivered before its paid first invoice redeems nothing; the first invoice does', async () => {
@@ -309,11 +296,11 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
     // Prepare
     const h = await start('2026-12-01T00:10:00Z');
     const { firstPaid } = await trialInvoices(h);
-    fake.failNext(500, 10);
+    fake().failNext(500, 10);
     // Act
     const failed = await h.deliver(firstPaid);
     const balanceAfterFailure = (await h.balance('cus_late')).balance;
-    fake.failNext(500, 0);
+    fake().failNext(500, 0);
     const retried = await h.deliver(firstPaid);
     // Assess
     expect(failed.statusCode).toBeGreaterThanOrEqual(500);
@@ -324,7 +311,11 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
 
   it('C16 C10: without STRIPE_SECRET_KEY a renewal delivered first grants and redeems nothing, and says why', async () => {
     // Prepare: a deployment that never calls Stripe.
-    h = await webhookHarness({ planCredits: PLAN_CREDITS, now: '2026-12-01T00:10:00Z' });
+    const h = await harnesses.start({
+      planCredits: PLAN_CREDITS,
+      now: '2026-12-01T00:10:00Z',
+      stripeSecretKey: undefined,
+    });
     const { firstPaid } = await trialInvoices(h);
     // Act
     const response = await h.deliver(firstPaid);
@@ -593,7 +584,7 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
   it('C21: a pack through Checkout and its invoice grant once, whichever arrives first, and a cancellation keeps it', async () => {
     // Prepare
     const h = await start();
-    fake.checkoutLines.set('cs_pack', [checkoutLineItem(PACK, 2)]);
+    fake().checkoutLines.set('cs_pack', [checkoutLineItem(PACK, 2)]);
     const session = checkoutEvent({
       customerId: 'cus_pack',
       sessionId: 'cs_pack',

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
 import { capturingLogger } from '../../lib/log';
 import { createDocumentClient } from '../../lib/store/client';
@@ -9,32 +9,17 @@ import {
   signedApiGatewayEvent,
   TEST_WEBHOOK_SECRET,
 } from '../support/stripe-events';
-import { type StripeFake, startStripeFake } from '../support/stripe-fake';
 import { freshTable, localClientConfig } from '../support/table';
-import { type WebhookHarness, webhookHarness } from '../support/webhook-harness';
+import { harnessesWithStripeFake } from '../support/webhook-harness';
 
 const periodStart = '2026-11-01T00:00:00Z';
 
 describe('Function: stripeWebhook with the plan catalog and the Stripe API (local fake)', () => {
-  let fake: StripeFake;
-  let h: WebhookHarness | undefined;
-  beforeAll(async () => {
-    fake = await startStripeFake();
-  });
-  afterAll(async () => fake.stop());
-  afterEach(async () => {
-    await h?.drop();
-    h = undefined;
-    fake.reset();
-  });
+  const harnesses = harnessesWithStripeFake();
+  const fake = () => harnesses.fake;
 
   async function start(planCredits: Record<string, number> = {}, withKey = true) {
-    h = await webhookHarness({
-      planCredits,
-      stripeApiBase: fake.apiBase,
-      ...(withKey && { stripeSecretKey: 'sk_test_fake' }),
-    });
-    return h;
+    return harnesses.start({ planCredits, ...(!withKey && { stripeSecretKey: undefined }) });
   }
 
   const invoiceFor = (customerId: string, priceId: string, quantity = 1) =>
@@ -48,7 +33,7 @@ describe('Function: stripeWebhook with the plan catalog and the Stripe API (loca
   it('C2: a price missing from PLAN_CREDITS grants its metadata.credits, with one Stripe request for many events', async () => {
     // Prepare
     const h = await start({ price_basic: 100 });
-    fake.prices.set('price_team', { credits: '2000' });
+    fake().prices.set('price_team', { credits: '2000' });
     // Act
     const responses = await Promise.all(
       ['cus_t1', 'cus_t2', 'cus_t3', 'cus_t4'].map((customer) =>
@@ -62,7 +47,7 @@ describe('Function: stripeWebhook with the plan catalog and the Stripe API (loca
     expect((await h.balance('cus_t1')).balance).toBe(4000);
     expect((await h.balance('cus_t4')).balance).toBe(4000);
     expect((await h.balance('cus_b1')).balance).toBe(100);
-    expect(fake.requestsTo('/v1/prices/')).toHaveLength(1);
+    expect(fake().requestsTo('/v1/prices/')).toHaveLength(1);
   });
 
   it('C2: an unknown price answers 5xx with nothing written, logs how to fix it, and a redelivery after the fix grants', async () => {
@@ -85,7 +70,7 @@ describe('Function: stripeWebhook with the plan catalog and the Stripe API (loca
       /price price_unlisted has no credits: add it to PLAN_CREDITS or set metadata.credits/,
     );
     // Act: ops set the Price's metadata; Stripe retries the same delivery.
-    fake.prices.set('price_unlisted', { credits: '300' });
+    fake().prices.set('price_unlisted', { credits: '300' });
     const retried = await h.deliver(event);
     // Assess
     expect(retried.body).toMatchObject({ outcome: 'applied' });
@@ -135,7 +120,7 @@ describe('Function: stripeWebhook with the plan catalog and the Stripe API (loca
       lines: specs.slice(0, 1),
       hasMore: true,
     });
-    fake.invoiceLines.set(
+    fake().invoiceLines.set(
       'in_many',
       specs.map((spec) => invoiceLine(spec, 'in_many', 'sub_many')),
     );
@@ -146,7 +131,7 @@ describe('Function: stripeWebhook with the plan catalog and the Stripe API (loca
       outcome: 'applied',
     });
     expect((await h.balance('cus_many')).balance).toBe(100 + 1000 + 400);
-    expect(fake.requestsTo('/v1/invoices/in_many/lines')).toHaveLength(1);
+    expect(fake().requestsTo('/v1/invoices/in_many/lines')).toHaveLength(1);
   });
 
   it('C3: more pages of lines without STRIPE_SECRET_KEY fail the delivery rather than grant part', async () => {
@@ -166,8 +151,8 @@ describe('Function: stripeWebhook with the plan catalog and the Stripe API (loca
   it('a failing Stripe API answers 5xx, hides the cause from the response and writes nothing', async () => {
     // Prepare
     const h = await start();
-    fake.prices.set('price_team', { credits: '2000' });
-    fake.failNext(500, 5);
+    fake().prices.set('price_team', { credits: '2000' });
+    fake().failNext(500, 5);
     // Act
     const response = await h.deliver(invoiceFor('cus_stripe_down', 'price_team'));
     // Assess

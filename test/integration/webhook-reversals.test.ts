@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { audit } from '../../lib/jobs/audit';
 import { parseBackfillRequest, runBackfill } from '../../lib/jobs/backfill';
 import { referralCodeOf } from '../../lib/ledger/referrals';
@@ -17,8 +17,7 @@ import {
   checkoutSession,
   paidInvoiceEvent,
 } from '../support/stripe-events';
-import { type StripeFake, startStripeFake } from '../support/stripe-fake';
-import { type WebhookHarness, webhookHarness } from '../support/webhook-harness';
+import { harnessesWithStripeFake, type WebhookHarness } from '../support/webhook-harness';
 
 /**
  * Money going back, through the real webhook handler on DynamoDB Local with signed deliveries:
@@ -34,26 +33,11 @@ const DEC = '2026-12-01T00:00:00Z';
 const PAID = 5000;
 
 describe('Function: stripeWebhook for money going back (C22-C24)', () => {
-  let fake: StripeFake;
-  let h: WebhookHarness | undefined;
-  beforeAll(async () => {
-    fake = await startStripeFake();
-  });
-  afterAll(async () => fake.stop());
-  afterEach(async () => {
-    await h?.drop();
-    h = undefined;
-    fake.reset();
-  });
+  const harnesses = harnessesWithStripeFake();
+  const fake = () => harnesses.fake;
 
   async function start(now = '2026-11-06T00:00:00Z') {
-    h = await webhookHarness({
-      planCredits: { [PRO]: 500, [PACK]: 1000 },
-      now,
-      stripeApiBase: fake.apiBase,
-      stripeSecretKey: 'sk_test_fake',
-    });
-    return h;
+    return harnesses.start({ planCredits: { [PRO]: 500, [PACK]: 1000 }, now });
   }
 
   /** A paid Pro invoice whose payment intent Stripe's invoice payments know. */
@@ -64,7 +48,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
   ) {
     const invoiceId = `in_${customerId}_${(options.start ?? NOV).slice(5, 7)}`;
     const paymentIntentId = `pi_${invoiceId}`;
-    fake.invoicePayments.set(paymentIntentId, { invoiceId, customerId, amount: PAID });
+    fake().invoicePayments.set(paymentIntentId, { invoiceId, customerId, amount: PAID });
     const response = await harness.deliver(
       paidInvoiceEvent({
         customerId,
@@ -102,7 +86,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     // Assess
     expect(response).toMatchObject({ statusCode: 200, body: { outcome: 'applied' } });
     expect(await h.balance('cus_full')).toMatchObject({ balance: 0, debt: 120, lots: [] });
-    expect(fake.requestsTo('/v1/invoice_payments')).toHaveLength(1);
+    expect(fake().requestsTo('/v1/invoice_payments')).toHaveLength(1);
     await expectAudited(h, 'cus_full');
   });
 
@@ -144,7 +128,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     const { paymentIntentId } = await subscribed(h, 'cus_parts');
     const first = refundObject({ paymentIntentId, amount: 1666 });
     const second = refundObject({ paymentIntentId, amount: 1667 });
-    fake.refunds.set(chargeOf(paymentIntentId), [first, second]);
+    fake().refunds.set(chargeOf(paymentIntentId), [first, second]);
 
     // Act
     const response = await h.deliver(
@@ -154,7 +138,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     // Assess: floor(500 x 3333 / 5000) = 333 in all, not 166 + 166.
     expect(response.statusCode).toBe(200);
     expect((await h.balance('cus_parts')).balance).toBe(167);
-    expect(fake.requestsTo('/v1/refunds')).toHaveLength(1);
+    expect(fake().requestsTo('/v1/refunds')).toHaveLength(1);
   });
 
   it('C22: the part of a credit note that is not a refund is a reversal of its own, undone when voided', async () => {
@@ -267,7 +251,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     // Prepare
     const h = await start();
     const sessionId = 'cs_pack_refund';
-    fake.checkoutLines.set(sessionId, [checkoutLineItem(PACK)]);
+    fake().checkoutLines.set(sessionId, [checkoutLineItem(PACK)]);
     await h.deliver(
       checkoutEvent({ customerId: 'cus_pack', sessionId, paymentIntentId: 'pi_pack_refund' }),
     );
@@ -279,7 +263,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     // Assess
     expect(response.statusCode).toBe(200);
     expect((await h.balance('cus_pack')).balance).toBe(750);
-    expect(fake.requestsTo('/v1/invoice_payments')).toHaveLength(0);
+    expect(fake().requestsTo('/v1/invoice_payments')).toHaveLength(0);
   });
 
   it('C17: a backfill of the same events, refunds and a won dispute included, reaches the live state', async () => {
@@ -287,7 +271,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     const live = await start('2026-11-20T00:10:00Z');
     const invoiceId = 'in_cus_replay_11';
     const paymentIntentId = `pi_${invoiceId}`;
-    fake.invoicePayments.set(paymentIntentId, {
+    fake().invoicePayments.set(paymentIntentId, {
       invoiceId,
       customerId: 'cus_replay',
       amount: PAID,
@@ -339,8 +323,8 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     const sessionId = 'cs_pack_early';
     const paymentIntentId = 'pi_pack_early';
     const session = { customerId: 'cus_early_pack', sessionId, paymentIntentId };
-    fake.checkoutLines.set(sessionId, [checkoutLineItem(PACK)]);
-    fake.checkoutSessions.set(paymentIntentId, checkoutSession(session));
+    fake().checkoutLines.set(sessionId, [checkoutLineItem(PACK)]);
+    fake().checkoutSessions.set(paymentIntentId, checkoutSession(session));
 
     // Act
     const refund = refundObject({ paymentIntentId, amount: 1000 });
@@ -351,7 +335,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
     expect(early).toMatchObject({ statusCode: 200, body: { outcome: 'applied' } });
     expect(grant.statusCode).toBe(200);
     expect((await h.balance('cus_early_pack')).balance).toBe(500);
-    expect(fake.requestsTo('/v1/checkout/sessions')).not.toHaveLength(0);
+    expect(fake().requestsTo('/v1/checkout/sessions')).not.toHaveLength(0);
   });
 
   it('a Stripe API failure while finding the invoice is a 5xx, and the retry applies it once', async () => {
@@ -362,7 +346,7 @@ describe('Function: stripeWebhook for money going back (C22-C24)', () => {
       'refund.created',
       refundObject({ paymentIntentId: `${paymentIntentId}`, amount: 2500 }),
     );
-    fake.failNext(500);
+    fake().failNext(500);
 
     // Act
     const failed = await h.deliver(event);

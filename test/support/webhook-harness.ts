@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createStripeWebhookHandler } from '../../functions/stripe-webhook';
 import type { Config } from '../../lib/config';
 import { balanceOf, ledgerOf } from '../../lib/ledger/queries';
@@ -12,6 +13,7 @@ import {
   TEST_WEBHOOK_SECRET,
   type Time,
 } from './stripe-events';
+import { type StripeFake, startStripeFake } from './stripe-fake';
 import { freshTable } from './table';
 
 export type HarnessOptions = {
@@ -87,3 +89,40 @@ export async function webhookHarness(options: HarnessOptions = {}) {
 }
 
 export type WebhookHarness = Awaited<ReturnType<typeof webhookHarness>>;
+
+/**
+ * The tests of one describe block, each on a harness of its own against one Stripe fake: the
+ * fake starts before them and stops after; after each test its harness is dropped and the fake
+ * reset. `start` points the handler at the fake with a key, unless the options say otherwise
+ * (`stripeSecretKey: undefined`: a deployment without one). Call it inside the describe.
+ */
+export function harnessesWithStripeFake() {
+  let fake: StripeFake | undefined;
+  let current: WebhookHarness | undefined;
+  const running = () => {
+    if (!fake) throw new Error('the Stripe fake starts in beforeAll');
+    return fake;
+  };
+  beforeAll(async () => {
+    fake = await startStripeFake();
+  });
+  afterAll(async () => running().stop());
+  afterEach(async () => {
+    await current?.drop();
+    current = undefined;
+    running().reset();
+  });
+  return {
+    get fake(): StripeFake {
+      return running();
+    },
+    async start(options: HarnessOptions = {}): Promise<WebhookHarness> {
+      current = await webhookHarness({
+        stripeApiBase: running().apiBase,
+        stripeSecretKey: 'sk_test_fake',
+        ...options,
+      });
+      return current;
+    },
+  };
+}
