@@ -225,14 +225,21 @@ function expiryItems(lot: Lot): number {
   return lot.upcoming ? 2 * (1 + entries) : 1 + entries;
 }
 
-/** The first of `lots` whose expiry fits in `maxItems` transaction items (one at least). */
-function fittingExpiry(lots: readonly Lot[], maxItems: number): Lot[] {
-  const batch: Lot[] = [];
+/**
+ * The longest prefix of `all` whose transaction items (`itemsOf` each) stay within `maxItems`,
+ * one element at least: how a change too large for one transaction is cut into several.
+ */
+export function firstFitting<T>(
+  all: readonly T[],
+  itemsOf: (each: T) => number,
+  maxItems: number,
+): T[] {
+  const batch: T[] = [];
   let items = 0;
-  for (const lot of lots) {
-    items += expiryItems(lot);
+  for (const each of all) {
+    items += itemsOf(each);
     if (batch.length > 0 && items > maxItems) break;
-    batch.push(lot);
+    batch.push(each);
   }
   return batch;
 }
@@ -247,7 +254,7 @@ export function expire(
   nowMs: number,
   maxItems = MAX_ITEMS_PER_EXPIRY,
 ): StateChange | null {
-  const reclaimed = fittingExpiry(expiredLots(state.lots, nowMs), maxItems);
+  const reclaimed = firstFitting(expiredLots(state.lots, nowMs), expiryItems, maxItems);
   if (reclaimed.length === 0) return null;
   const drafts: EntryDraft[] = reclaimed
     .filter((lot) => lot.remaining > 0)

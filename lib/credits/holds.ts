@@ -1,3 +1,4 @@
+import { firstFitting } from './changes';
 import { effectiveLots } from './forfeits';
 import {
   countRestore,
@@ -139,14 +140,7 @@ function lapseItems(hold: Hold): number {
 }
 
 function fitting(holds: readonly Hold[]): Hold[] {
-  const batch: Hold[] = [];
-  let items = 0;
-  for (const hold of holds) {
-    items += lapseItems(hold);
-    if (batch.length > 0 && items > LAPSE_ITEMS_PER_CHANGE) break;
-    batch.push(hold);
-  }
-  return batch;
+  return firstFitting(holds, lapseItems, LAPSE_ITEMS_PER_CHANGE);
 }
 
 /**
