@@ -885,16 +885,28 @@ function splitIntoParts(planned: readonly Made[]): Part[] {
   }
   return parts.map(({ events, copies: eventCopies, spends }) => {
     const waves = wavesOf(eventCopies);
-    // The spend runs alongside the first delivery of its reversal's first event.
-    const alongside = spends.map(({ at, ...spend }) => ({
-      ...spend,
-      wave: Math.max(
-        0,
-        waves.findIndex((wave) => wave.some((delivery) => delivery.event === at)),
-      ),
-    }));
+    // The spend runs alongside the first delivery of its reversal's first event. A spend whose
+    // customer another event of the part grants to (or redeems their code) could be served
+    // before or after that grant, and only the reversal checks know a spend's two orders.
+    const alongside = spends
+      .filter((spend) => !events.some((event) => grantsTo(event, spend.customer)))
+      .map(({ at, ...spend }) => ({
+        ...spend,
+        wave: Math.max(
+          0,
+          waves.findIndex((wave) => wave.some((delivery) => delivery.event === at)),
+        ),
+      }));
     return { events, waves, ...(alongside.length > 0 && { spends: alongside }) };
   });
+}
+
+/** Whether an event other than a reversal changes the customer's credits (C11: a referrer's bonus). */
+function grantsTo(event: PlannedEvent, customer: number): boolean {
+  if (event.kind === 'reversal') return false;
+  if (event.customer === customer) return true;
+  const referral = 'referral' in event ? event.referral : null;
+  return referral?.kind === 'codeOf' && referral.customer === customer;
 }
 
 function wavesOf(eventCopies: readonly Copy[][]): Delivery[][] {
