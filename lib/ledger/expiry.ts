@@ -1,7 +1,7 @@
 import { expireSettled, MAX_ITEMS_PER_EXPIRY, settleByTime } from '../credits/changes';
 import { recordLapses } from '../credits/holds';
 import { expiredLots } from '../credits/lots';
-import { EntryType, stateAfter } from '../credits/state';
+import { type CustomerState, EntryType, type StateChange, stateAfter } from '../credits/state';
 import {
   type CommandResult,
   CommandStatus,
@@ -82,11 +82,11 @@ function expireBatch(
           return { kind: 'apply', changes: [lapses.change], outcome };
         }
         const after = lapses ? stateAfter(read, lapses.change) : read;
-        // What time alone has settled comes next: upcoming lots now granted (C20), forfeits
-        // the facts imply but nobody wrote (C7).
-        const { change: pending } = settleByTime(after, atMs);
-        const limit = options.dryRun ? Number.POSITIVE_INFINITY : MAX_ITEMS_PER_EXPIRY;
-        const change = expireSettled(after, pending, atMs, limit);
+        const change = settleAndExpire(
+          after,
+          atMs,
+          options.dryRun ? Number.POSITIVE_INFINITY : MAX_ITEMS_PER_EXPIRY,
+        );
         if (!change) return { kind: 'refuse', outcome: nothingExpired };
         const expiries = change.entries.filter((entry) => entry.type === EntryType.expiry);
         const outcome = {
@@ -101,5 +101,38 @@ function expireBatch(
       },
     },
     options,
+  );
+}
+
+/**
+ * One expiry transaction's change: what time alone has settled first (upcoming lots now
+ * granted, C20; forfeits the facts imply but nobody wrote, C7), then the expiry (C6) within
+ * what that leaves of `maxItems`: forfeits pending since an end (up to 40 lots) and a full
+ * expiry would not fit in one transaction together. The expiry reclaims one lot at least.
+ */
+export function settleAndExpire(
+  state: CustomerState,
+  atMs: number,
+  maxItems: number,
+): StateChange | undefined {
+  const { change: pending } = settleByTime(state, atMs);
+  return expireSettled(state, pending, atMs, maxItems - itemsAtMost(pending));
+}
+
+/**
+ * An upper bound on the transaction items `change` writes besides the account: one per entry
+ * and per lot it touches, two per released lot (the lot and its due marker).
+ */
+function itemsAtMost(change: StateChange | undefined): number {
+  if (!change) return 0;
+  return (
+    change.entries.length +
+    change.created.length +
+    change.taken.length +
+    change.forfeited.length +
+    change.unforfeited.length +
+    2 * change.released.length +
+    change.cancelled.length +
+    change.reclaimed.length
   );
 }
