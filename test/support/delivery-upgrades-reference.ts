@@ -108,7 +108,7 @@ export class UpgradesModel extends DeliveryModel {
   }
 
   /** C19: Stripe's proration factor per line, summed, rounded down (whole cents, exactly). */
-  private prorated(prorations: readonly ModelProration[]): number {
+  prorated(prorations: readonly Omit<ModelProration, 'periodStartMs' | 'periodEndMs'>[]): number {
     let total = 0;
     for (const line of prorations) {
       const months = this.intervalMonths[line.priceId] ?? 1;
