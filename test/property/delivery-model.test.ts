@@ -12,6 +12,7 @@ import { processDepsFromConfig, webhookDepsFromConfig } from '../../lib/stripe/d
 import {
   type AbstractHistory,
   type Copies,
+  grantsTo,
   historyArbitrary,
   PACK_PRICE_ID,
   type Part,
@@ -379,12 +380,8 @@ class HistoryRun {
     for (const customerId of involved) {
       // Another event of the customer's in the part, or a redemption of their code (C11: the
       // referrer's bonus), changes their credits besides the reversals.
-      const others = part.events.some(
-        (event) =>
-          (event.kind !== 'reversal' && this.customerId(event.customer) === customerId) ||
-          (event.kind === 'invoice' &&
-            event.referral?.kind === 'codeOf' &&
-            this.customerId(event.referral.customer) === customerId),
+      const others = part.events.some((event) =>
+        grantsTo(event, (n) => this.customerId(n) === customerId),
       );
       if (this.loose.has(customerId) && !others) {
         before.set(customerId, seenOf(await this.view(customerId)));

@@ -889,7 +889,7 @@ function splitIntoParts(planned: readonly Made[]): Part[] {
     // customer another event of the part grants to (or redeems their code) could be served
     // before or after that grant, and only the reversal checks know a spend's two orders.
     const alongside = spends
-      .filter((spend) => !events.some((event) => grantsTo(event, spend.customer)))
+      .filter((spend) => !events.some((event) => grantsTo(event, (n) => n === spend.customer)))
       .map(({ at, ...spend }) => ({
         ...spend,
         wave: Math.max(
@@ -901,12 +901,15 @@ function splitIntoParts(planned: readonly Made[]): Part[] {
   });
 }
 
-/** Whether an event other than a reversal changes the customer's credits (C11: a referrer's bonus). */
-function grantsTo(event: PlannedEvent, customer: number): boolean {
+/**
+ * Whether an event other than a reversal may change the credits of the customer `is` names:
+ * any event of theirs, or a purchase carrying their code (C11: a referrer's bonus).
+ */
+export function grantsTo(event: PlannedEvent, is: (customer: number) => boolean): boolean {
   if (event.kind === 'reversal') return false;
-  if (event.customer === customer) return true;
+  if (is(event.customer)) return true;
   const referral = 'referral' in event ? event.referral : null;
-  return referral?.kind === 'codeOf' && referral.customer === customer;
+  return referral?.kind === 'codeOf' && is(referral.customer);
 }
 
 function wavesOf(eventCopies: readonly Copy[][]): Delivery[][] {
