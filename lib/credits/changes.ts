@@ -109,7 +109,11 @@ export function monthlyLots(fields: {
       credits: k === 0 ? first : each,
       grantedAtMs: addCalendarMonthsMs(fields.startMs, k),
       ref: fields.ref,
-      ...(fields.subscriptionId !== undefined && { subscriptionId: fields.subscriptionId }),
+      ...(fields.subscriptionId !== undefined && {
+        subscriptionId: fields.subscriptionId,
+        // C19: every month of a subscription's purchase was bought at its start.
+        purchasedAtMs: fields.startMs,
+      }),
     }),
   ).filter((lot) => lot.granted > 0);
 }
@@ -304,8 +308,9 @@ export function expireSettled(
 /**
  * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
  * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
- * end of the period the change falls in), latest first. Returns what it could cancel (less
- * when fewer are upcoming) and the change, if any.
+ * end of the period the change falls in), latest first, among those bought by `atMs` (a later
+ * change's top-up did not exist yet in Stripe's order, C16; see lib/credits/downgrades.ts).
+ * Returns what it could cancel (less when fewer are upcoming) and the change, if any.
  */
 export function cancelUpcoming(
   state: CustomerState,
@@ -323,6 +328,7 @@ export function cancelUpcoming(
         lot.subscriptionId === request.subscriptionId &&
         lot.grantedAtMs > request.atMs &&
         lot.grantedAtMs < request.beforeMs &&
+        (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= request.atMs) &&
         lot.remaining > 0,
     )
     .sort(byBurnOrder)
