@@ -4,10 +4,11 @@ import type { CustomerFacts, CustomerState, StateChange, SubscriptionFacts } fro
 import { lotExpiresAtMs } from './time';
 
 /**
- * C19 whatever the delivery order (C16). In Stripe's order a downgrade at time `c` cancels,
- * latest first, credits of the subscription's lots that were bought by then (their purchase
- * began at or before `c`) and are granted after `c` within the change's period; later, the
- * subscription's end (C7) cancels what is left after it. Delivered in another order, the
+ * C19 whatever the delivery order (C16). In Stripe's order a downgrade at time `c` (billed at
+ * once, or on the next renewal with the period's other changes) cancels, latest first, credits
+ * of the subscription's lots that Stripe billed before it (`purchasedAtMs`, the creation of
+ * their invoice, at or before the downgrade's) and that are granted after `c` within the
+ * change's period; later, the subscription's end (C7) cancels what is left after it. Delivered in another order, the
  * processor keeps two small facts per subscription so that the lots come out the same:
  * - `downgrades`: what a downgrade could not cancel yet because the lots it cuts were not
  *   delivered (an annual plan's first invoice delivered after the change). The grant of an
@@ -16,21 +17,26 @@ import { lotExpiresAtMs } from './time';
  *   never created), by grant time. In Stripe's order a downgrade before the end cut those
  *   first, being the latest; a downgrade delivered after the end counts them (using them up,
  *   so that two downgrades never count the same credits) before it cuts lots granted by the end.
- * A lot stored before lots recorded when their purchase began (`purchasedAtMs` absent) counts
- * as bought before every change: such a lot is cut as it always was.
+ * A lot stored before lots recorded when they were billed (`purchasedAtMs` absent) counts as
+ * billed before every downgrade: such a lot is cut as it always was. The time Stripe billed a
+ * purchase, not the start of its period, orders them: a renewal that bills several changes'
+ * prorations cuts the top-up of a change billed at once before it, though its prorations'
+ * period starts with an earlier change.
  *
  * Limits of late delivery: a lot already granted and partly spent when a cut reaches it loses
  * only what is left (C1: a balance is never negative). Two downgrades of one period delivered
  * in the reverse of Stripe's order, or a downgrade delivered before one of two earlier
  * purchases whose lots it cuts, may cut other lots than in Stripe's order (the same total when
- * there is enough to cut); and two changes at the same instant cannot be told apart (a top-up's
- * purchase then counts as begun by the other change).
+ * there is enough to cut); and two invoices billed at the same instant cannot be told apart (a top-up's then counts as
+ * billed before the other's downgrade).
  */
 
 /** C19: a downgrade's part still to cancel once the lots it cuts arrive. */
 export type PendingDowngrade = {
-  /** The change: it cuts lots bought by then and granted after it. */
+  /** The change: it cuts lots granted after it. */
   readonly atMs: number;
+  /** When Stripe billed it: it cuts lots billed by then. */
+  readonly billedAtMs: number;
   /** The end of the period the change falls in: lots granted from then on are no part of it. */
   readonly beforeMs: number;
   readonly credits: number;
@@ -46,9 +52,13 @@ export type EndCut = {
 /** The subscription facts this file keeps (the rest of SubscriptionFacts is others'). */
 export type DowngradeFacts = Pick<SubscriptionFacts, 'downgrades' | 'endCuts'>;
 
-type Window = { readonly atMs: number; readonly beforeMs: number };
+type Window = {
+  readonly atMs: number;
+  readonly beforeMs: number;
+  readonly billedAtMs: number;
+};
 
-/** Whether a downgrade at `window.atMs` cuts a lot (or an end's cut) granted at `grantedAtMs`. */
+/** Whether a downgrade cuts a lot (or an end's cut of one): granted in its window, billed by it. */
 export function cuts(
   window: Window,
   lot: { readonly grantedAtMs: number; readonly purchasedAtMs?: number },
@@ -56,7 +66,7 @@ export function cuts(
   return (
     lot.grantedAtMs > window.atMs &&
     lot.grantedAtMs < window.beforeMs &&
-    (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= window.atMs)
+    (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= window.billedAtMs)
   );
 }
 
@@ -147,6 +157,7 @@ export function downgrade(
     credits: request.credits - counted.credits,
     atMs: request.atMs,
     beforeMs: request.beforeMs,
+    billedAtMs: request.billedAtMs,
     entryId: request.entryId,
   });
   const left = request.credits - counted.credits - cancelled.cancelled;
@@ -159,7 +170,12 @@ export function downgrade(
     left > 0
       ? {
           ...pending,
-          [request.invoiceId]: { atMs: request.atMs, beforeMs: request.beforeMs, credits: left },
+          [request.invoiceId]: {
+            atMs: request.atMs,
+            beforeMs: request.beforeMs,
+            billedAtMs: request.billedAtMs,
+            credits: left,
+          },
         }
       : pending;
   return {
@@ -248,6 +264,7 @@ export function downgradeOf(
   invoice: {
     readonly invoiceId: string;
     readonly subscriptionId: string;
+    readonly invoiceCreatedMs: number;
     readonly proration?: {
       readonly credits: number;
       readonly periodStartMs: number;
@@ -267,6 +284,7 @@ export function downgradeOf(
       credits: -proration.credits,
       atMs: proration.periodStartMs,
       beforeMs: proration.periodEndMs,
+      billedAtMs: invoice.invoiceCreatedMs,
       entryId: `grant#${invoice.invoiceId}#downgrade`,
       nowMs,
     },

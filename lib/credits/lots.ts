@@ -34,10 +34,10 @@ export type Lot = {
   /** The subscription whose invoice granted it (C7: an end cancels its lots not yet granted). */
   readonly subscriptionId?: string;
   /**
-   * C19: when the purchase that granted it began (an invoice line's period start, a top-up's
-   * change), so that a downgrade cuts only what was bought by then, whatever the delivery
+   * C19: when Stripe billed the purchase that granted it (its invoice's creation), so that a
+   * downgrade cuts only what was billed before it, as in Stripe's order, whatever the delivery
    * order (lib/credits/downgrades.ts). Absent on other lots and on lots stored before it was
-   * recorded: those count as bought before every change.
+   * recorded: those count as billed before every downgrade.
    */
   readonly purchasedAtMs?: number;
   /**

@@ -378,6 +378,7 @@ function lotsOf(grant: SubscriptionGrant): Lot[] {
       startMs: line.periodStartMs,
       ref: grant.invoiceId,
       subscriptionId: grant.subscriptionId,
+      purchasedAtMs: grant.invoiceCreatedMs,
     }),
   );
   const proration = grant.proration;
@@ -390,6 +391,7 @@ function lotsOf(grant: SubscriptionGrant): Lot[] {
     startMs: proration.periodStartMs,
     ref: grant.invoiceId,
     subscriptionId: grant.subscriptionId,
+    purchasedAtMs: grant.invoiceCreatedMs,
   });
   return [...lineLots, ...topUp];
 }

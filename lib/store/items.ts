@@ -39,7 +39,7 @@ export type LotItem = {
   forfeit?: { by: string; credits: number };
   quiet?: boolean;
   subscriptionId?: string;
-  /** C19: when the lot's purchase began; absent on lots stored before (see Lot). */
+  /** C19: when Stripe billed the lot's purchase; absent on lots stored before (see Lot). */
   purchasedAt?: string;
   /** C20: granted in the future, not yet in the ledger (see dueMarkerToItem). */
   upcoming?: true;
@@ -83,7 +83,7 @@ export type SubscriptionItem = {
   firstPaidAt?: string;
   freeStartAt?: string;
   /** C19: what downgrades still have to cancel, by invoice id (lib/credits/downgrades.ts). */
-  downgrades?: Record<string, { at: string; before: string; credits: number }>;
+  downgrades?: Record<string, { at: string; before: string; billedAt: string; credits: number }>;
   /** C7/C19: what the end cancelled after it, for downgrades delivered later. */
   endCuts?: { grantedAt: string; purchasedAt?: string; credits: number }[];
 };
@@ -171,7 +171,12 @@ export function subscriptionToItem(
       downgrades: Object.fromEntries(
         Object.entries(facts.downgrades).map(([id, each]) => [
           id,
-          { at: toIso(each.atMs), before: toIso(each.beforeMs), credits: each.credits },
+          {
+            at: toIso(each.atMs),
+            before: toIso(each.beforeMs),
+            billedAt: toIso(each.billedAtMs),
+            credits: each.credits,
+          },
         ]),
       ),
     }),
@@ -195,7 +200,12 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
       downgrades: Object.fromEntries(
         Object.entries(item.downgrades).map(([id, each]) => [
           id,
-          { atMs: Date.parse(each.at), beforeMs: Date.parse(each.before), credits: each.credits },
+          {
+            atMs: Date.parse(each.at),
+            beforeMs: Date.parse(each.before),
+            billedAtMs: Date.parse(each.billedAt),
+            credits: each.credits,
+          },
         ]),
       ),
     }),

@@ -347,27 +347,32 @@ export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
 
 /**
  * C16 C19: lib/ settles a downgrade whatever order Stripe delivers it in beside its
- * subscription's end (C7) and its other invoices (lib/credits/downgrades.ts), so they share
- * shuffled, concurrent batches, but for two changes of one subscription when the later one is a
- * downgrade, or when both happened at the same instant, which keep to Stripe's order:
- * - a downgrade cuts latest first among everything bought by its change; delivered before an
- *   earlier change's top-up it cuts the plan's months alone, and the top-up's later, so other
- *   months than in Stripe's order (the same total when there is enough to cut);
+ * subscription's end (C7), the plan's invoice whose months it cuts, and a later change's top-up
+ * (lib/credits/downgrades.ts), so they share shuffled, concurrent batches. Two invoices of one
+ * subscription that both prorate keep to Stripe's order when the later one may be a downgrade
+ * that cuts the earlier one's top-up, or when both were billed at the same instant:
+ * - a downgrade cuts latest first among everything billed before it; delivered between two of
+ *   those purchases it cuts the first alone, and the second's on arrival, so other months than
+ *   in Stripe's order (the same total when there is enough to cut);
  * - two downgrades in the reverse of Stripe's order cut the same total only while the later
  *   one finds enough after its own change (the earlier one's excess then lands elsewhere);
- * - nothing in Stripe's data orders two changes at the same instant, so lib/ counts either's
- *   top-up as bought by the other's downgrade.
- * A monthly subscription's downgrade has nothing to cut (its months are granted at their
- * start), so for one price the sign of a change's amount is that of its credits.
+ * - nothing in Stripe's data orders two invoices billed at the same instant.
+ * An annual subscription changes quantity only (one price), so a change's amount has the sign
+ * of its credits; a renewal's prorations may net a downgrade of a monthly one whatever their
+ * amount (its prices grant different credits a cent), and it cuts a top-up billed at once
+ * earlier in the period (its prorations start with the period's first change).
  */
 function twoChanges(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (a.kind !== 'change' || b.kind !== 'change' || a.subscriptionId !== b.subscriptionId) {
-    return false;
+  if (a.kind === 'change' && b.kind === 'change') {
+    if (a.subscriptionId !== b.subscriptionId || a.invoiceId === b.invoiceId) return false;
+    if (a.changedAtMs === b.changedAtMs) return true;
+    const later = a.changedAtMs > b.changedAtMs ? a : b;
+    return sumOf(later.prorations.map((line) => line.amount)) <= 0;
   }
-  if (a.invoiceId === b.invoiceId) return false;
-  if (a.changedAtMs === b.changedAtMs) return true;
-  const later = a.changedAtMs > b.changedAtMs ? a : b;
-  return sumOf(later.prorations.map((line) => line.amount)) <= 0;
+  const renewal = a.kind === 'invoice' ? a : b.kind === 'invoice' ? b : undefined;
+  const change = a.kind === 'change' ? a : b.kind === 'change' ? b : undefined;
+  if (!renewal || !change || renewal.subscriptionId !== change.subscriptionId) return false;
+  return (renewal.prorations?.length ?? 0) > 0;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(':00.000Z', 'Z');

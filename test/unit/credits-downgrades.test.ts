@@ -12,7 +12,7 @@ const SUB = 'sub_1';
 const YEAR_END = ms('2027-01-01T00:00:00Z');
 const CHANGE = ms('2026-06-15T00:00:00Z');
 
-/** A month of an annual plan bought on `purchasedAt`, not yet granted. */
+/** A month of an annual plan billed on `purchasedAt`, not yet granted. */
 function month(id: string, grantedAt: string, credits: number, purchasedAt?: string): Lot {
   return {
     ...lot(id, grantedAt, credits),
@@ -40,14 +40,15 @@ const request = (invoiceId: string, credits: number, atMs = CHANGE) => ({
   credits,
   atMs,
   beforeMs: YEAR_END,
+  billedAtMs: atMs,
   entryId: `grant#${invoiceId}#downgrade`,
   nowMs: CHANGE,
 });
 
 describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () => {
-  it('C16 C19 a downgrade cuts what was bought by the change, and old lots without a purchase time as before', () => {
-    // Prepare: the plan's November (bought in January), a later top-up's (bought in August),
-    // and a lot stored before lots recorded their purchase.
+  it('C16 C19 a downgrade cuts what was billed by then, and old lots without a billing time as before', () => {
+    // Prepare: the plan's November (billed in January), a later top-up's (billed in August),
+    // and a lot stored before lots recorded when they were billed.
     const state = stateWith([
       month('plan', '2026-11-01T00:00:00Z', 100, '2026-01-01T00:00:00Z'),
       month('later', '2026-11-15T00:00:00Z', 100, '2026-08-01T00:00:00Z'),
@@ -55,7 +56,7 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
     ]);
     // Act
     const { cancelled, change } = cancelUpcoming(state, { ...request('in_down', 150) });
-    // Assess: latest first among those bought by the change; the later top-up is left alone.
+    // Assess: latest first among those billed by the downgrade; the later top-up is left alone.
     expect(cancelled).toBe(150);
     expect(change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([
       ['plan', 100],
@@ -68,9 +69,9 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
     const first = downgrade(stateWith([]), request('in_down', 150), {});
     expect(first.cancelled).toBe(0);
     expect(first.facts.downgrades).toEqual({
-      in_down: { atMs: CHANGE, beforeMs: YEAR_END, credits: 150 },
+      in_down: { atMs: CHANGE, beforeMs: YEAR_END, billedAtMs: CHANGE, credits: 150 },
     });
-    // Act: the annual invoice, bought in January, arrives.
+    // Act: the annual invoice, billed in January, arrives.
     const planned = ['07', '08', '09'].map((m) =>
       month(`m${m}`, `2026-${m}-01T00:00:00Z`, 100, '2026-01-01T00:00:00Z'),
     );
@@ -121,7 +122,9 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
   });
 
   it('C19 a downgrade whose period ended a lot lifetime ago is no longer kept', () => {
-    const pending = { downgrades: { in_old: { atMs: CHANGE, beforeMs: YEAR_END, credits: 10 } } };
+    const pending = {
+      downgrades: { in_old: { atMs: CHANGE, beforeMs: YEAR_END, billedAtMs: CHANGE, credits: 10 } },
+    };
     const later = ms('2027-04-01T00:00:00Z');
     expect(cutOnArrival(pending, [], later).downgrades).toEqual({});
     expect(cutOnArrival(pending, [], CHANGE).downgrades).toEqual(pending.downgrades);
