@@ -64,6 +64,23 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
     ]);
   });
 
+  it('C16 C19 a renewal billing an earlier change cuts a top-up billed at once before the renewal', () => {
+    // Prepare: a top-up billed on 20 Jun, granted then; the renewal of 1 Jul bills a downgrade
+    // whose prorations start with a change on 15 Jun.
+    const topUp = month('top', '2026-06-20T00:00:00Z', 100, '2026-06-20T00:00:00Z');
+    const state = stateWith([topUp]);
+    const renewal = { ...request('in_renewal', 60), beforeMs: ms('2026-07-01T00:00:00Z') };
+    // Act
+    const billedAtRenewal = cancelUpcoming(state, {
+      ...renewal,
+      billedAtMs: ms('2026-07-01T00:00:00Z'),
+    });
+    const billedAtChange = cancelUpcoming(state, renewal);
+    // Assess: billed after the top-up, the downgrade cuts it; billed before, it does not.
+    expect(billedAtRenewal.cancelled).toBe(60);
+    expect(billedAtChange.cancelled).toBe(0);
+  });
+
   it('C16 C19 what a downgrade could not cancel waits and is cut from the lots that arrive later, latest first', () => {
     // Prepare: nothing of the subscription delivered yet.
     const first = downgrade(stateWith([]), request('in_down', 150), {});
