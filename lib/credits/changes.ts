@@ -98,6 +98,8 @@ export function monthlyLots(fields: {
   startMs: number;
   ref: string;
   subscriptionId?: string;
+  /** C19: when Stripe billed the purchase (its invoice's creation); see Lot. */
+  purchasedAtMs?: number;
 }): Lot[] {
   const months = Math.max(1, fields.months);
   const each = Math.floor(fields.totalCredits / months);
@@ -110,6 +112,7 @@ export function monthlyLots(fields: {
       grantedAtMs: addCalendarMonthsMs(fields.startMs, k),
       ref: fields.ref,
       ...(fields.subscriptionId !== undefined && { subscriptionId: fields.subscriptionId }),
+      ...(fields.purchasedAtMs !== undefined && { purchasedAtMs: fields.purchasedAtMs }),
     }),
   ).filter((lot) => lot.granted > 0);
 }
@@ -304,8 +307,10 @@ export function expireSettled(
 /**
  * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
  * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
- * end of the period the change falls in), latest first. Returns what it could cancel (less
- * when fewer are upcoming) and the change, if any.
+ * end of the period the change falls in), latest first, among those billed by `billedAtMs`
+ * (when Stripe billed the downgrade; default `atMs`): a later change's top-up did not exist yet
+ * in Stripe's order (C16; see lib/credits/downgrades.ts).
+ * Returns what it could cancel (less when fewer are upcoming) and the change, if any.
  */
 export function cancelUpcoming(
   state: CustomerState,
@@ -314,15 +319,18 @@ export function cancelUpcoming(
     credits: number;
     atMs: number;
     beforeMs: number;
+    billedAtMs?: number;
     entryId: string;
   },
 ): { cancelled: number; change?: StateChange } {
+  const billedAtMs = request.billedAtMs ?? request.atMs;
   const later = state.lots
     .filter(
       (lot) =>
         lot.subscriptionId === request.subscriptionId &&
         lot.grantedAtMs > request.atMs &&
         lot.grantedAtMs < request.beforeMs &&
+        (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= billedAtMs) &&
         lot.remaining > 0,
     )
     .sort(byBurnOrder)

@@ -1,3 +1,4 @@
+import { withEndCuts } from './downgrades';
 import { bookBalance, forfeitableAt, isExpiredAt, type Lot, LotSource } from './lots';
 import {
   type CustomerFacts,
@@ -182,22 +183,28 @@ export function reconcileForfeits(
  */
 export function endSubscription(
   state: CustomerState,
-  subscription: { id: string; endedAtMs: number; entryId: string },
+  subscription: { id: string; endedAtMs: number; entryId: string; nowMs?: number },
 ): StateChange {
   const previous = state.facts.subscriptions[subscription.id] ?? {};
-  const facts: CustomerFacts = {
-    ...state.facts,
-    subscriptions: {
-      ...state.facts.subscriptions,
-      [subscription.id]: { ...previous, endedAtMs: subscription.endedAtMs },
-    },
-  };
   const neverGranted = state.lots.filter(
     (lot) =>
       lot.subscriptionId === subscription.id &&
       lot.grantedAtMs > subscription.endedAtMs &&
       lot.remaining > 0,
   );
+  // C19/C16: a downgrade delivered after the end counts what the end cancelled after it.
+  const endCuts = withEndCuts(previous, neverGranted, subscription.nowMs ?? subscription.endedAtMs);
+  const facts: CustomerFacts = {
+    ...state.facts,
+    subscriptions: {
+      ...state.facts.subscriptions,
+      [subscription.id]: {
+        ...previous,
+        endedAtMs: subscription.endedAtMs,
+        ...(endCuts.length > 0 && { endCuts }),
+      },
+    },
+  };
   // A lot cancelled after it entered the ledger (a late end) leaves it again as a forfeit.
   const drafts: EntryDraft[] = neverGranted
     .filter((lot) => !lot.upcoming)

@@ -34,6 +34,13 @@ export type Lot = {
   /** The subscription whose invoice granted it (C7: an end cancels its lots not yet granted). */
   readonly subscriptionId?: string;
   /**
+   * C19: when Stripe billed the purchase that granted it (its invoice's creation), so that a
+   * downgrade cuts only what was billed before it, as in Stripe's order, whatever the delivery
+   * order (lib/credits/downgrades.ts). Absent on other lots and on lots stored before it was
+   * recorded: those count as billed before every downgrade.
+   */
+  readonly purchasedAtMs?: number;
+  /**
    * C20: granted in the future (a month of an annual plan), so not yet in the ledger. It becomes
    * spendable at its grant time by time alone; the next write or the daily job records it.
    */
@@ -54,6 +61,7 @@ export function newLot(fields: {
   grantedAtMs: number;
   ref: string;
   subscriptionId?: string;
+  purchasedAtMs?: number;
   /** Default: 3 calendar months after the grant (C4); a pack lives 12 (C21). */
   lifetimeMonths?: number;
 }): Lot {
@@ -69,6 +77,7 @@ export function newLot(fields: {
         : addCalendarMonthsMs(fields.grantedAtMs, fields.lifetimeMonths),
     ref: fields.ref,
     ...(fields.subscriptionId !== undefined && { subscriptionId: fields.subscriptionId }),
+    ...(fields.purchasedAtMs !== undefined && { purchasedAtMs: fields.purchasedAtMs }),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { EndCut, PendingDowngrade } from './downgrades';
 import {
   type Hold,
   type HoldChange,
@@ -71,6 +72,13 @@ export type SubscriptionFacts = {
   readonly firstPaidMs?: number;
   /** Creation time of a $0 first invoice (C18: a trial or a 100% coupon). */
   readonly freeStartMs?: number;
+  /**
+   * C19/C16: downgrades (by invoice id) that could not yet cancel all they should, because
+   * the lots they cut were not delivered yet (lib/credits/downgrades.ts).
+   */
+  readonly downgrades?: Readonly<Record<string, PendingDowngrade>>;
+  /** C7/C19/C16: what the end cancelled after it, for downgrades delivered after the end. */
+  readonly endCuts?: readonly EndCut[];
 };
 
 /** The customer's facts other than lots: small, and changed only by Stripe events and codes. */

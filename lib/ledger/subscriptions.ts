@@ -1,10 +1,5 @@
-import {
-  cancelUpcoming,
-  grantLots,
-  MAX_LOTS_PER_GRANT,
-  monthlyLots,
-  settleByTime,
-} from '../credits/changes';
+import { grantLots, MAX_LOTS_PER_GRANT, monthlyLots, settleByTime } from '../credits/changes';
+import { arrivalOf, downgradeOf, withSubscriptionPart } from '../credits/downgrades';
 import { endSubscription as endRule, reconcileForfeits } from '../credits/forfeits';
 import { spendableAt } from '../credits/holds';
 import { type Lot, LotSource } from '../credits/lots';
@@ -307,15 +302,22 @@ function grantChange(
   nowMs: number,
 ): GrantChange {
   const facts = invoiceFacts(customer.facts, grant);
-  const endedAtMs = customer.facts.subscriptions[grant.subscriptionId]?.endedAtMs;
+  const subscription = customer.facts.subscriptions[grant.subscriptionId] ?? {};
+  const endedAtMs = subscription.endedAtMs;
   // C7/C8: after its end a subscription grants nothing; a month of it that started by its end
-  // was granted all the same, whichever of the two Stripe delivered first (C16).
+  // was granted all the same, whichever of the two Stripe delivered first (C16). C19: what
+  // downgrades delivered before this invoice still had to cancel is cut from its lots.
   const planned = lotsOf(grant);
-  const lots = planned.filter((lot) => endedAtMs === undefined || lot.grantedAtMs <= endedAtMs);
-  // A downgrade alone (C19) plans no lot, yet cancels upcoming credit while the subscription lives.
-  if (lots.length === 0 && (planned.length > 0 || endedAtMs !== undefined)) {
+  const byEnd = planned.filter((lot) => endedAtMs === undefined || lot.grantedAtMs <= endedAtMs);
+  const arrival = arrivalOf(subscription, planned, nowMs);
+  const lots = arrival.lots;
+  // Every lot after the end: nothing to grant, but what the end would have cancelled is kept.
+  if (byEnd.length === 0 && planned.length > 0) {
+    const next = withSubscriptionPart(facts, grant.subscriptionId, arrival.part);
     const change =
-      facts === customer.facts ? undefined : grantLots(customer, grantEntry(grant), [], { facts });
+      next === customer.facts
+        ? undefined
+        : grantLots(customer, grantEntry(grant), [], { facts: next });
     return { ...(change && { change }), credits: 0, cancelled: 0, more: false, ignored: true };
   }
   const known = new Set(customer.lots.map((lot) => lot.id));
@@ -326,16 +328,27 @@ function grantChange(
   }
   const chunk = missing.slice(0, MAX_LOTS_PER_GRANT);
   const more = missing.length > chunk.length;
-  const credits = lots.reduce((sum, lot) => sum + lot.granted, 0);
+  // C22: what the purchase granted, before cuts of downgrades that followed it in Stripe's order.
+  const credits = byEnd.reduce((sum, lot) => sum + lot.granted, 0);
+  // Written with the last transaction only, so that each one of a long invoice cuts the same.
+  const settled = more ? {} : arrival.part;
   if (missing.length < lots.length) {
     // A later transaction of a long invoice: its own entry, the facts already written.
     const entry = { ...grantEntry(grant), id: `grant#${grant.invoiceId}#${chunk[0]?.id}` };
-    const change = grantLots(customer, entry, chunk, { nowMs });
+    const next = withSubscriptionPart(customer.facts, grant.subscriptionId, settled);
+    const change = grantLots(customer, entry, chunk, {
+      nowMs,
+      ...(next !== customer.facts && { facts: next }),
+    });
     return { change, credits, cancelled: 0, more, ignored: false };
   }
-  const downgrade = downgradeOf(customer, grant);
+  const arrived = withSubscriptionPart(facts, grant.subscriptionId, settled);
+  const downgrade = downgradeOf(customer, grant, arrived, nowMs);
+  const decided = downgrade.facts
+    ? withSubscriptionPart(arrived, grant.subscriptionId, downgrade.facts)
+    : arrived;
   const active = andThen(customer, downgrade.change, (after) =>
-    grantLots(after, grantEntry(grant), chunk, { facts: activeFacts(facts, grant), nowMs }),
+    grantLots(after, grantEntry(grant), chunk, { facts: activeFacts(decided, grant), nowMs }),
   );
   // C8: this subscription's new facts may show an earlier forfeit wrong (or due).
   const reconciled = more
@@ -354,23 +367,6 @@ function fingerprinted({ periodEndMs: _periodEndMs, ...proration }: ProrationGra
   return proration;
 }
 
-/**
- * C19: a net proration of zero or less cancels that much of the credit still to come in the
- * period the change falls in, latest first. A later renewal's lots are no part of it, even
- * when Stripe delivers the renewal first (C16): the downgrade took nothing from them.
- */
-function downgradeOf(customer: CustomerState, grant: SubscriptionGrant) {
-  const proration = grant.proration;
-  if (!proration || proration.credits >= 0) return { cancelled: 0 };
-  return cancelUpcoming(customer, {
-    subscriptionId: grant.subscriptionId,
-    credits: -proration.credits,
-    atMs: proration.periodStartMs,
-    beforeMs: proration.periodEndMs,
-    entryId: `grant#${grant.invoiceId}#downgrade`,
-  });
-}
-
 /** The invoice's lots: each plain line month by month (C20), and a positive proration (C19). */
 function lotsOf(grant: SubscriptionGrant): Lot[] {
   const lineLots = grant.lines.flatMap((line) =>
@@ -382,6 +378,7 @@ function lotsOf(grant: SubscriptionGrant): Lot[] {
       startMs: line.periodStartMs,
       ref: grant.invoiceId,
       subscriptionId: grant.subscriptionId,
+      purchasedAtMs: grant.invoiceCreatedMs,
     }),
   );
   const proration = grant.proration;
@@ -394,6 +391,7 @@ function lotsOf(grant: SubscriptionGrant): Lot[] {
     startMs: proration.periodStartMs,
     ref: grant.invoiceId,
     subscriptionId: grant.subscriptionId,
+    purchasedAtMs: grant.invoiceCreatedMs,
   });
   return [...lineLots, ...topUp];
 }
@@ -557,6 +555,7 @@ export function endSubscription(
             id: end.subscriptionId,
             endedAtMs: end.endedAtMs,
             entryId: `end#${end.subscriptionId}`,
+            nowMs: at,
           }),
         );
         const reconciliation = reconcileForfeits(ended.state, at);

@@ -39,6 +39,8 @@ export type LotItem = {
   forfeit?: { by: string; credits: number };
   quiet?: boolean;
   subscriptionId?: string;
+  /** C19: when Stripe billed the lot's purchase; absent on lots stored before (see Lot). */
+  purchasedAt?: string;
   /** C20: granted in the future, not yet in the ledger (see dueMarkerToItem). */
   upcoming?: true;
 };
@@ -80,6 +82,10 @@ export type SubscriptionItem = {
   endedAt?: string;
   firstPaidAt?: string;
   freeStartAt?: string;
+  /** C19: what downgrades still have to cancel, by invoice id (lib/credits/downgrades.ts). */
+  downgrades?: Record<string, { at: string; before: string; billedAt: string; credits: number }>;
+  /** C7/C19: what the end cancelled after it, for downgrades delivered later. */
+  endCuts?: { grantedAt: string; purchasedAt?: string; credits: number }[];
 };
 
 export type LedgerItem = {
@@ -116,6 +122,7 @@ export function lotToItem(customerId: string, lot: Lot): LotItem {
     ...(lot.forfeit && { forfeit: lot.forfeit }),
     ...(lot.quiet && { quiet: true }),
     ...(lot.subscriptionId !== undefined && { subscriptionId: lot.subscriptionId }),
+    ...(lot.purchasedAtMs !== undefined && { purchasedAt: toIso(lot.purchasedAtMs) }),
     ...(lot.upcoming && { upcoming: true }),
   };
 }
@@ -142,6 +149,7 @@ export function lotFromItem(item: LotItem): Lot {
     ...(item.forfeit && { forfeit: item.forfeit }),
     ...(item.quiet && { quiet: true }),
     ...(item.subscriptionId !== undefined && { subscriptionId: item.subscriptionId }),
+    ...(item.purchasedAt !== undefined && { purchasedAtMs: Date.parse(item.purchasedAt) }),
     ...(item.upcoming && { upcoming: true as const }),
   };
 }
@@ -159,6 +167,26 @@ export function subscriptionToItem(
     ...(facts.endedAtMs !== undefined && { endedAt: toIso(facts.endedAtMs) }),
     ...(facts.firstPaidMs !== undefined && { firstPaidAt: toIso(facts.firstPaidMs) }),
     ...(facts.freeStartMs !== undefined && { freeStartAt: toIso(facts.freeStartMs) }),
+    ...(facts.downgrades && {
+      downgrades: Object.fromEntries(
+        Object.entries(facts.downgrades).map(([id, each]) => [
+          id,
+          {
+            at: toIso(each.atMs),
+            before: toIso(each.beforeMs),
+            billedAt: toIso(each.billedAtMs),
+            credits: each.credits,
+          },
+        ]),
+      ),
+    }),
+    ...(facts.endCuts && {
+      endCuts: facts.endCuts.map((cut) => ({
+        grantedAt: toIso(cut.grantedAtMs),
+        ...(cut.purchasedAtMs !== undefined && { purchasedAt: toIso(cut.purchasedAtMs) }),
+        credits: cut.credits,
+      })),
+    }),
   };
 }
 
@@ -168,6 +196,26 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
     ...(item.endedAt && { endedAtMs: Date.parse(item.endedAt) }),
     ...(item.firstPaidAt && { firstPaidMs: Date.parse(item.firstPaidAt) }),
     ...(item.freeStartAt && { freeStartMs: Date.parse(item.freeStartAt) }),
+    ...(item.downgrades && {
+      downgrades: Object.fromEntries(
+        Object.entries(item.downgrades).map(([id, each]) => [
+          id,
+          {
+            atMs: Date.parse(each.at),
+            beforeMs: Date.parse(each.before),
+            billedAtMs: Date.parse(each.billedAt),
+            credits: each.credits,
+          },
+        ]),
+      ),
+    }),
+    ...(item.endCuts && {
+      endCuts: item.endCuts.map((cut) => ({
+        grantedAtMs: Date.parse(cut.grantedAt),
+        ...(cut.purchasedAt !== undefined && { purchasedAtMs: Date.parse(cut.purchasedAt) }),
+        credits: cut.credits,
+      })),
+    }),
   };
 }
 

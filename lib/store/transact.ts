@@ -306,7 +306,13 @@ function subscriptionItems(
 }
 
 function sameSubscription(a: SubscriptionFacts | undefined, b: SubscriptionFacts): boolean {
-  return a?.activeSinceMs === b.activeSinceMs && a?.endedAtMs === b.endedAtMs;
+  return (
+    a?.activeSinceMs === b.activeSinceMs &&
+    a?.endedAtMs === b.endedAtMs &&
+    // C19: what downgrades and the end left for late deliveries (lib/credits/downgrades.ts).
+    JSON.stringify(a?.downgrades) === JSON.stringify(b.downgrades) &&
+    JSON.stringify(a?.endCuts) === JSON.stringify(b.endCuts)
+  );
 }
 
 /**

@@ -332,13 +332,13 @@ function mayRedeem(event: PlannedEvent): boolean {
 /**
  * C10/C12: whether a redemption is new depends on the customer's other purchases known by
  * then, so a change or a Checkout purchase that may redeem, or any purchase of a customer whose
- * other event may redeem, keeps to its own part of the batch.
+ * other event may redeem, keeps to its own part of the batch. C19: so do two changes of one
+ * subscription in the cases `twoChanges` names.
  */
 export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
   if (!isUpgradeEvent(a) && !isUpgradeEvent(b)) return false;
   if (a.customer !== b.customer) return false;
-  if (changeAndItsEnd(a, b) || changeAndItsEnd(b, a)) return true;
-  if (twoChanges(a, b) || twoChanges(b, a)) return true;
+  if (twoChanges(a, b)) return true;
   const purchaseA = purchaseOf(a);
   const purchaseB = purchaseOf(b);
   if (purchaseA === undefined || purchaseB === undefined || purchaseA === purchaseB) return false;
@@ -346,36 +346,33 @@ export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
 }
 
 /**
- * KNOWN BUG, kept out of shared batches: lib/ ignores a downgrade's invoice (C19) for a
- * subscription whose end (C7) it already has (grantChange in lib/ledger/subscriptions.ts), so
- * when Stripe delivers the end first, the credits the downgrade cancels in Stripe's order (the
- * period's latest lots, some granted before the end) stay. With another subscription active,
- * so that nothing is forfeited, the outcome depends on the order (C16). Until that is fixed, a
- * change and its subscription's end are delivered one after the other, in Stripe's order.
- */
-function changeAndItsEnd(a: PlannedEvent, b: PlannedEvent): boolean {
-  return a.kind === 'change' && b.kind === 'end' && a.subscriptionId === b.subscriptionId;
-}
-
-/**
- * KNOWN BUG, kept out of shared batches: a downgrade (C19) cancels the subscription's lots
- * granted after the change (cancelUpcoming in lib/credits/changes.ts), including the top-up
- * of a later change in the same period when Stripe delivers that one first, although in
- * Stripe's order the later top-up did not exist yet (C16). Lots do not record when their
- * purchase began, so lib/ cannot tell them apart; and one delivered before the invoice whose
- * lots it should cut finds nothing to cancel, and never does later. Until that is fixed, a
- * change's invoice and the subscription's other invoices are delivered one after the other.
+ * C16 C19: lib/ settles a downgrade whatever order Stripe delivers it in beside its
+ * subscription's end (C7), the plan's invoice whose months it cuts, and a later change's top-up
+ * (lib/credits/downgrades.ts), so they share shuffled, concurrent batches. Two invoices of one
+ * subscription that both prorate keep to Stripe's order when the later one may be a downgrade
+ * that cuts the earlier one's top-up, or when both were billed at the same instant:
+ * - a downgrade cuts latest first among everything billed before it; delivered between two of
+ *   those purchases it cuts the first alone, and the second's on arrival, so other months than
+ *   in Stripe's order (the same total when there is enough to cut);
+ * - two downgrades in the reverse of Stripe's order cut the same total only while the later
+ *   one finds enough after its own change (the earlier one's excess then lands elsewhere);
+ * - nothing in Stripe's data orders two invoices billed at the same instant.
+ * An annual subscription changes quantity only (one price), so a change's amount has the sign
+ * of its credits; a renewal's prorations may net a downgrade of a monthly one whatever their
+ * amount (its prices grant different credits a cent), and it cuts a top-up billed at once
+ * earlier in the period (its prorations start with the period's first change).
  */
 function twoChanges(a: PlannedEvent, b: PlannedEvent): boolean {
-  // A downgrade delivered before the invoice whose upcoming lots it cancels cancels nothing
-  // either (found by this test: an annual plan's first invoice delivered after it).
-  const prorates = b.kind === 'change' || b.kind === 'invoice';
-  return (
-    a.kind === 'change' &&
-    prorates &&
-    a.subscriptionId === b.subscriptionId &&
-    purchaseOf(a) !== purchaseOf(b)
-  );
+  if (a.kind === 'change' && b.kind === 'change') {
+    if (a.subscriptionId !== b.subscriptionId || a.invoiceId === b.invoiceId) return false;
+    if (a.changedAtMs === b.changedAtMs) return true;
+    const later = a.changedAtMs > b.changedAtMs ? a : b;
+    return sumOf(later.prorations.map((line) => line.amount)) <= 0;
+  }
+  const renewal = a.kind === 'invoice' ? a : b.kind === 'invoice' ? b : undefined;
+  const change = a.kind === 'change' ? a : b.kind === 'change' ? b : undefined;
+  if (!renewal || !change || renewal.subscriptionId !== change.subscriptionId) return false;
+  return (renewal.prorations?.length ?? 0) > 0;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(':00.000Z', 'Z');

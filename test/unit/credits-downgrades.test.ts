@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { cancelUpcoming } from '../../lib/credits/changes';
+import { arrivalOf, cutOnArrival, downgrade } from '../../lib/credits/downgrades';
+import { endSubscription } from '../../lib/credits/forfeits';
+import type { Lot } from '../../lib/credits/lots';
+import { type CustomerState, emptyState, stateAfter } from '../../lib/credits/state';
+import { lot, ms } from '../support/lots';
+
+/** C19 in any delivery order (C16): lib/credits/downgrades.ts as pure functions. */
+
+const SUB = 'sub_1';
+const YEAR_END = ms('2027-01-01T00:00:00Z');
+const CHANGE = ms('2026-06-15T00:00:00Z');
+
+/** A month of an annual plan billed on `purchasedAt`, not yet granted. */
+function month(id: string, grantedAt: string, credits: number, purchasedAt?: string): Lot {
+  return {
+    ...lot(id, grantedAt, credits),
+    subscriptionId: SUB,
+    upcoming: true,
+    ...(purchasedAt !== undefined && { purchasedAtMs: ms(purchasedAt) }),
+  };
+}
+
+function stateWith(
+  lots: Lot[],
+  subscription: CustomerState['facts']['subscriptions'][string] = {},
+) {
+  return {
+    ...emptyState('cus_1'),
+    version: 1,
+    lots,
+    facts: { subscriptions: { [SUB]: subscription } },
+  };
+}
+
+const request = (invoiceId: string, credits: number, atMs = CHANGE) => ({
+  subscriptionId: SUB,
+  invoiceId,
+  credits,
+  atMs,
+  beforeMs: YEAR_END,
+  billedAtMs: atMs,
+  entryId: `grant#${invoiceId}#downgrade`,
+  nowMs: CHANGE,
+});
+
+describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () => {
+  it('C16 C19 a downgrade cuts what was billed by then, and old lots without a billing time as before', () => {
+    // Prepare: the plan's November (billed in January), a later top-up's (billed in August),
+    // and a lot stored before lots recorded when they were billed.
+    const state = stateWith([
+      month('plan', '2026-11-01T00:00:00Z', 100, '2026-01-01T00:00:00Z'),
+      month('later', '2026-11-15T00:00:00Z', 100, '2026-08-01T00:00:00Z'),
+      month('old', '2026-10-01T00:00:00Z', 100),
+    ]);
+    // Act
+    const { cancelled, change } = cancelUpcoming(state, { ...request('in_down', 150) });
+    // Assess: latest first among those billed by the downgrade; the later top-up is left alone.
+    expect(cancelled).toBe(150);
+    expect(change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([
+      ['plan', 100],
+      ['old', 50],
+    ]);
+  });
+
+  it('C16 C19 a renewal billing an earlier change cuts a top-up billed at once before the renewal', () => {
+    // Prepare: a top-up billed on 20 Jun, granted then; the renewal of 1 Jul bills a downgrade
+    // whose prorations start with a change on 15 Jun.
+    const topUp = month('top', '2026-06-20T00:00:00Z', 100, '2026-06-20T00:00:00Z');
+    const state = stateWith([topUp]);
+    const renewal = { ...request('in_renewal', 60), beforeMs: ms('2026-07-01T00:00:00Z') };
+    // Act
+    const billedAtRenewal = cancelUpcoming(state, {
+      ...renewal,
+      billedAtMs: ms('2026-07-01T00:00:00Z'),
+    });
+    const billedAtChange = cancelUpcoming(state, renewal);
+    // Assess: billed after the top-up, the downgrade cuts it; billed before, it does not.
+    expect(billedAtRenewal.cancelled).toBe(60);
+    expect(billedAtChange.cancelled).toBe(0);
+  });
+
+  it('C16 C19 what a downgrade could not cancel waits and is cut from the lots that arrive later, latest first', () => {
+    // Prepare: nothing of the subscription delivered yet.
+    const first = downgrade(stateWith([]), request('in_down', 150), {});
+    expect(first.cancelled).toBe(0);
+    expect(first.facts.downgrades).toEqual({
+      in_down: { atMs: CHANGE, beforeMs: YEAR_END, billedAtMs: CHANGE, credits: 150 },
+    });
+    // Act: the annual invoice, billed in January, arrives.
+    const planned = ['07', '08', '09'].map((m) =>
+      month(`m${m}`, `2026-${m}-01T00:00:00Z`, 100, '2026-01-01T00:00:00Z'),
+    );
+    const arrived = cutOnArrival({ downgrades: first.facts.downgrades }, planned, CHANGE);
+    // Assess: September gone, August halved; nothing left to wait for.
+    expect(arrived.lots.map((each) => [each.id, each.remaining, each.granted])).toEqual([
+      ['m07', 100, 100],
+      ['m08', 50, 50],
+    ]);
+    expect(arrived.downgrades).toEqual({});
+  });
+
+  it('C7 C16 C19 a downgrade after the end counts what the end cancelled first, and two never count it twice', () => {
+    // Prepare: the end on 15 Jul cancels August to October (300); July stays.
+    const lots = ['07', '08', '09', '10'].map((m) =>
+      month(`m${m}`, `2026-${m}-01T00:00:00Z`, 100, '2026-01-01T00:00:00Z'),
+    );
+    const before = stateWith(lots, { activeSinceMs: ms('2026-01-01T00:00:00Z') });
+    const end = endSubscription(before, {
+      id: SUB,
+      endedAtMs: ms('2026-07-15T00:00:00Z'),
+      entryId: `end#${SUB}`,
+    });
+    const ended = stateAfter(before, end);
+    const facts = ended.facts.subscriptions[SUB] ?? {};
+    expect(facts.endCuts?.reduce((sum, cut) => sum + cut.credits, 0)).toBe(300);
+    // Act: a downgrade of 250 is covered by the end; a second of 100 cuts 50 of July.
+    const one = downgrade(ended, request('in_one', 250), facts);
+    const two = downgrade(ended, request('in_two', 100), { ...facts, ...one.facts });
+    // Assess
+    expect(one.cancelled).toBe(0);
+    expect(one.change).toBeUndefined();
+    expect(two.cancelled).toBe(50);
+    expect(two.change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([['m07', 50]]);
+    expect(two.facts.endCuts).toEqual([]);
+  });
+
+  it('C7 C8 C16 C19 an invoice delivered after the end keeps what it would have granted after it for late downgrades', () => {
+    // Prepare
+    const planned = ['07', '08', '09'].map((m) =>
+      month(`m${m}`, `2026-${m}-01T00:00:00Z`, 100, '2026-01-01T00:00:00Z'),
+    );
+    // Act
+    const arrived = arrivalOf({ endedAtMs: ms('2026-07-15T00:00:00Z') }, planned, CHANGE);
+    // Assess: July is created; August and September are the end's cuts.
+    expect(arrived.lots.map((each) => each.id)).toEqual(['m07']);
+    expect(arrived.part.endCuts?.map((cut) => cut.credits)).toEqual([100, 100]);
+  });
+
+  it('C19 a downgrade whose period ended a lot lifetime ago is no longer kept', () => {
+    const pending = {
+      downgrades: { in_old: { atMs: CHANGE, beforeMs: YEAR_END, billedAtMs: CHANGE, credits: 10 } },
+    };
+    const later = ms('2027-04-01T00:00:00Z');
+    expect(cutOnArrival(pending, [], later).downgrades).toEqual({});
+    expect(cutOnArrival(pending, [], CHANGE).downgrades).toEqual(pending.downgrades);
+  });
+});
