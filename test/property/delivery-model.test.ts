@@ -1161,7 +1161,7 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     });
     const renewal = (
       customer: number,
-      end: { hours: number; via: 'deleted' | 'updated' | 'both' } | null,
+      end: { hours: number; via: 'deleted' | 'updated' | 'both'; alone: boolean } | null,
       fresh = false,
     ) => ({
       kind: 'annualRenewal' as const,
@@ -1182,8 +1182,8 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
         { kind: 'batch', intents: [renewal(0, null)] },
         { kind: 'advanceToExpiry', nth: 0 },
         { kind: 'spend', customer: 0, amount: 100, retryOf: null },
-        { kind: 'batch', intents: [renewal(1, { hours: 30, via: 'both' })] },
-        { kind: 'batch', intents: [renewal(0, { hours: -5, via: 'deleted' }, true)] },
+        { kind: 'batch', intents: [renewal(1, { hours: 30, via: 'both', alone: false })] },
+        { kind: 'batch', intents: [renewal(0, { hours: -5, via: 'deleted', alone: false }, true)] },
         { kind: 'expire' },
         {
           kind: 'batch',

@@ -21,10 +21,10 @@ import { monthsAfter } from './model';
  *   (C8: the renewal is then recorded and ignored, in either delivery order) or after it (C7:
  *   the renewal's first month is granted and forfeited with the rest, its later months
  *   cancelled, C20).
- * - a subscription that ended in an earlier batch may still be billed (C8: a late invoice.paid
- *   for an ended subscription): for a year that began at or before the end it grants what that
- *   end would have forfeited, forfeited on arrival when the end left nothing active; for a year
- *   after the end it grants nothing.
+ * - the end may come alone, the renewal left for later: a subscription that ended in an earlier
+ *   batch may still be billed (C8: a late invoice.paid for an ended subscription). For a year
+ *   that began at or before the end it grants the months up to the end, forfeited on arrival
+ *   when the end left nothing active; for a year after the end it grants nothing.
  * - the subscription may be new: one that began a year ago (a $0 trial, C18, or paid), whose
  *   first invoice Stripe delivers now, a year late (a backfill, C17), shuffled with its renewal
  *   (C4: the lots take Stripe's times, so most of the first year's have expired on arrival).
@@ -45,8 +45,11 @@ export type AnnualIntent = {
   via: InvoiceVia;
   /** Hours after the new year's start that the renewal arrives. */
   lateHours: number;
-  /** The subscription ends in the same batch, `hours` from the renewal's start (negative: before). */
-  end: { hours: number; via: 'deleted' | 'updated' | 'both' } | null;
+  /**
+   * The subscription ends in the same batch, `hours` from the renewal's start (negative:
+   * before). When `alone`, the renewal is not billed yet: a later intent may bring it (C8).
+   */
+  end: { hours: number; via: 'deleted' | 'updated' | 'both'; alone: boolean } | null;
   /**
    * A subscription that began a year and `startHoursAgo` ago, billed now for both years: when
    * `fresh`, or when there is no annual subscription to renew.
@@ -75,6 +78,10 @@ export function annualRenewalIntent(deliveries: {
           fc.integer({ min: -24 * 20, max: 72 }),
         ),
         via: fc.constantFrom('deleted' as const, 'updated' as const, 'both' as const),
+        alone: fc.oneof(
+          { weight: 3, arbitrary: fc.constant(false) },
+          { weight: 1, arbitrary: fc.constant(true) },
+        ),
       }),
       { freq: 2, nil: null },
     ),
@@ -136,7 +143,8 @@ export function resolveAnnualRenewal(
   const quickEnd = sub.canceled ? null : intent.end;
   const arrivesMs = yearStartMs + Math.max(intent.lateHours, quickEnd?.hours ?? 0) * HOUR_MS;
   view.reach(arrivesMs, 'to an annual renewal');
-  const events: PlannedEvent[] = [...first, ...view.invoices(sub, intent.via)];
+  const renewal = quickEnd?.alone ? [] : view.invoices(sub, intent.via);
+  const events: PlannedEvent[] = [...first, ...renewal];
   if (!quickEnd) return { events, copies: intent.copies };
   const ends = view.end(sub, quickEnd.via);
   const endsAtMs = Math.max(lastChangeMs, yearStartMs + quickEnd.hours * HOUR_MS);
