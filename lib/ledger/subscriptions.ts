@@ -165,6 +165,13 @@ function decideGrant(
   // in the same transaction: this one writes the account anyway.
   const settled = settleByTime(read, lookup.nowMs);
   const granted = grantChange(settled.state, grant, lookup.nowMs);
+  // C4/C19/C20: a downgrade delivered late cancels months come due since its change, which
+  // time releases in this decision too; one transaction writes a lot once, so the release goes
+  // in a transaction of its own first, and the grant runs again.
+  if (settled.change && cancelsReleased(settled.change, granted.change)) {
+    const outcome = { result: 'granted' as const, credits: 0, balance: 0 };
+    return { kind: 'apply', changes: [settled.change], outcome, final: false };
+  }
   const own = andThen(read, settled.change, () => granted.change);
   // The referral goes with the grant's last transaction, which also writes the fact.
   const referral = granted.more ? null : redemptionFor(states, own.state, grant, lookup);
@@ -202,6 +209,12 @@ function decideGrant(
   const changes = recorded ? recordedChanges(recorded, redeemed, lookup.referrerId) : redeemed;
   if (changes.length > 0) return { kind: 'apply', changes, outcome, final: !granted.more };
   return { kind: 'record', outcome };
+}
+
+/** Whether `change` cancels credit from a lot that `settling` releases (C19, C20). */
+function cancelsReleased(settling: StateChange, change: StateChange | undefined): boolean {
+  const released = new Set(settling.released.map((lot) => lot.id));
+  return change?.cancelled.some((each) => released.has(each.lot.id)) ?? false;
 }
 
 /** The customer's own change among a purchase's changes (the referrer's is another). */

@@ -581,6 +581,50 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
     expect(after.upcoming[0]?.grantedAt).toBe('2027-06-01T00:00:00.000Z');
   });
 
+  it('C4 C16 C19 C20: a downgrade on an annual plan delivered months late cancels the same months, come due since (found by the delivery property test)', async () => {
+    // Prepare: yearly Pro from 1 Nov; on 1 May down to yearly Basic, as above, but Stripe's
+    // invoice for the change arrives on 15 Aug (a backfill): June to August have come due by
+    // then, and nothing has written the account since the first invoice.
+    const h = await start();
+    await h.deliver(
+      paid({
+        customerId: 'cus_late_down',
+        subscriptionId: 'sub_late_down',
+        lines: [
+          {
+            priceId: PRO_YEARLY,
+            periodStart: NOV,
+            periodEnd: '2027-11-01T00:00:00Z',
+            unitAmount: 50000,
+          },
+        ],
+      }),
+    );
+    h.setNow('2027-08-15T00:10:00Z');
+    const change = { periodStart: '2027-05-01T00:00:00Z', periodEnd: '2027-11-01T00:00:00Z' };
+    // Act: -2400 credits, as above.
+    const response = await h.deliver(
+      paid({
+        customerId: 'cus_late_down',
+        subscriptionId: 'sub_late_down',
+        billingReason: 'subscription_update',
+        lines: [
+          { priceId: PRO_YEARLY, kind: 'proration', ...change, amount: -25000, unitAmount: 50000 },
+          { priceId: YEARLY, kind: 'proration', ...change, amount: 10000, unitAmount: 20000 },
+        ],
+      }),
+    );
+    // Assess: the lots not yet granted at the change are cut as if it had come on time (C4:
+    // Stripe's times): October to July go, June keeps 100; the May lot expired on 1 Aug.
+    expect(response.statusCode).toBe(200);
+    const view = await h.balance('cus_late_down');
+    expect(view.upcoming).toEqual([]);
+    expect(view.lots.map((lot) => [lot.grantedAt, lot.remaining])).toEqual([
+      ['2027-06-01T00:00:00.000Z', 100],
+    ]);
+    expect(view.balance).toBe(100);
+  });
+
   it('C21: a pack through Checkout and its invoice grant once, whichever arrives first, and a cancellation keeps it', async () => {
     // Prepare
     const h = await start();

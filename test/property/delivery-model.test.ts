@@ -65,7 +65,8 @@ import { freshTable } from '../support/table';
  * System-level model-based test (C16): random histories of several customers (subscriptions,
  * monthly or annual (C20), some starting with a $0 trial (C18), plan changes billed as prorations
  * at once or with the next renewal (C19), packs bought on manual invoices or through Checkout
- * (C21), renewals, referrals, cancellations, refunds, failed refunds, credit notes and disputes
+ * (C21), renewals (an annual plan's a year on, around its end, test/support/delivery-annual.ts),
+ * referrals, cancellations, refunds, failed refunds, credit notes and disputes
  * (C22-C24), spends, expiry runs, replays and clock moves) go through
  * the real functions on DynamoDB Local: Stripe events through the signed webhook handler (API
  * Gateway v2 events), each delivered 1 to 3 times, shuffled, some deliveries concurrently;
@@ -1122,6 +1123,89 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     // Act and Assess: after every step the real system agrees with the model.
     // Some deliveries run together: the scheduler interleaves them as drawn from a fixed seed.
     await new HistoryRun(plan, table, schedulerFrom(12), `u${runNumber}`).run();
+  });
+
+  it('C7 C8 C20: annual plans renewed a year on, with their first invoice, around their ends and after one', async () => {
+    // Prepare: from 31 Jan (C4's clamping), c0 and c1 take the annual plan. A year on c0's
+    // renews (5 hours late); c1's renews and ends 30 hours into its second year, leaving c1
+    // nothing active; c0 also gets a plan begun a year ago, a $0 trial, billed now for both
+    // years and ended 5 hours before its renewal (C8: the renewal grants nothing); then c0's
+    // first plan ends and a renewal for its third year arrives after that end. Every event
+    // comes twice, shuffled, some copies together.
+    const copies: Copies = [
+      [
+        { key: 4, together: false },
+        { key: 1, together: true },
+      ],
+      [
+        { key: 2, together: false },
+        { key: 6, together: true },
+      ],
+      [
+        { key: 1, together: false },
+        { key: 5, together: true },
+      ],
+    ];
+    const subscribe = (customer: number, quantity: number) => ({
+      kind: 'subscribe' as const,
+      customer,
+      plan: 2,
+      quantity,
+      startHoursAgo: 0,
+      referral: { kind: 'none' as const },
+      via: 'both' as const,
+      trial: false,
+      endsAfter: null,
+      copies,
+    });
+    const renewal = (
+      customer: number,
+      end: { hours: number; via: 'deleted' | 'updated' | 'both'; alone: boolean } | null,
+      fresh = false,
+    ) => ({
+      kind: 'annualRenewal' as const,
+      customer,
+      subscription: 0,
+      via: 'paid' as const,
+      lateHours: 5,
+      end,
+      start: { fresh, quantity: 1, trial: true, startHoursAgo: 0 },
+      copies,
+    });
+    const history: AbstractHistory = {
+      startMs: Date.parse('2026-01-31T10:00:00Z'),
+      customers: 2,
+      steps: [
+        { kind: 'batch', intents: [subscribe(0, 1), subscribe(1, 2)] },
+        { kind: 'spend', customer: 0, amount: 30, retryOf: null },
+        { kind: 'batch', intents: [renewal(0, null)] },
+        { kind: 'advanceToExpiry', nth: 0 },
+        { kind: 'spend', customer: 0, amount: 100, retryOf: null },
+        { kind: 'batch', intents: [renewal(1, { hours: 30, via: 'both', alone: false })] },
+        { kind: 'batch', intents: [renewal(0, { hours: -5, via: 'deleted', alone: false }, true)] },
+        { kind: 'expire' },
+        {
+          kind: 'batch',
+          intents: [
+            { kind: 'cancel', customer: 0, subscription: 0, via: 'updated', hoursAgo: 0, copies },
+          ],
+        },
+        { kind: 'batch', intents: [renewal(0, null)] },
+      ],
+    };
+    const plan = planHistory(history);
+    const renewals = plan.steps
+      .flatMap((step) => (step.kind === 'deliver' ? step.parts.flatMap((part) => part.events) : []))
+      .filter((event) => event.kind === 'invoice' && event.billingReason === 'subscription_cycle');
+    expect(renewals.map((event) => event.kind === 'invoice' && event.invoiceId)).toEqual([
+      'in_c0_0_1',
+      'in_c1_0_1',
+      'in_c0_1_1',
+      'in_c0_0_2',
+    ]);
+    runNumber += 1;
+    // Act and Assess: after every step the real system agrees with the model.
+    await new HistoryRun(plan, table, schedulerFrom(20), `a${runNumber}`).run();
   });
 
   it("C10 C11 C21: a pack bought through Checkout, paid later, is a referee's first purchase", async () => {

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { type AnnualIntent, annualRenewalIntent, resolveAnnualRenewal } from './delivery-annual';
 import {
   describeReversal,
   type ReversalEvent,
@@ -55,6 +56,7 @@ export const PACK_PRICE_ID = 'price_pack';
 /** C2/C20: the months one billing interval spans, where not 1 (PLAN_CREDITS' `intervalMonths`). */
 export const PLAN_INTERVAL_MONTHS: Readonly<Record<string, number>> = { price_yearly: 12 };
 const PRICE_IDS = Object.keys(PLAN_CREDITS).filter((id) => id !== PACK_PRICE_ID);
+const ANNUAL_PRICE = { id: 'price_yearly', months: PLAN_INTERVAL_MONTHS.price_yearly ?? 12 };
 
 /** What every price costs a month, in cents (the invoice builder's default unit amount). */
 export const UNIT_AMOUNT_CENTS = 2000;
@@ -116,7 +118,9 @@ export type Intent =
   /** C19 plan changes and C21 packs through Checkout: test/support/delivery-upgrades.ts. */
   | UpgradeIntent
   /** C22-C24: money going back for one of the customer's purchases (delivery-reversals.ts). */
-  | ReversalIntent;
+  | ReversalIntent
+  /** C20: an annual plan's next year, with or around its end (delivery-annual.ts). */
+  | AnnualIntent;
 
 /** Which event types carry a paid invoice: either, or both (C3: granted once either way). */
 export type InvoiceVia = 'paid' | 'succeeded' | 'both';
@@ -228,6 +232,7 @@ const intent: fc.Arbitrary<Intent> = fc.oneof(
   },
   ...upgradeIntents({ customer: customerNumber, referral, via, copies }),
   { weight: 8, arbitrary: reversalIntent(copies) },
+  { weight: 3, arbitrary: annualRenewalIntent({ customer: customerNumber, via, copies }) },
 );
 
 const step: fc.Arbitrary<AbstractStep> = fc.oneof(
@@ -628,7 +633,7 @@ class Planner {
       }
       case 'renew': {
         const sub = this.running(customer, each.subscription);
-        // An annual renewal is a year on; see priceFor.
+        // An annual renewal is a year on: delivery-annual.ts.
         if (!sub || sub.months > 1) return undefined;
         return { events: this.invoices(sub, each.via), copies: each.copies };
       }
@@ -697,13 +702,28 @@ class Planner {
         const made = this.reversals.resolve(each);
         return made && { ...made, copies: each.copies };
       }
+      case 'annualRenewal':
+        return resolveAnnualRenewal(each, {
+          customer: (n) => this.customer(n),
+          subscriptions: () => this.subscriptions,
+          delivered: () => this.delivered,
+          invoices: (sub, invoiceVia) => this.invoices(sub, invoiceVia),
+          end: (sub, endVia) => this.end(sub, endVia),
+          reach: (toMs, why) => {
+            if (toMs > this.nowMs) this.moveClock(toMs, why);
+          },
+          nowMs: () => this.nowMs,
+          annualPrice: ANNUAL_PRICE,
+          adopt: (sub) => this.subscriptions.push(sub),
+        });
     }
   }
 
   /**
    * The plan of a new subscription. A customer may have several annual ones, whose months come
    * due unrecorded together until a write records them (in transactions of their own when more
-   * than fit beside it, lib/store/releases.ts). An annual subscription is not renewed (`renew`).
+   * than fit beside it, lib/store/releases.ts). An annual subscription is renewed by its own
+   * intent (delivery-annual.ts), not by `renew`.
    */
   private priceFor(_customer: number, plan: number): string {
     return PRICE_IDS[plan % PRICE_IDS.length] as string;
