@@ -29,6 +29,7 @@ import {
   runCommand,
   stateIn,
 } from '../store/command';
+import { type EarlierPurchaseLookup, earlierPurchaseLookup } from './customer-history';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
 import { expectNoRecord, withPurchaseRecord } from './reversals';
@@ -123,6 +124,7 @@ export async function grantSubscriptionInvoice(
 ): Promise<CommandResult<GrantOutcome>> {
   const code = grant.referral ? normalizeReferralCode(grant.referral.code) : null;
   const referrerId = code ? await ownerOfCode(deps, code, options.budget) : undefined;
+  const earlierPurchase = earlierPurchaseLookup(deps.customerHistory);
   const result = await runCommand<GrantOutcome>(
     deps,
     {
@@ -142,7 +144,8 @@ export async function grantSubscriptionInvoice(
           ...(grant.referral && { code: code ?? grant.referral.code }),
         }),
       },
-      decide: (states) => decideGrant(states, grant, { code, referrerId, nowMs: nowMs(deps) }),
+      decide: (states) =>
+        decideGrant(states, grant, { code, referrerId, nowMs: nowMs(deps), earlierPurchase }),
     },
     options,
   );
@@ -158,6 +161,7 @@ type ReferralLookup = {
   readonly code: string | null;
   readonly referrerId: string | undefined;
   readonly nowMs: number;
+  readonly earlierPurchase: EarlierPurchaseLookup;
 };
 
 function decideGrant(
@@ -492,6 +496,8 @@ function redemptionFor(
     purchaseCredits: firstMonthCredits(grant),
     periodStartMs: periodStartOf(grant),
     nowMs: lookup.nowMs,
+    purchasedAtMs: grant.invoiceCreatedMs,
+    earlierPurchase: lookup.earlierPurchase,
   });
 }
 
