@@ -29,7 +29,8 @@ export type Redemption = {
 /**
  * C10/C12: the customer is new when the first purchase we know of (money paid, by Stripe's
  * time) is this one. A customer who paid before (an earlier subscription, cancelled since, or
- * a pack) is not.
+ * a pack) is not. When this is the first known, Stripe has the last word on purchases not
+ * delivered yet (lib/ledger/redemptions.ts, lib/stripe/customer-history.ts).
  */
 export function isNewCustomer(referee: CustomerState, purchaseId: string): boolean {
   const first = referee.facts.firstPurchase;

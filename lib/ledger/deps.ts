@@ -1,9 +1,15 @@
 import type { StoreDeps } from '../store/client';
+import type { CustomerHistory } from './customer-history';
 
 /** What ledger operations need: the store, and a clock tests can fix. */
 export type LedgerDeps = StoreDeps & {
   /** Milliseconds since the epoch; defaults to Date.now. */
   readonly clock?: () => number;
+  /**
+   * C10/C16: Stripe's answer to "did the customer purchase before this?", asked before a
+   * redemption the stored facts allow; absent, the facts decide alone.
+   */
+  readonly customerHistory?: CustomerHistory;
 };
 
 export function nowMs(deps: LedgerDeps): number {

@@ -11,6 +11,7 @@ import {
   runCommand,
   stateIn,
 } from '../store/command';
+import { type EarlierPurchaseLookup, earlierPurchaseLookup } from './customer-history';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
 import { expectNoRecord, withPurchaseRecord } from './reversals';
@@ -57,6 +58,7 @@ export async function grantPack(
 ): Promise<CommandResult<PackOutcome>> {
   const code = pack.referral ? normalizeReferralCode(pack.referral.code) : null;
   const referrerId = code ? await ownerOfCode(deps, code, options.budget) : undefined;
+  const earlierPurchase = earlierPurchaseLookup(deps.customerHistory);
   return runCommand<PackOutcome>(
     deps,
     {
@@ -76,7 +78,8 @@ export async function grantPack(
           ...(pack.referral && { code: code ?? pack.referral.code }),
         }),
       },
-      decide: (states) => decidePack(states, pack, { code, referrerId, nowMs: nowMs(deps) }),
+      decide: (states) =>
+        decidePack(states, pack, { code, referrerId, nowMs: nowMs(deps), earlierPurchase }),
     },
     options,
   );
@@ -89,7 +92,12 @@ function creditsOf(pack: PackPurchase): number {
 function decidePack(
   states: ReadonlyMap<string, CustomerState>,
   pack: PackPurchase,
-  lookup: { code: string | null; referrerId: string | undefined; nowMs: number },
+  lookup: {
+    code: string | null;
+    referrerId: string | undefined;
+    nowMs: number;
+    earlierPurchase: EarlierPurchaseLookup;
+  },
 ): Decision<PackOutcome> {
   const read = stateIn(states, pack.customerId);
   const settled = settleByTime(read, lookup.nowMs);
@@ -124,6 +132,8 @@ function decidePack(
           purchaseCredits: credits,
           periodStartMs: pack.purchasedAtMs,
           nowMs: lookup.nowMs,
+          purchasedAtMs: pack.purchasedAtMs,
+          earlierPurchase: lookup.earlierPurchase,
         })
       : pack.referral
         ? { outcome: { result: 'not_a_purchase' as const }, changes: [], state: own.state }

@@ -1,6 +1,7 @@
-import { type Redemption, type RejectionReason, redeem, rejectionOf } from '../credits/referral';
+import { type Redemption, RejectionReason, redeem, rejectionOf } from '../credits/referral';
 import { type CustomerState, mergeChanges, type StateChange, stateAfter } from '../credits/state';
 import { stateIn } from '../store/command';
+import type { EarlierPurchaseLookup } from './customer-history';
 
 /** What became of a referral code a purchase carried (C10-C12). */
 export type RedemptionOutcome =
@@ -22,6 +23,10 @@ export type RedemptionRequest = Omit<Redemption, 'invoiceId' | 'code'> & {
   readonly code: string | null;
   readonly referrerId: string | undefined;
   readonly nowMs: number;
+  /** The purchase's time as the customer's facts order purchases (C10). */
+  readonly purchasedAtMs: number;
+  /** C16: asks Stripe whether the customer purchased before, when the facts know nothing earlier. */
+  readonly earlierPurchase?: EarlierPurchaseLookup;
 };
 
 /**
@@ -36,7 +41,9 @@ export function decideRedemption(
   request: RedemptionRequest,
 ): { outcome: RedemptionOutcome; changes: StateChange[]; state: CustomerState } {
   const referrerId = request.code ? request.referrerId : undefined;
-  const rejection = rejectionOf(customer, referrerId, request.purchaseId);
+  const rejection =
+    rejectionOf(customer, referrerId, request.purchaseId) ??
+    notNewByStripe(customer.customerId, request);
   if (rejection || !request.code || !referrerId) {
     return {
       outcome: { result: 'rejected', reason: rejection ?? 'unknown_code' },
@@ -65,6 +72,20 @@ export function decideRedemption(
     changes: [redeemed.referee, ...(redeemed.referrer ? [redeemed.referrer] : [])],
     state: stateAfter(customer, redeemed.referee),
   };
+}
+
+/**
+ * C10/C12/C16: the facts know no purchase of the customer before this one, but an earlier one
+ * may not have been delivered yet: Stripe's record decides, so that the outcome is the same in
+ * either delivery order. Asked only here, for a redemption the facts allow: once per customer,
+ * since it then redeems or is rejected for good, and never for a renewal or a rejected code.
+ */
+function notNewByStripe(customerId: string, request: RedemptionRequest): RejectionReason | null {
+  if (!request.code || !request.referrerId || !request.earlierPurchase) return null;
+  const { purchaseId, purchasedAtMs } = request;
+  return request.earlierPurchase({ customerId, purchaseId, purchasedAtMs })
+    ? RejectionReason.notNewCustomer
+    : null;
 }
 
 /** A purchase's own change followed by the redemption's: one change per customer. */

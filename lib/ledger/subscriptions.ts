@@ -24,6 +24,7 @@ import {
   runCommand,
   stateIn,
 } from '../store/command';
+import { type EarlierPurchaseLookup, earlierPurchaseLookup } from './customer-history';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
 import { expectNoRecord, withPurchaseRecord } from './reversals';
@@ -118,6 +119,7 @@ export async function grantSubscriptionInvoice(
 ): Promise<CommandResult<GrantOutcome>> {
   const code = grant.referral ? normalizeReferralCode(grant.referral.code) : null;
   const referrerId = code ? await ownerOfCode(deps, code, options.budget) : undefined;
+  const earlierPurchase = earlierPurchaseLookup(deps.customerHistory);
   const result = await runCommand<GrantOutcome>(
     deps,
     {
@@ -137,7 +139,8 @@ export async function grantSubscriptionInvoice(
           ...(grant.referral && { code: code ?? grant.referral.code }),
         }),
       },
-      decide: (states) => decideGrant(states, grant, { code, referrerId, nowMs: nowMs(deps) }),
+      decide: (states) =>
+        decideGrant(states, grant, { code, referrerId, nowMs: nowMs(deps), earlierPurchase }),
     },
     options,
   );
@@ -153,6 +156,7 @@ type ReferralLookup = {
   readonly code: string | null;
   readonly referrerId: string | undefined;
   readonly nowMs: number;
+  readonly earlierPurchase: EarlierPurchaseLookup;
 };
 
 function decideGrant(
@@ -503,6 +507,8 @@ function redemptionFor(
     purchaseCredits: firstMonthCredits(grant),
     periodStartMs: periodStartOf(grant),
     nowMs: lookup.nowMs,
+    purchasedAtMs: grant.invoiceCreatedMs,
+    earlierPurchase: lookup.earlierPurchase,
   });
 }
 

@@ -4,6 +4,7 @@ import { toIso } from '../credits/time';
 import { type Budget, backoff, callStore, checkTimeForAttempt, defaultBudget } from './call';
 import type { StoreDeps } from './client';
 import { factKey } from './keys';
+import { decideWithLookups } from './lookup';
 import { countersAfter, mayPlanOnCache } from './lot-cache';
 import {
   guessesOf,
@@ -79,7 +80,10 @@ export type Command<O> = {
    * `purchases`; a change writes them back conditioned on the version read.
    */
   readonly purchases?: readonly PurchaseRead[];
-  /** Pure: the same states give the same decision. */
+  /**
+   * Pure: the same states (and answers) give the same decision. It may throw LookupNeeded
+   * (lib/store/lookup.ts) for a fact only Stripe knows, and is then run again with the answer.
+   */
   decide(states: ReadonlyMap<string, CustomerState>): Decision<O>;
   /**
    * A spend of one customer decided at `atMs` (the clock's now, never an as-of time): it may
@@ -143,7 +147,7 @@ export async function runCommand<O>(
       guesses,
       { ...options, budget },
     );
-    const decision = decideOrRetry(command, states);
+    const decision = await decideWithLookups(() => decideOrRetry(command, states));
     if (!decision) {
       // The state shows the command's own writes: it was applied before, or is being
       // applied right now by a concurrent delivery whose fact is not visible yet.

@@ -16,6 +16,7 @@ import { type CommandResult, CommandStatus, type RunOptions, readFact } from '..
 import { purchaseOfPayment } from '../store/purchases';
 import type { PlanCatalog } from './catalog';
 import type { StripeAccess } from './client';
+import { customerHistoryOf } from './customer-history';
 import { UnsupportedApiVersionError } from './errors';
 import type { AcceptedApiVersions, StripeEvent } from './events';
 import { isFirstPaidInvoice } from './subscription-history';
@@ -108,8 +109,9 @@ export async function processEvent(
   }
   const reports: CommandReport[] = [];
   let dryRun = false;
+  const ledger = withCustomerHistory(deps);
   for (const command of translation.commands) {
-    const { report: reported, result } = await execute(deps, command, options);
+    const { report: reported, result } = await execute(ledger, command, options);
     reports.push(...reported);
     dryRun ||= result.dryRun === true;
   }
@@ -139,6 +141,15 @@ function translateDeps(deps: ProcessDeps, options: RunOptions) {
     purchaseOfPayment: (paymentIntentId: string) =>
       purchaseOfPayment(deps, paymentIntentId, options.budget ?? defaultBudget()),
   };
+}
+
+/**
+ * C10/C16: a redemption the stored facts allow asks Stripe whether the customer purchased
+ * before (lib/stripe/customer-history.ts), unless the caller brought its own answer.
+ */
+function withCustomerHistory(deps: ProcessDeps): ProcessDeps {
+  if (deps.customerHistory) return deps;
+  return { ...deps, customerHistory: customerHistoryOf(deps.stripe, deps.logger) };
 }
 
 async function execute(

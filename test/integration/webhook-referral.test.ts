@@ -1,9 +1,18 @@
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCreditsHandler } from '../../functions/credits';
-import { paidInvoiceEvent, subscriptionDeletedEvent } from '../support/stripe-events';
+import {
+  checkoutEvent,
+  checkoutLineItem,
+  paidInvoiceEvent,
+  subscriptionDeletedEvent,
+} from '../support/stripe-events';
 import { type StripeFake, startStripeFake } from '../support/stripe-fake';
-import { type WebhookHarness, webhookHarness } from '../support/webhook-harness';
+import {
+  harnessesWithStripeFake,
+  type WebhookHarness,
+  webhookHarness,
+} from '../support/webhook-harness';
 
 const BASIC = 'price_basic_100';
 const PRO = 'price_pro_500';
@@ -184,5 +193,198 @@ describe('Referral program through the webhook (C9-C12)', () => {
     const response = await h.deliver(event);
     expect(response.statusCode).toBe(200);
     expect((await h.balance('cus_coupon')).balance).toBe(100);
+  });
+});
+
+describe('The first purchase as Stripe made it, in any delivery order (C10 C12 C16 C21)', () => {
+  const PACK = 'price_pack_1000';
+  const harnesses = harnessesWithStripeFake();
+  const fake = () => harnesses.fake;
+  const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+  async function start(options: { stripeSecretKey?: undefined } = {}) {
+    const h = await harnesses.start({
+      planCredits: { [BASIC]: 100, [PRO]: 500, [PACK]: 1000 },
+      now: '2026-03-05T09:00:00Z',
+      ...options,
+    });
+    await h.deliver(firstInvoice('cus_ref', 'sub_ref', BASIC, '2026-02-01T08:00:00Z'));
+    const credits = createCreditsHandler(() => h.deps);
+    const { code } = (await credits(
+      { action: 'referralCode', customerId: 'cus_ref' },
+      {} as Context,
+    )) as { code: string };
+    return { h, code };
+  }
+
+  /** Stripe lists a purchase from the moment it is made, delivered or not. */
+  function known<E extends Record<string, unknown>>(event: E): E {
+    const object = (event.data as { object: Record<string, unknown> }).object;
+    if (object.object === 'invoice') fake().invoices.set(String(object.id), object);
+    else fake().checkoutSessions.set(String(object.id), object);
+    return event;
+  }
+
+  function firstInvoice(
+    customerId: string,
+    subscriptionId: string,
+    priceId: string,
+    at: string,
+    code?: string,
+  ) {
+    return known(
+      paidInvoiceEvent({
+        customerId,
+        subscriptionId,
+        invoiceId: `in_${subscriptionId}`,
+        lines: [{ priceId, periodStart: at }],
+        metadata: code ? { referral_code: code } : {},
+      }),
+    );
+  }
+
+  /** A pack bought through Checkout, without an invoice (C21). */
+  function pack(customerId: string, sessionId: string, at: string) {
+    fake().checkoutLines.set(sessionId, [checkoutLineItem(PACK, 1)]);
+    const event = checkoutEvent({ customerId, sessionId, amountTotal: 2000, created: at });
+    (event.data as { object: Record<string, unknown> }).object.created = unix(at);
+    return known(event);
+  }
+
+  const asksAbout = (customerId: string) =>
+    [...fake().requestsTo('/v1/invoices'), ...fake().requestsTo('/v1/checkout/sessions')].filter(
+      (request) => request.query.get('customer') === customerId,
+    );
+
+  it('C10 C12 C16: two first invoices of one customer, the later carrying a code: rejected in either delivery order', async () => {
+    // Prepare
+    const { h, code } = await start();
+    const orders = { inOrder: false, reversed: true };
+    for (const [name, reversed] of Object.entries(orders)) {
+      const customerId = `cus_two_${name}`;
+      const early = firstInvoice(customerId, `sub_${name}_a`, BASIC, '2026-03-01T08:00:00Z');
+      const late = firstInvoice(customerId, `sub_${name}_b`, PRO, '2026-03-02T08:00:00Z', code);
+      // Act
+      const answers = [];
+      for (const event of reversed ? [late, early] : [early, late]) {
+        answers.push(await h.deliver(event));
+      }
+      // Assess: the customer had purchased before (C12: not new); nobody gets a bonus.
+      expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200]);
+      expect((await h.balance(customerId)).balance).toBe(100 + 500);
+      // Only the redemption the delivered facts allowed asked Stripe: its invoices told.
+      expect(asksAbout(customerId)).toHaveLength(reversed ? 1 : 0);
+    }
+    expect((await h.balance('cus_ref')).balance).toBe(100);
+    const rejected = h.log
+      .lines()
+      .filter((line) => JSON.stringify(line).includes('not_new_customer'));
+    expect(rejected.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('C10 C12 C16 C21: a Checkout pack bought before a coded first invoice: the code is rejected in either order', async () => {
+    // Prepare
+    const { h, code } = await start();
+    for (const reversed of [false, true]) {
+      const customerId = `cus_pack_${reversed}`;
+      const bought = pack(customerId, `cs_${reversed}`, '2026-03-01T08:00:00Z');
+      const coded = firstInvoice(
+        customerId,
+        `sub_p_${reversed}`,
+        PRO,
+        '2026-03-02T08:00:00Z',
+        code,
+      );
+      // Act
+      for (const event of reversed ? [coded, bought] : [bought, coded]) await h.deliver(event);
+      // Assess
+      expect((await h.balance(customerId)).balance).toBe(1000 + 500);
+    }
+    expect((await h.balance('cus_ref')).balance).toBe(100);
+  });
+
+  it("C10 C11 C16 C21: a coded first invoice made before the customer's other purchases redeems in either order; a renewal never asks", async () => {
+    // Prepare
+    const { h, code } = await start();
+    for (const reversed of [false, true]) {
+      const customerId = `cus_first_${reversed}`;
+      const coded = firstInvoice(
+        customerId,
+        `sub_f_${reversed}`,
+        PRO,
+        '2026-03-01T08:00:00Z',
+        code,
+      );
+      const later = [
+        pack(customerId, `cs_later_${reversed}`, '2026-03-02T08:00:00Z'),
+        firstInvoice(customerId, `sub_g_${reversed}`, BASIC, '2026-03-03T08:00:00Z'),
+      ];
+      // Act
+      for (const event of reversed ? [...later, coded] : [coded, ...later]) await h.deliver(event);
+      // Assess: C11, half the first purchase's 500 on each side.
+      expect((await h.balance(customerId)).balance).toBe(500 + 250 + 1000 + 100);
+    }
+    expect((await h.balance('cus_ref')).balance).toBe(100 + 250 + 250);
+    // C12: once redeemed, nothing of the customer asks again.
+    const before = asksAbout('cus_first_true').length;
+    const renewal = paidInvoiceEvent({
+      customerId: 'cus_first_true',
+      subscriptionId: 'sub_f_true',
+      billingReason: 'subscription_cycle',
+      lines: [{ priceId: PRO, periodStart: '2026-04-01T08:00:00Z' }],
+      metadata: { referral_code: code },
+    });
+    expect((await h.deliver(renewal)).statusCode).toBe(200);
+    expect(asksAbout('cus_first_true')).toHaveLength(before);
+  });
+
+  it("C16 C10: a Stripe failure while listing the customer's purchases is a 5xx that changes nothing; the retry redeems", async () => {
+    // Prepare
+    const { h, code } = await start();
+    const coded = firstInvoice('cus_fault', 'sub_fault', PRO, '2026-03-01T08:00:00Z', code);
+    fake().failNext(500, 10);
+    // Act
+    const failed = await h.deliver(coded);
+    const balanceAfterFailure = (await h.balance('cus_fault')).balance;
+    fake().failNext(500, 0);
+    const retried = await h.deliver(coded);
+    // Assess
+    expect(failed.statusCode).toBeGreaterThanOrEqual(500);
+    expect(balanceAfterFailure).toBe(0);
+    expect(retried.statusCode).toBe(200);
+    expect((await h.balance('cus_fault')).balance).toBe(500 + 250);
+    expect((await h.balance('cus_ref')).balance).toBe(100 + 250);
+  });
+
+  it('C16 C10: a listed invoice whose amount_paid is not a number fails the delivery, naming the field', async () => {
+    // Prepare
+    const { h, code } = await start();
+    const other = firstInvoice('cus_odd', 'sub_odd_a', BASIC, '2026-03-01T08:00:00Z');
+    const object = (other.data as { object: Record<string, unknown> }).object;
+    fake().invoices.set(String(object.id), { ...object, amount_paid: 'twenty' });
+    const coded = firstInvoice('cus_odd', 'sub_odd_b', PRO, '2026-03-02T08:00:00Z', code);
+    // Act
+    const response = await h.deliver(coded);
+    // Assess
+    expect(response.statusCode).toBe(500);
+    expect((await h.balance('cus_odd')).balance).toBe(0);
+    expect(JSON.stringify(h.log.lines())).toContain('invoices.in_sub_odd_a.amount_paid');
+  });
+
+  it('C10 C16: without STRIPE_SECRET_KEY the delivered facts decide, and the log says so', async () => {
+    // Prepare: a deployment that never calls Stripe.
+    const { h, code } = await start({ stripeSecretKey: undefined });
+    const early = firstInvoice('cus_nokey', 'sub_nokey_a', BASIC, '2026-03-01T08:00:00Z');
+    const late = firstInvoice('cus_nokey', 'sub_nokey_b', PRO, '2026-03-02T08:00:00Z', code);
+    // Act: the later purchase first, so nothing earlier is known.
+    const response = await h.deliver(late);
+    await h.deliver(early);
+    // Assess: as before Stripe was asked (the known limit without a key), with a warning.
+    expect(response.statusCode).toBe(200);
+    expect((await h.balance('cus_nokey')).balance).toBe(500 + 250 + 100);
+    expect(JSON.stringify(h.log.lines())).toMatch(
+      /first purchase decided without Stripe.*STRIPE_SECRET_KEY/,
+    );
+    expect(fake().requestsTo('/v1/invoices')).toHaveLength(0);
   });
 });

@@ -368,7 +368,7 @@ class HistoryRun {
    * model process each once, in order, and checks what the part's reversals must have done.
    */
   private async deliverPart(part: Part, label: string): Promise<void> {
-    for (const event of part.events) this.publishInvoice(event);
+    for (const event of part.events) this.publish(event);
     const reversals = part.events.filter((event) => event.kind === 'reversal');
     const lossesBefore = new Map(
       reversals.map((event) => [
@@ -380,7 +380,8 @@ class HistoryRun {
     const before = new Map<string, Seen>();
     for (const customerId of involved) {
       // Another event of the customer's in the part, or a redemption of their code (C11: the
-      // referrer's bonus), changes their credits besides the reversals.
+      // referrer's bonus) by an invoice, a plan change or a Checkout pack, changes their
+      // credits besides the reversals.
       const others = part.events.some((event) =>
         grantsTo(event, (n) => this.customerId(n) === customerId),
       );
@@ -548,11 +549,26 @@ class HistoryRun {
     if (moved.referrer && parties.referrerId !== undefined) this.loose.add(parties.referrerId);
   }
 
-  /** The invoice an event carries, listed by Stripe's API from now on. */
-  private publishInvoice(event: PlannedEvent): void {
-    if (event.kind !== 'invoice' && event.kind !== 'pack') return;
-    const invoice = (this.body(event).data as { object: Record<string, unknown> }).object;
-    fake.invoices.set(String(invoice.id), invoice);
+  /**
+   * The invoice or Checkout Session an event carries, listed by Stripe's API from now on (C10:
+   * a trial's paid invoices, a customer's purchases). A Session is listed as it last changed
+   * (paid once its asynchronous payment succeeded), created when it first completed: Stripe
+   * keeps no later time on it. Keyed by its own id: refunds find their purchase otherwise.
+   */
+  private publish(event: PlannedEvent): void {
+    if (event.kind === 'end' || event.kind === 'trouble' || event.kind === 'reversal') return;
+    const object = (this.body(event).data as { object: Record<string, unknown> }).object;
+    if (object.object === 'invoice') {
+      fake.invoices.set(String(object.id), object);
+      return;
+    }
+    const id = String(object.id);
+    const created = fake.checkoutSessions.get(id)?.created ?? Math.floor(this.atMsOf(event) / 1000);
+    fake.checkoutSessions.set(id, { ...object, created });
+  }
+
+  private atMsOf(event: PlannedEvent): number {
+    return event.kind === 'checkout' ? event.atMs : this.nowMs;
   }
 
   /** One delivery through the real webhook handler, signed at the current time. */

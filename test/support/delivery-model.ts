@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { type AnnualIntent, annualRenewalIntent, resolveAnnualRenewal } from './delivery-annual';
+import { firstPurchaseConflicts } from './delivery-first-purchase';
 import {
   describeReversal,
   type ReversalEvent,
@@ -803,73 +804,20 @@ class Planner {
 }
 
 /**
- * The customer whose code a first invoice redeems, when that is another customer: the only
- * redemptions whose outcome depends on other accounts' state.
- */
-function referrerOf(event: PlannedEvent): number | undefined {
-  if (event.kind !== 'invoice' || event.billingReason !== 'subscription_create') return undefined;
-  const referral = event.referral;
-  if (referral?.kind !== 'codeOf' || referral.customer === event.customer) return undefined;
-  return referral.customer;
-}
-
-/**
- * Whether `a` and `b` race in a way whose outcome still depends on delivery order (the known
- * limit in docs/functions.md's referral section), so that they must not be delivered in one
- * shuffled batch. (A redemption and the referrer's own events may: C12 sets
- * no condition on the referrer, and C7/C8 forfeit a referrer's bonus in either order.)
- * - C10/C12: "the first paid invoice qualifies; the customer is new". A first invoice that
- *   redeems a code must not share a batch with the first invoice of another subscription of the
- *   same customer: delivered first, the redeeming invoice is the first paid one the system knows.
- *   A renewal of the SAME subscription may share the batch: a renewal never redeems nor uses up
- *   the redemption (lib/ledger/subscriptions.ts), and isNewCustomer (lib/credits/referral.ts) compares
- *   invoice creation times, so the first invoice still redeems when it arrives after its
- *   renewal; the model's answer is the same in either order. A trial's invoices may share a
- *   batch too: a paid renewal delivered before its $0 start asks Stripe whether it is its
- *   subscription's first paid invoice (lib/stripe/subscription-history.ts). A trial that redeems
- *   keeps to its own batch only against another subscription's invoices of the customer, as a
- *   first invoice does.
+ * Whether `a` (planned first) and `b` race in a way whose outcome still depends on delivery
+ * order, or that the reference model cannot follow, so that they must not be delivered in one
+ * shuffled batch. (A redemption and the referrer's own events may: C12 sets no condition on the
+ * referrer, and C7/C8 forfeit a referrer's bonus in either order.) C10/C12: two first purchases
+ * of one customer may share a part, since lib/ asks Stripe for the customer's purchases before
+ * a redemption (lib/stripe/customer-history.ts), except where the model decides otherwise than
+ * Stripe's times (test/support/delivery-first-purchase.ts). A trial's invoices may share a
+ * part too: a paid renewal delivered before its $0 start asks Stripe whether it is its
+ * subscription's first paid invoice (lib/stripe/subscription-history.ts).
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
   if (upgradeConflicts(a, b)) return true;
   if (reversalConflicts(a, b)) return true;
-  if (packAndRedeemer(a, b) || packAndRedeemer(b, a)) return true;
-  if (trialRedeemerAndOther(a, b)) return true;
-  const referrerA = referrerOf(a);
-  const referrerB = referrerOf(b);
-  const firstOfOther =
-    a.kind === 'invoice' &&
-    b.kind === 'invoice' &&
-    a.customer === b.customer &&
-    a.subscriptionId !== b.subscriptionId &&
-    a.billingReason === 'subscription_create' &&
-    b.billingReason === 'subscription_create';
-  return firstOfOther && (referrerA !== undefined || referrerB !== undefined);
-}
-
-/** C10/C18: a trial whose code may redeem, and an invoice of another of the customer's subscriptions. */
-function trialRedeemerAndOther(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (a.kind !== 'invoice' || b.kind !== 'invoice') return false;
-  if (a.customer !== b.customer || a.subscriptionId === b.subscriptionId) return false;
-  const redeems = (event: InvoiceEvent) =>
-    event.trialStart &&
-    event.referral?.kind === 'codeOf' &&
-    event.referral.customer !== event.customer;
-  return redeems(a) || redeems(b);
-}
-
-/**
- * C10/C21: a pack is a purchase, so whether a code redeems depends on whether the customer's
- * pack, bought earlier, is known yet: the two keep to separate batches.
- */
-function packAndRedeemer(a: PlannedEvent, b: PlannedEvent): boolean {
-  return (
-    a.kind === 'pack' &&
-    b.kind === 'invoice' &&
-    a.customer === b.customer &&
-    b.referral?.kind === 'codeOf' &&
-    b.referral.customer !== b.customer
-  );
+  return firstPurchaseConflicts(a, b);
 }
 
 /**

@@ -11,8 +11,8 @@ import { stripeFixture } from './stripe-events';
  *                                  when asked)
  * - GET /v1/subscriptions/:id      from `subscriptions`
  * - GET /v1/invoices               from `invoices`, by subscription (the invoice's
- *                                  `parent.subscription_details.subscription`), status and
- *                                  created[lte], newest first
+ *                                  `parent.subscription_details.subscription`), customer,
+ *                                  status and created[lte], newest first
  * - GET /v1/promotion_codes/:id    from `promotionCodes`
  * - GET /v1/checkout/sessions/:id/line_items   from `checkoutLines`, paginated
  * - GET /v1/events                 from `events`: created[gte|gt|lte|lt], types[], type,
@@ -20,7 +20,8 @@ import { stripeFixture } from './stripe-events';
  * - GET /v1/invoice_payments       from `invoicePayments`, by payment[payment_intent] (the
  *                                  invoice expanded when asked, with its customer)
  * - GET /v1/refunds                from `refunds`, by charge
- * - GET /v1/checkout/sessions      from `checkoutSessions`, by payment_intent
+ * - GET /v1/checkout/sessions      from `checkoutSessions`, by payment_intent, customer,
+ *                                  status and created[lte], newest first
  * Every request is recorded. Unknown routes answer 404 in Stripe's error shape.
  */
 export type FakeRequest = {
@@ -56,7 +57,10 @@ export type StripeFakeOptions = {
   readonly invoicePayments?: Record<string, InvoicePaymentOf>;
   /** charge id -> its refunds (JSON objects as Stripe lists them). */
   readonly refunds?: Record<string, Record<string, unknown>[]>;
-  /** payment intent id -> the Checkout Session it paid (JSON as Stripe lists it). */
+  /**
+   * payment intent id -> the Checkout Session it paid (JSON as Stripe lists it); listed by
+   * customer too. A Session without a payment intent may be keyed by its own id.
+   */
   readonly checkoutSessions?: Record<string, Record<string, unknown>>;
 };
 
@@ -138,10 +142,7 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     if (path === '/v1/events') return sendEvents(response, url);
     if (path === '/v1/invoice_payments') return sendInvoicePayments(response, url);
     if (path === '/v1/invoices') return sendInvoiceList(response, url);
-    if (path === '/v1/checkout/sessions') {
-      const session = checkoutSessions.get(url.searchParams.get('payment_intent') ?? '');
-      return sendPage(response, session ? [session] : [], url, path);
-    }
+    if (path === '/v1/checkout/sessions') return sendSessionList(response, url);
     if (path === '/v1/refunds') {
       return sendPage(response, refunds.get(url.searchParams.get('charge') ?? '') ?? [], url, path);
     }
@@ -186,19 +187,31 @@ export async function startStripeFake(options: StripeFakeOptions = {}): Promise<
     send(response, 200, { ...stripeFixture('invoice'), id: invoiceId, discounts });
   }
 
-  /** A subscription's invoices, as `GET /v1/invoices?subscription=...` lists them (C10). */
+  /**
+   * A subscription's or a customer's invoices, as `GET /v1/invoices?subscription=...` or
+   * `?customer=...` lists them (C10).
+   */
   function sendInvoiceList(response: ServerResponse, url: URL) {
     const q = url.searchParams;
-    const createdUpTo = q.has('created[lte]') ? Number(q.get('created[lte]')) : Infinity;
     const matching = [...invoices.values()]
       .filter(
         (invoice) =>
           (!q.has('subscription') || subscriptionOfInvoice(invoice) === q.get('subscription')) &&
-          (!q.has('status') || invoice.status === q.get('status')) &&
-          Number(invoice.created) <= createdUpTo,
+          listed(invoice, q),
       )
-      .sort((a, b) => Number(b.created) - Number(a.created));
+      .sort(newestFirst);
     sendPage(response, matching, url, '/v1/invoices');
+  }
+
+  /** Checkout Sessions by payment_intent (C24), or a customer's by status and created (C10). */
+  function sendSessionList(response: ServerResponse, url: URL) {
+    const q = url.searchParams;
+    const intent = q.get('payment_intent');
+    const byIntent = intent === null ? undefined : checkoutSessions.get(intent);
+    const candidates =
+      intent === null ? [...checkoutSessions.values()] : byIntent ? [byIntent] : [];
+    const matching = candidates.filter((session) => listed(session, q)).sort(newestFirst);
+    sendPage(response, matching, url, '/v1/checkout/sessions');
   }
 
   /** Stripe's invoice payments of one payment intent; `expand[]=data.invoice` embeds it. */
@@ -427,6 +440,20 @@ function notFound(response: ServerResponse, path: string) {
     undefined,
     `Unrecognized request URL (GET: ${path})`,
   );
+}
+
+/** The filters Stripe's lists share: customer, status and created[lte]. */
+function listed(object: Record<string, unknown>, q: URLSearchParams): boolean {
+  const createdUpTo = q.has('created[lte]') ? Number(q.get('created[lte]')) : Infinity;
+  return (
+    (!q.has('customer') || object.customer === q.get('customer')) &&
+    (!q.has('status') || object.status === q.get('status')) &&
+    Number(object.created) <= createdUpTo
+  );
+}
+
+function newestFirst(a: Record<string, unknown>, b: Record<string, unknown>): number {
+  return Number(b.created) - Number(a.created);
 }
 
 function subscriptionOfInvoice(invoice: Record<string, unknown>): unknown {
