@@ -77,9 +77,9 @@ export type SubscriptionGrant = {
 };
 
 /**
- * C10/C16: a paid renewal carrying a code arrived while nothing earlier of its subscription is
- * known: it redeems if the subscription began free (a trial, a 100% coupon) and not if its first
- * invoice was paid. Only Stripe knows which before the earlier invoice is delivered, so the
+ * C10/C16: a paid renewal carrying a code arrived while no earlier paid invoice of its
+ * subscription is known: it redeems if the subscription began free (a trial, a 100% coupon) and
+ * no renewal before it was paid, and not if its first invoice was paid. Only Stripe knows which before the earlier invoice is delivered, so the
  * caller asks it (lib/stripe/subscription-history.ts) and runs the grant again with the answer.
  * Thrown before anything is written.
  */
@@ -87,6 +87,8 @@ export class SubscriptionHistoryNeeded extends Error {
   constructor(
     readonly subscriptionId: string,
     readonly invoiceId: string,
+    /** What the store alone would answer (its $0 start is known): the answer without a key. */
+    readonly localGuess: boolean,
   ) {
     super(`whether ${invoiceId} is the first paid invoice of ${subscriptionId} needs Stripe`);
     this.name = 'SubscriptionHistoryNeeded';
@@ -514,18 +516,21 @@ function redemptionFor(
 
 /**
  * C10/C18: whether a paid renewal is its subscription's first invoice with money paid, i.e. the
- * subscription began free. Known when its $0 start was delivered (and no earlier paid invoice),
- * or when an earlier paid one was; else Stripe is asked, so that neither the redemption nor the
- * reason it is refused depends on which invoice was delivered first (C16). Steady renewals
- * never ask: their subscription's first paid invoice is known by then.
+ * subscription began free and no renewal before it was paid. Known when an earlier paid one was
+ * delivered; else Stripe is asked (once per subscription with a code that began free), so that
+ * neither the redemption nor the reason it is refused depends on which invoice was delivered
+ * first (C16). Steady renewals never ask: their subscription's first paid invoice is known.
  */
 function firstPaidOfItsSubscription(before: SubscriptionFacts, grant: SubscriptionGrant): boolean {
   if (before.firstPaidMs !== undefined && before.firstPaidMs < grant.invoiceCreatedMs) return false;
-  if (before.freeStartMs !== undefined) return true;
-  if (grant.firstPaidOfSubscription === undefined) {
-    throw new SubscriptionHistoryNeeded(grant.subscriptionId, grant.invoiceId);
-  }
-  return grant.firstPaidOfSubscription;
+  if (grant.firstPaidOfSubscription !== undefined) return grant.firstPaidOfSubscription;
+  // A known $0 start does not settle it: a paid renewal between the two may not be delivered
+  // yet (two renewals delivered together would each redeem first, dated by whichever won).
+  throw new SubscriptionHistoryNeeded(
+    grant.subscriptionId,
+    grant.invoiceId,
+    before.freeStartMs !== undefined,
+  );
 }
 
 /** C11: each line's first month, and a top-up's first monthly lot (C19, C20). */

@@ -216,11 +216,9 @@ async function grantWithHistory(deps: ProcessDeps, grant: SubscriptionGrant, opt
         note: answer.note,
       });
     }
-    return grantSubscriptionInvoice(
-      deps,
-      { ...grant, firstPaidOfSubscription: answer.first },
-      options,
-    );
+    // Without a key the store's own guess stands: a known $0 start means first.
+    const first = answer.note ? error.localGuess : answer.first;
+    return grantSubscriptionInvoice(deps, { ...grant, firstPaidOfSubscription: first }, options);
   }
 }
 

@@ -292,6 +292,44 @@ describe('Function: stripeWebhook for every way Stripe bills (C2, C7, C8, C18-C2
     expect((await h.balance('cus_early')).balance).toBe(100 + 250);
   });
 
+  it('C16 C10 C18: after a trial, the second paid renewal delivered before the first does not redeem; the first does, dated by its own period', async () => {
+    // Prepare: the $0 start is delivered; Stripe knows both paid renewals.
+    const h = await start('2027-01-01T00:10:00Z');
+    const { free, firstPaid } = await trialInvoices(h);
+    await h.deliver(free);
+    const secondPaid = knownToStripe(
+      paid({
+        customerId: 'cus_late',
+        subscriptionId: 'sub_late',
+        invoiceId: 'in_late_paid2',
+        billingReason: 'subscription_cycle',
+        code: await codeOf(h, 'cus_early'),
+        lines: [{ priceId: PRO, periodStart: '2027-01-01T00:00:00Z' }],
+      }),
+    );
+    // Act: January's renewal first, then December's, the subscription's first paid one.
+    const second = await h.deliver(secondPaid);
+    await h.deliver(firstPaid);
+    // Assess: the bonus is December's, as in Stripe's order (it expires 3 months after 1 Dec).
+    expect(second.body).toMatchObject({
+      commands: expect.arrayContaining([
+        expect.objectContaining({ command: 'redeemReferral', status: 'refused' }),
+      ]),
+    });
+    const view = await h.balance('cus_late');
+    expect(view.balance).toBe(500 + 500 + 500 + 250);
+    expect(view.lots).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          source: 'referral_bonus',
+          grantedAt: '2026-12-01T00:00:00.000Z',
+          granted: 250,
+        }),
+      ]),
+    );
+    expect((await h.balance('cus_early')).balance).toBe(100 + 250);
+  });
+
   it("C16: a Stripe failure while asking for the subscription's invoices is a 5xx that changes nothing", async () => {
     // Prepare
     const h = await start('2026-12-01T00:10:00Z');
