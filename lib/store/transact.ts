@@ -297,22 +297,16 @@ function subscriptionItems(
   change: StateChange,
 ): TransactItem[] {
   if (!change.facts) return [];
-  const changed = Object.entries(change.facts.subscriptions).filter(
-    ([id, facts]) => !sameSubscription(before.facts.subscriptions[id], facts),
-  );
-  return changed.map(([id, facts]) => ({
-    Put: { TableName: deps.tableName, Item: subscriptionToItem(change.customerId, id, facts) },
-  }));
-}
-
-function sameSubscription(a: SubscriptionFacts | undefined, b: SubscriptionFacts): boolean {
-  return (
-    a?.activeSinceMs === b.activeSinceMs &&
-    a?.endedAtMs === b.endedAtMs &&
-    // C19: what downgrades and the end left for late deliveries (lib/credits/downgrades.ts).
-    JSON.stringify(a?.downgrades) === JSON.stringify(b.downgrades) &&
-    JSON.stringify(a?.endCuts) === JSON.stringify(b.endCuts)
-  );
+  // A subscription's item is written when anything it stores differs from what was read: its
+  // encoding (built field by field in one order) is the comparison, so a new fact cannot be
+  // left out of it.
+  const stored = (id: string, facts: SubscriptionFacts | undefined) =>
+    facts && JSON.stringify(subscriptionToItem(change.customerId, id, facts));
+  return Object.entries(change.facts.subscriptions)
+    .filter(([id, facts]) => stored(id, before.facts.subscriptions[id]) !== stored(id, facts))
+    .map(([id, facts]) => ({
+      Put: { TableName: deps.tableName, Item: subscriptionToItem(change.customerId, id, facts) },
+    }));
 }
 
 /**

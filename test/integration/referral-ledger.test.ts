@@ -182,6 +182,39 @@ describe('Referral redemption (ledger level)', () => {
     expect(first.outcome.referral).toMatchObject({ result: 'redeemed', bonus: 50 });
   });
 
+  it("C10 C18 a trial's first paid renewal is stored as its subscription's first paid invoice: the next renewal never asks", async () => {
+    // Prepare: a $0 trial invoice, then the first paid renewal (Stripe said it is the first).
+    const code = await referralCodeOf(deps(), 'cus_ref');
+    await grantSubscriptionInvoice(deps(), {
+      customerId: 'cus_n7',
+      invoiceId: 'in_n7_trial',
+      subscriptionId: 'sub_cus_n7',
+      invoiceCreatedMs: periodStart - 30 * DAY_MS,
+      amountPaid: 0,
+      lines: [{ lineId: 'il_1', credits: 100, periodStartMs: periodStart - 30 * DAY_MS }],
+      billingReason: 'subscription_create',
+      referral: { code },
+    });
+    await invoice('cus_n7', 'in_n7_1', 100, {
+      code,
+      billingReason: 'subscription_cycle',
+      firstPaidOfSubscription: true,
+    });
+    // Act: the next renewal, with the subscription's code as every renewal carries it.
+    const next = await invoice('cus_n7', 'in_n7_2', 100, {
+      atMs: later,
+      code,
+      billingReason: 'subscription_cycle',
+    });
+    // Assess
+    expect(next.outcome.referral).toEqual({
+      result: 'not_first_purchase',
+      billingReason: 'subscription_cycle',
+    });
+    const facts = (await readCustomer(table, 'cus_n7')).facts.subscriptions.sub_cus_n7;
+    expect(facts?.firstPaidMs).toBe(periodStart);
+  });
+
   it("C10 C18 C16 a paid renewal Stripe calls its subscription's first paid invoice redeems", async () => {
     const code = await referralCodeOf(deps(), 'cus_ref');
     const renewal = await invoice('cus_n6', 'in_n6_2', 100, {
