@@ -304,6 +304,29 @@ export function expireSettled(
   );
 }
 
+/** C19: a downgrade's reach: the change, the end of its period, and when Stripe billed it. */
+export type DowngradeWindow = {
+  readonly atMs: number;
+  readonly beforeMs: number;
+  readonly billedAtMs: number;
+};
+
+/**
+ * Whether a downgrade cuts a lot (or an end's cut of one, lib/credits/downgrades.ts): granted
+ * after the change and before its period ends, and billed by the downgrade (C16: a lot that
+ * does not know when it was billed counts as billed before every downgrade).
+ */
+export function cuts(
+  window: DowngradeWindow,
+  lot: { readonly grantedAtMs: number; readonly purchasedAtMs?: number },
+): boolean {
+  return (
+    lot.grantedAtMs > window.atMs &&
+    lot.grantedAtMs < window.beforeMs &&
+    (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= window.billedAtMs)
+  );
+}
+
 /**
  * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
  * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
@@ -323,15 +346,11 @@ export function cancelUpcoming(
     entryId: string;
   },
 ): { cancelled: number; change?: StateChange } {
-  const billedAtMs = request.billedAtMs ?? request.atMs;
+  const window = { ...request, billedAtMs: request.billedAtMs ?? request.atMs };
   const later = state.lots
     .filter(
       (lot) =>
-        lot.subscriptionId === request.subscriptionId &&
-        lot.grantedAtMs > request.atMs &&
-        lot.grantedAtMs < request.beforeMs &&
-        (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= billedAtMs) &&
-        lot.remaining > 0,
+        lot.subscriptionId === request.subscriptionId && cuts(window, lot) && lot.remaining > 0,
     )
     .sort(byBurnOrder)
     .reverse();

@@ -1,4 +1,4 @@
-import { cancelUpcoming } from './changes';
+import { cancelUpcoming, cuts, type DowngradeWindow } from './changes';
 import { byBurnOrder, type Lot } from './lots';
 import type { CustomerFacts, CustomerState, StateChange, SubscriptionFacts } from './state';
 import { lotExpiresAtMs } from './time';
@@ -51,24 +51,6 @@ export type EndCut = {
 
 /** The subscription facts this file keeps (the rest of SubscriptionFacts is others'). */
 export type DowngradeFacts = Pick<SubscriptionFacts, 'downgrades' | 'endCuts'>;
-
-type Window = {
-  readonly atMs: number;
-  readonly beforeMs: number;
-  readonly billedAtMs: number;
-};
-
-/** Whether a downgrade cuts a lot (or an end's cut of one): granted in its window, billed by it. */
-export function cuts(
-  window: Window,
-  lot: { readonly grantedAtMs: number; readonly purchasedAtMs?: number },
-): boolean {
-  return (
-    lot.grantedAtMs > window.atMs &&
-    lot.grantedAtMs < window.beforeMs &&
-    (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= window.billedAtMs)
-  );
-}
 
 /**
  * A pending downgrade whose period ended a lot lifetime (C4) ago can only cut expired lots,
@@ -142,7 +124,7 @@ export function withEndCuts(
  */
 export function downgrade(
   state: CustomerState,
-  request: Window & {
+  request: DowngradeWindow & {
     subscriptionId: string;
     invoiceId: string;
     credits: number;
@@ -188,7 +170,7 @@ export function downgrade(
 /** What of `credits` the end's cuts in the window cover, latest first, and the cuts left. */
 function countEndCuts(
   endCuts: readonly EndCut[],
-  window: Window,
+  window: DowngradeWindow,
   credits: number,
 ): { credits: number; endCuts: EndCut[] } {
   const order = endCuts
