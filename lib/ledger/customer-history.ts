@@ -1,4 +1,4 @@
-import { LookupNeeded } from '../store/lookup';
+import { askedOnce } from '../store/lookup';
 
 /** A purchase about to redeem a code, as the customer's facts order purchases (C10). */
 export type RedeemingPurchase = {
@@ -17,23 +17,45 @@ export type RedeemingPurchase = {
 export type CustomerHistory = (purchase: RedeemingPurchase) => Promise<boolean>;
 
 /**
- * One purchase command's question, asked at most once: the answer is remembered across the
- * runs of its `decide` (a lost race decides again). Without a history (ledger tools and tests
- * that run no Stripe), the stored facts decide alone, as they did before Stripe was asked.
+ * One purchase command's question, asked at most once (lib/store/lookup.ts). Without a history
+ * (ledger tools and tests that run no Stripe), the stored facts decide alone, as they did
+ * before Stripe was asked.
  */
 export type EarlierPurchaseLookup = (purchase: RedeemingPurchase) => boolean;
 
 export function earlierPurchaseLookup(history: CustomerHistory | undefined): EarlierPurchaseLookup {
-  const answers = new Map<string, boolean>();
-  return (purchase) => {
-    if (!history) return false;
-    const known = answers.get(purchase.purchaseId);
-    if (known !== undefined) return known;
-    throw new LookupNeeded(
-      `whether ${purchase.customerId} purchased before ${purchase.purchaseId}`,
-      async () => {
-        answers.set(purchase.purchaseId, await history(purchase));
-      },
-    );
-  };
+  if (!history) return () => false;
+  return askedOnce(
+    history,
+    (purchase) => purchase.purchaseId,
+    (purchase) => `whether ${purchase.customerId} purchased before ${purchase.purchaseId}`,
+  );
+}
+
+/** A paid renewal carrying a code, with no earlier paid invoice of its subscription known. */
+export type PaidRenewal = {
+  readonly subscriptionId: string;
+  readonly invoiceId: string;
+  readonly invoiceCreatedMs: number;
+  /** What the stored facts alone say (a delivered $0 start means first): the answer without Stripe. */
+  readonly localGuess: boolean;
+};
+
+/**
+ * C10/C18/C16: whether `renewal` is its subscription's first invoice with money paid, by
+ * Stripe's record (lib/stripe/subscription-history.ts answers it from Stripe's list).
+ */
+export type SubscriptionHistory = (renewal: PaidRenewal) => Promise<boolean>;
+
+/** The same for a subscription's question; without a history the stored facts' guess stands. */
+export type FirstPaidLookup = (renewal: PaidRenewal) => boolean;
+
+export function firstPaidLookup(history: SubscriptionHistory | undefined): FirstPaidLookup {
+  if (!history) return (renewal) => renewal.localGuess;
+  return askedOnce(
+    history,
+    (renewal) => renewal.invoiceId,
+    (renewal) =>
+      `whether ${renewal.invoiceId} is the first paid invoice of ${renewal.subscriptionId}`,
+  );
 }

@@ -1,5 +1,5 @@
 import type { StoreDeps } from '../store/client';
-import type { CustomerHistory } from './customer-history';
+import type { CustomerHistory, SubscriptionHistory } from './customer-history';
 
 /** What ledger operations need: the store, and a clock tests can fix. */
 export type LedgerDeps = StoreDeps & {
@@ -10,6 +10,12 @@ export type LedgerDeps = StoreDeps & {
    * redemption the stored facts allow; absent, the facts decide alone.
    */
   readonly customerHistory?: CustomerHistory;
+  /**
+   * C10/C18/C16: Stripe's answer to "is this paid renewal its subscription's first paid
+   * invoice?", asked when a renewal with a code arrives before any earlier paid invoice of its
+   * subscription; absent, the stored facts guess (a delivered $0 start means first).
+   */
+  readonly subscriptionHistory?: SubscriptionHistory;
 };
 
 export function nowMs(deps: LedgerDeps): number {

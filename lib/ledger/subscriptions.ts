@@ -24,7 +24,12 @@ import {
   runCommand,
   stateIn,
 } from '../store/command';
-import { type EarlierPurchaseLookup, earlierPurchaseLookup } from './customer-history';
+import {
+  type EarlierPurchaseLookup,
+  earlierPurchaseLookup,
+  type FirstPaidLookup,
+  firstPaidLookup,
+} from './customer-history';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
 import { expectNoRecord, withPurchaseRecord } from './reversals';
@@ -69,31 +74,7 @@ export type SubscriptionGrant = {
   readonly referral?: { readonly code: string };
   /** C24: the payment intent that paid it, when known: a refund naming it finds the invoice. */
   readonly paymentIntentId?: string;
-  /**
-   * C10/C16: Stripe's answer to "is this the subscription's first invoice with money paid?",
-   * asked only when the store cannot tell (see SubscriptionHistoryNeeded).
-   */
-  readonly firstPaidOfSubscription?: boolean;
 };
-
-/**
- * C10/C16: a paid renewal carrying a code arrived while no earlier paid invoice of its
- * subscription is known: it redeems if the subscription began free (a trial, a 100% coupon) and
- * no renewal before it was paid, and not if its first invoice was paid. Only Stripe knows which before the earlier invoice is delivered, so the
- * caller asks it (lib/stripe/subscription-history.ts) and runs the grant again with the answer.
- * Thrown before anything is written.
- */
-export class SubscriptionHistoryNeeded extends Error {
-  constructor(
-    readonly subscriptionId: string,
-    readonly invoiceId: string,
-    /** What the store alone would answer (its $0 start is known): the answer without a key. */
-    readonly localGuess: boolean,
-  ) {
-    super(`whether ${invoiceId} is the first paid invoice of ${subscriptionId} needs Stripe`);
-    this.name = 'SubscriptionHistoryNeeded';
-  }
-}
 
 export type GrantOutcome = (
   | {
@@ -122,6 +103,7 @@ export async function grantSubscriptionInvoice(
   const code = grant.referral ? normalizeReferralCode(grant.referral.code) : null;
   const referrerId = code ? await ownerOfCode(deps, code, options.budget) : undefined;
   const earlierPurchase = earlierPurchaseLookup(deps.customerHistory);
+  const firstPaid = firstPaidLookup(deps.subscriptionHistory);
   const result = await runCommand<GrantOutcome>(
     deps,
     {
@@ -142,7 +124,13 @@ export async function grantSubscriptionInvoice(
         }),
       },
       decide: (states) =>
-        decideGrant(states, grant, { code, referrerId, nowMs: nowMs(deps), earlierPurchase }),
+        decideGrant(states, grant, {
+          code,
+          referrerId,
+          nowMs: nowMs(deps),
+          earlierPurchase,
+          firstPaid,
+        }),
     },
     options,
   );
@@ -159,6 +147,8 @@ type ReferralLookup = {
   readonly referrerId: string | undefined;
   readonly nowMs: number;
   readonly earlierPurchase: EarlierPurchaseLookup;
+  /** C10/C18: whether a paid renewal is its subscription's first paid invoice, by Stripe. */
+  readonly firstPaid: FirstPaidLookup;
 };
 
 function decideGrant(
@@ -494,7 +484,10 @@ function redemptionFor(
   }
   const billingReason = grant.billingReason ?? 'subscription_create';
   const before = states.get(grant.customerId)?.facts.subscriptions[grant.subscriptionId] ?? {};
-  if (billingReason !== 'subscription_create' && !firstPaidOfItsSubscription(before, grant)) {
+  if (
+    billingReason !== 'subscription_create' &&
+    !firstPaidOfItsSubscription(before, grant, lookup.firstPaid)
+  ) {
     return {
       outcome: { result: 'not_first_purchase' as const, billingReason },
       changes: [],
@@ -517,20 +510,26 @@ function redemptionFor(
 /**
  * C10/C18: whether a paid renewal is its subscription's first invoice with money paid, i.e. the
  * subscription began free and no renewal before it was paid. Known when an earlier paid one was
- * delivered; else Stripe is asked (once per subscription with a code that began free), so that
- * neither the redemption nor the reason it is refused depends on which invoice was delivered
- * first (C16). Steady renewals never ask: their subscription's first paid invoice is known.
+ * delivered; else Stripe is asked from inside the decision (`firstPaid`, once per command, no
+ * second read), so that neither the redemption nor the reason it is refused depends on which
+ * invoice was delivered first (C16). Steady renewals never ask: their subscription's first
+ * paid invoice is known.
  */
-function firstPaidOfItsSubscription(before: SubscriptionFacts, grant: SubscriptionGrant): boolean {
+function firstPaidOfItsSubscription(
+  before: SubscriptionFacts,
+  grant: SubscriptionGrant,
+  firstPaid: FirstPaidLookup,
+): boolean {
   if (before.firstPaidMs !== undefined && before.firstPaidMs < grant.invoiceCreatedMs) return false;
-  if (grant.firstPaidOfSubscription !== undefined) return grant.firstPaidOfSubscription;
   // A known $0 start does not settle it: a paid renewal between the two may not be delivered
-  // yet (two renewals delivered together would each redeem first, dated by whichever won).
-  throw new SubscriptionHistoryNeeded(
-    grant.subscriptionId,
-    grant.invoiceId,
-    before.freeStartMs !== undefined,
-  );
+  // yet (two renewals delivered together would each redeem first, dated by whichever won). It
+  // is only the answer when Stripe cannot be asked.
+  return firstPaid({
+    subscriptionId: grant.subscriptionId,
+    invoiceId: grant.invoiceId,
+    invoiceCreatedMs: grant.invoiceCreatedMs,
+    localGuess: before.freeStartMs !== undefined,
+  });
 }
 
 /** C11: each line's first month, and a top-up's first monthly lot (C19, C20). */

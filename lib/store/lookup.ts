@@ -29,3 +29,24 @@ export async function decideWithLookups<D>(decide: () => D): Promise<D> {
     }
   }
 }
+
+/**
+ * A command's question to a service outside the store, asked at most once per command: the
+ * answer is remembered across the runs of its `decide` (a lost race decides again, on states
+ * read again, with the same answer). Asked from inside `decide`, it throws LookupNeeded until
+ * the answer is in.
+ */
+export function askedOnce<Q, A>(
+  ask: (question: Q) => Promise<A>,
+  keyOf: (question: Q) => string,
+  describe: (question: Q) => string,
+): (question: Q) => A {
+  const answers = new Map<string, A>();
+  return (question) => {
+    const key = keyOf(question);
+    if (answers.has(key)) return answers.get(key) as A;
+    throw new LookupNeeded(describe(question), async () => {
+      answers.set(key, await ask(question));
+    });
+  };
+}

@@ -3,12 +3,7 @@ import type { LedgerDeps } from '../ledger/deps';
 import { grantPack } from '../ledger/purchases';
 import type { RedemptionOutcome } from '../ledger/redemptions';
 import { factKeyOf, reverse } from '../ledger/reversals';
-import {
-  endSubscription,
-  grantSubscriptionInvoice,
-  type SubscriptionGrant,
-  SubscriptionHistoryNeeded,
-} from '../ledger/subscriptions';
+import { endSubscription, grantSubscriptionInvoice } from '../ledger/subscriptions';
 import { errorFields, type Logger } from '../log';
 import type { ProcessMetrics } from '../metrics';
 import { defaultBudget } from '../store/call';
@@ -19,7 +14,7 @@ import type { StripeAccess } from './client';
 import { customerHistoryOf } from './customer-history';
 import { UnsupportedApiVersionError } from './errors';
 import type { AcceptedApiVersions, StripeEvent } from './events';
-import { isFirstPaidInvoice } from './subscription-history';
+import { subscriptionHistoryOf } from './subscription-history';
 import { type DomainCommand, type SkippedLine, translateEvent } from './translate';
 import { verifyDelivery } from './verify';
 
@@ -109,7 +104,7 @@ export async function processEvent(
   }
   const reports: CommandReport[] = [];
   let dryRun = false;
-  const ledger = withCustomerHistory(deps);
+  const ledger = withStripeHistory(deps);
   for (const command of translation.commands) {
     const { report: reported, result } = await execute(ledger, command, options);
     reports.push(...reported);
@@ -144,12 +139,18 @@ function translateDeps(deps: ProcessDeps, options: RunOptions) {
 }
 
 /**
- * C10/C16: a redemption the stored facts allow asks Stripe whether the customer purchased
- * before (lib/stripe/customer-history.ts), unless the caller brought its own answer.
+ * C10/C16: the questions a redemption asks Stripe from inside its decision, unless the caller
+ * brought its own answers: whether the customer purchased before (lib/stripe/customer-history.ts)
+ * and whether a paid renewal is its subscription's first paid invoice
+ * (lib/stripe/subscription-history.ts).
  */
-function withCustomerHistory(deps: ProcessDeps): ProcessDeps {
-  if (deps.customerHistory) return deps;
-  return { ...deps, customerHistory: customerHistoryOf(deps.stripe, deps.logger) };
+function withStripeHistory(deps: ProcessDeps): ProcessDeps {
+  return {
+    ...deps,
+    customerHistory: deps.customerHistory ?? customerHistoryOf(deps.stripe, deps.logger),
+    subscriptionHistory:
+      deps.subscriptionHistory ?? subscriptionHistoryOf(deps.stripe, deps.logger),
+  };
 }
 
 async function execute(
@@ -159,7 +160,7 @@ async function execute(
 ): Promise<{ report: CommandReport[]; result: CommandResult<unknown> }> {
   switch (command.kind) {
     case 'grantSubscriptionInvoice': {
-      const result = await grantWithHistory(deps, command.grant, options);
+      const result = await grantSubscriptionInvoice(deps, command.grant, options);
       const { grant } = command;
       return {
         result,
@@ -193,32 +194,6 @@ async function execute(
       const { end } = command;
       return { result, report: [report(command.kind, end.subscriptionId, end.customerId, result)] };
     }
-  }
-}
-
-/**
- * The grant, asking Stripe about the subscription's earlier invoices only when the grant needs
- * to know (a paid renewal with a code, nothing earlier of its subscription delivered yet).
- */
-async function grantWithHistory(deps: ProcessDeps, grant: SubscriptionGrant, options: RunOptions) {
-  try {
-    return await grantSubscriptionInvoice(deps, grant, options);
-  } catch (error) {
-    if (!(error instanceof SubscriptionHistoryNeeded)) throw error;
-    const answer = await isFirstPaidInvoice(deps.stripe, {
-      subscriptionId: grant.subscriptionId,
-      invoiceId: grant.invoiceId,
-      createdMs: grant.invoiceCreatedMs,
-    });
-    if (answer.note) {
-      deps.logger.warn('referral code on a renewal decided without Stripe', {
-        invoiceId: grant.invoiceId,
-        note: answer.note,
-      });
-    }
-    // Without a key the store's own guess stands: a known $0 start means first.
-    const first = answer.note ? error.localGuess : answer.first;
-    return grantSubscriptionInvoice(deps, { ...grant, firstPaidOfSubscription: first }, options);
   }
 }
 

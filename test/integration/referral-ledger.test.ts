@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PaidRenewal } from '../../lib/ledger/customer-history';
 import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
 import { referralCodeOf } from '../../lib/ledger/referrals';
-import {
-  endSubscription,
-  grantSubscriptionInvoice,
-  SubscriptionHistoryNeeded,
-} from '../../lib/ledger/subscriptions';
+import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { freshTable } from '../support/table';
 
 const periodStart = Date.parse('2026-03-01T09:00:00Z');
@@ -33,22 +30,24 @@ describe('Referral redemption (ledger level)', () => {
       code?: string;
       billingReason?: string;
       subscriptionId?: string;
-      firstPaidOfSubscription?: boolean;
+      /** Stripe's answer to "first paid invoice of its subscription?", when it is asked. */
+      stripe?: (renewal: PaidRenewal) => Promise<boolean>;
     } = {},
   ) {
     const atMs = options.atMs ?? periodStart;
-    return grantSubscriptionInvoice(deps(), {
-      customerId,
-      invoiceId,
-      subscriptionId: options.subscriptionId ?? `sub_${customerId}`,
-      invoiceCreatedMs: atMs,
-      lines: [{ lineId: 'il_1', credits, periodStartMs: atMs }],
-      billingReason: options.billingReason ?? 'subscription_create',
-      ...(options.code && { referral: { code: options.code } }),
-      ...(options.firstPaidOfSubscription !== undefined && {
-        firstPaidOfSubscription: options.firstPaidOfSubscription,
-      }),
-    });
+    const withStripe = options.stripe ? { subscriptionHistory: options.stripe } : {};
+    return grantSubscriptionInvoice(
+      { ...deps(), ...withStripe },
+      {
+        customerId,
+        invoiceId,
+        subscriptionId: options.subscriptionId ?? `sub_${customerId}`,
+        invoiceCreatedMs: atMs,
+        lines: [{ lineId: 'il_1', credits, periodStartMs: atMs }],
+        billingReason: options.billingReason ?? 'subscription_create',
+        ...(options.code && { referral: { code: options.code } }),
+      },
+    );
   }
 
   it('C11 gives the seeds example exactly: referrer 100 -> 350, friend 500 -> 750', async () => {
@@ -162,21 +161,29 @@ describe('Referral redemption (ledger level)', () => {
   it('C12 C16 a first invoice delivered after a renewal still redeems; the renewal never does', async () => {
     const code = await referralCodeOf(deps(), 'cus_ref');
     // Stripe delivers the renewal first; the subscription's metadata carries the code on both.
-    const asked = invoice('cus_n5', 'in_n5_2', 100, {
-      atMs: later,
-      code,
-      billingReason: 'subscription_cycle',
-    });
-    // Nothing earlier of the subscription is known: the caller must ask Stripe, and nothing is
-    // written until it answers (lib/stripe/process.ts).
-    await expect(asked).rejects.toBeInstanceOf(SubscriptionHistoryNeeded);
-    expect((await balanceOf(table, 'cus_n5', later)).balance).toBe(0);
+    // Nothing earlier of the subscription is known: the decision asks Stripe, once, and
+    // nothing is written until it answers (lib/store/lookup.ts).
+    const asked: PaidRenewal[] = [];
+    let balanceWhileAsked: number | undefined;
     const renewal = await invoice('cus_n5', 'in_n5_2', 100, {
       atMs: later,
       code,
       billingReason: 'subscription_cycle',
-      firstPaidOfSubscription: false,
+      stripe: async (question) => {
+        asked.push(question);
+        balanceWhileAsked = (await balanceOf(table, 'cus_n5', later)).balance;
+        return false;
+      },
     });
+    expect(asked).toEqual([
+      {
+        subscriptionId: 'sub_cus_n5',
+        invoiceId: 'in_n5_2',
+        invoiceCreatedMs: later,
+        localGuess: false,
+      },
+    ]);
+    expect(balanceWhileAsked).toBe(0);
     const first = await invoice('cus_n5', 'in_n5_1', 100, { code });
     expect(renewal.outcome.referral?.result).toBe('not_first_purchase');
     expect(first.outcome.referral).toMatchObject({ result: 'redeemed', bonus: 50 });
@@ -198,13 +205,16 @@ describe('Referral redemption (ledger level)', () => {
     await invoice('cus_n7', 'in_n7_1', 100, {
       code,
       billingReason: 'subscription_cycle',
-      firstPaidOfSubscription: true,
+      stripe: async () => true,
     });
     // Act: the next renewal, with the subscription's code as every renewal carries it.
     const next = await invoice('cus_n7', 'in_n7_2', 100, {
       atMs: later,
       code,
       billingReason: 'subscription_cycle',
+      stripe: async () => {
+        throw new Error('Stripe must not be asked once the first paid invoice is stored');
+      },
     });
     // Assess
     expect(next.outcome.referral).toEqual({
@@ -221,7 +231,7 @@ describe('Referral redemption (ledger level)', () => {
       atMs: later,
       code,
       billingReason: 'subscription_cycle',
-      firstPaidOfSubscription: true,
+      stripe: async () => true,
     });
     expect(renewal.outcome.referral).toMatchObject({ result: 'redeemed', bonus: 50 });
   });
