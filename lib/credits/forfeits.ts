@@ -176,22 +176,42 @@ export function reconcileForfeits(
 }
 
 /**
+ * How many lots one end cancels per transaction. Each is two items (the lot and its due marker,
+ * or its entry), and the end's last transaction also holds the forfeits it causes
+ * (MAX_LOTS_PER_FORFEIT lots, and their entries): 25 leaves room in DynamoDB's 100. An annual
+ * subscription of a dozen prices has more than 120 months to come.
+ */
+export const MAX_LOTS_PER_END = 25;
+
+/** C7: the subscription's lots with credit that its end cancels: granted after it, oldest first. */
+export function lotsAfterEnd(
+  state: CustomerState,
+  subscription: { id: string; endedAtMs: number },
+): Lot[] {
+  return state.lots
+    .filter(
+      (lot) =>
+        lot.subscriptionId === subscription.id &&
+        lot.grantedAtMs > subscription.endedAtMs &&
+        lot.remaining > 0,
+    )
+    .sort((a, b) => a.grantedAtMs - b.grantedAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
  * C7/C8: a subscription ended at `endedAtMs` is remembered as ended, so that it never grants
- * again, and its lots not yet granted then (C20) are cancelled in every case. Whether the end
- * forfeits anything follows from the facts it leaves (reconcileForfeits, run after it): only
- * when it leaves the customer with no active subscription.
+ * again, and its lots not yet granted then (C20) are cancelled in every case, at most `maxLots`
+ * of them (the end runs again for the rest: being recorded, it cancels only what is left).
+ * Whether the end forfeits anything follows from the facts it leaves (reconcileForfeits, run
+ * after it): only when it leaves the customer with no active subscription.
  */
 export function endSubscription(
   state: CustomerState,
   subscription: { id: string; endedAtMs: number; entryId: string; nowMs?: number },
+  maxLots = Number.POSITIVE_INFINITY,
 ): StateChange {
   const previous = state.facts.subscriptions[subscription.id] ?? {};
-  const neverGranted = state.lots.filter(
-    (lot) =>
-      lot.subscriptionId === subscription.id &&
-      lot.grantedAtMs > subscription.endedAtMs &&
-      lot.remaining > 0,
-  );
+  const neverGranted = lotsAfterEnd(state, subscription).slice(0, maxLots);
   // C19/C16: a downgrade delivered after the end counts what the end cancelled after it.
   const endCuts = withEndCuts(previous, neverGranted, subscription.nowMs ?? subscription.endedAtMs);
   const facts: CustomerFacts = {

@@ -1,6 +1,11 @@
 import { grantLots, MAX_LOTS_PER_GRANT, monthlyLots, settleByTime } from '../credits/changes';
 import { arrivalOf, downgradeOf, withSubscriptionPart } from '../credits/downgrades';
-import { endSubscription as endRule, reconcileForfeits } from '../credits/forfeits';
+import {
+  endSubscription as endRule,
+  lotsAfterEnd,
+  MAX_LOTS_PER_END,
+  reconcileForfeits,
+} from '../credits/forfeits';
 import { spendableAt } from '../credits/holds';
 import { type Lot, LotSource } from '../credits/lots';
 import type { PurchaseGrant, ReferralOfPurchase } from '../credits/purchase';
@@ -573,14 +578,20 @@ export function endSubscription(
           const outcome = { result: 'ended' as const, forfeited: 0 };
           return { kind: 'apply', changes: [settled.change], outcome, final: false };
         }
-        const ended = andThen(read, settled.change, (after) =>
-          endRule(after, {
-            id: end.subscriptionId,
-            endedAtMs: end.endedAtMs,
-            entryId: `end#${end.subscriptionId}`,
-            nowMs: at,
-          }),
-        );
+        const rule = {
+          id: end.subscriptionId,
+          endedAtMs: end.endedAtMs,
+          entryId: `end#${end.subscriptionId}`,
+          nowMs: at,
+        };
+        // More months to cancel than one transaction holds: a batch of them first, on its own
+        // (the end recorded with it, so a grant meanwhile is cut too); then it runs again.
+        if (lotsAfterEnd(read, rule).length > MAX_LOTS_PER_END) {
+          const outcome = { result: 'ended' as const, forfeited: 0 };
+          const batch = endRule(read, rule, MAX_LOTS_PER_END);
+          return { kind: 'apply', changes: [batch], outcome, final: false };
+        }
+        const ended = andThen(read, settled.change, (after) => endRule(after, rule));
         const reconciliation = reconcileForfeits(ended.state, at);
         const all = andThen(read, ended.change, () => reconciliation.change);
         const forfeited = forfeitedBy(all.state, end.subscriptionId);

@@ -5,7 +5,7 @@ import { runRollover } from '../../lib/jobs/rollover';
 import type { LedgerDeps } from '../../lib/ledger/deps';
 import { expireCustomer } from '../../lib/ledger/expiry';
 import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
-import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
+import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { capturingLogger } from '../../lib/log';
 import { wholeLedger } from '../../lib/store/ledger';
 import { creditsFunction } from '../support/credits-calls';
@@ -209,3 +209,65 @@ describe.each([3, 12])(
     });
   },
 );
+
+describe('Limits of one DynamoDB transaction: the end of an annual plan of twelve prices', () => {
+  let table: Table;
+  beforeAll(async () => {
+    table = await freshTable('limits-end');
+  });
+  afterAll(async () => table.drop());
+
+  /** One subscription of 12 annual prices, 10 credits a month each: 144 monthly lots. */
+  async function twelvePrices(customerId: string) {
+    const lines = Array.from({ length: 12 }, (_, i) => ({
+      lineId: `il_${String(i).padStart(2, '0')}`,
+      credits: 10,
+      periodStartMs: YEAR_START,
+      months: 12,
+    }));
+    const granted = await grantSubscriptionInvoice(
+      { ...table, clock: () => YEAR_START },
+      {
+        customerId,
+        invoiceId: `in_${customerId}`,
+        subscriptionId: `sub_${customerId}`,
+        invoiceCreatedMs: YEAR_START,
+        lines,
+      },
+    );
+    expect(granted.status).toBe('applied');
+  }
+
+  const FEBRUARY = Date.parse('2026-02-10T00:00:00Z');
+  const end = (customerId: string) =>
+    endSubscription(
+      { ...table, clock: () => FEBRUARY },
+      { customerId, subscriptionId: `sub_${customerId}`, endedAtMs: FEBRUARY },
+    );
+
+  it('C7 C20 cancels the 120 months to come over several transactions and forfeits the two granted', async () => {
+    // Prepare: January and February are granted (February comes due on the end's run).
+    await twelvePrices('cus_end');
+    // Act: 120 lots to cancel are 240 items, more than two transactions hold.
+    const ended = await end('cus_end');
+    // Assess
+    expect(ended.status).toBe('applied');
+    expect(ended.outcome).toEqual({ result: 'ended', forfeited: 240 });
+    const balance = await balanceOf(table, 'cus_end', FEBRUARY);
+    expect(balance.balance).toBe(0);
+    expect(balance.upcoming).toEqual([]);
+    expect(await ledgerOfLots(table, 'cus_end')).toEqual({ sum: 0, releases: 12 });
+    expect((await end('cus_end')).status).toBe('already_applied');
+  });
+
+  it('C7 C16 two deliveries of that end at once settle it once', async () => {
+    // Prepare
+    await twelvePrices('cus_end_twice');
+    // Act
+    const both = await Promise.all([end('cus_end_twice'), end('cus_end_twice')]);
+    // Assess
+    expect(both.map((each) => each.status).sort()).toEqual(['already_applied', 'applied']);
+    expect((await balanceOf(table, 'cus_end_twice', FEBRUARY)).balance).toBe(0);
+    expect(await ledgerOfLots(table, 'cus_end_twice')).toEqual({ sum: 0, releases: 12 });
+  });
+});
