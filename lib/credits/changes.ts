@@ -344,8 +344,10 @@ export function cancelUpcoming(
     beforeMs: number;
     billedAtMs?: number;
     entryId: string;
+    /** At most this many lots (one transaction's worth); `more` says credits and lots are left. */
+    maxLots?: number;
   },
-): { cancelled: number; change?: StateChange } {
+): { cancelled: number; change?: StateChange; more?: boolean } {
   const window = { ...request, billedAtMs: request.billedAtMs ?? request.atMs };
   const later = state.lots
     .filter(
@@ -356,13 +358,15 @@ export function cancelUpcoming(
     .reverse();
   const cancels: LotCancel[] = [];
   let left = request.credits;
+  const maxLots = request.maxLots ?? Number.POSITIVE_INFINITY;
   for (const lot of later) {
-    if (left === 0) break;
+    if (left === 0 || cancels.length === maxLots) break;
     const amount = Math.min(left, lot.remaining);
     cancels.push({ lot, amount });
     left -= amount;
   }
   const cancelled = request.credits - left;
+  const more = left > 0 && later.length > cancels.length;
   if (cancels.length === 0) return { cancelled };
   // A lot already in the ledger (a late delivery) leaves it again, as the end's forfeit does.
   const drafts: EntryDraft[] = cancels
@@ -376,5 +380,9 @@ export function cancelUpcoming(
       reason: 'a downgrade cancels credits not yet granted (C19)',
       lots: [{ lotId: each.lot.id, amount: each.amount }],
     }));
-  return { cancelled, change: changeOf(state, { cancelled: cancels, drafts }) };
+  return {
+    cancelled,
+    change: changeOf(state, { cancelled: cancels, drafts }),
+    ...(more && { more }),
+  };
 }

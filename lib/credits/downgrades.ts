@@ -40,6 +40,8 @@ export type PendingDowngrade = {
   /** The end of the period the change falls in: lots granted from then on are no part of it. */
   readonly beforeMs: number;
   readonly credits: number;
+  /** What the downgrade's own earlier batches cancelled (MAX_LOTS_PER_DOWNGRADE), while it runs. */
+  readonly cancelled?: number;
 };
 
 /** C7/C19: credits the subscription's end cancelled after it, left for late downgrades. */
@@ -120,7 +122,8 @@ export function withEndCuts(
  * cancelled in its window (latest first, using it up), then cancels lots not yet granted at
  * `atMs` as cancelUpcoming does; what neither covers waits for the lots still to be delivered.
  * Returns what it cancelled from lots, the change, and the subscription's facts of this file
- * as they are after it.
+ * as they are after it; `more` when it cut MAX_LOTS_PER_DOWNGRADE lots and has more to cut,
+ * which the grant's next run does (found as this invoice's pending part).
  */
 export function downgrade(
   state: CustomerState,
@@ -132,8 +135,12 @@ export function downgrade(
     nowMs: number;
   },
   facts: SubscriptionFacts,
-): { cancelled: number; change?: StateChange; facts: DowngradeFacts } {
-  const counted = countEndCuts(facts.endCuts ?? [], request, request.credits);
+): { cancelled: number; change?: StateChange; facts: DowngradeFacts; more?: boolean } {
+  // A run after a batch of this downgrade's own cuts goes on from what that batch left.
+  const resumed = facts.downgrades?.[request.invoiceId];
+  const counted = resumed
+    ? { credits: request.credits - resumed.credits, endCuts: facts.endCuts ?? [] }
+    : countEndCuts(facts.endCuts ?? [], request, request.credits);
   const cancelled = cancelUpcoming(state, {
     subscriptionId: request.subscriptionId,
     credits: request.credits - counted.credits,
@@ -141,11 +148,13 @@ export function downgrade(
     beforeMs: request.beforeMs,
     billedAtMs: request.billedAtMs,
     entryId: request.entryId,
+    maxLots: MAX_LOTS_PER_DOWNGRADE,
   });
   const left = request.credits - counted.credits - cancelled.cancelled;
+  const cancelledSoFar = (resumed?.cancelled ?? 0) + cancelled.cancelled;
   const pending = Object.fromEntries(
-    Object.entries(facts.downgrades ?? {}).filter(([, each]) =>
-      stillMatters(each.beforeMs, request.nowMs),
+    Object.entries(facts.downgrades ?? {}).filter(
+      ([id, each]) => id !== request.invoiceId && stillMatters(each.beforeMs, request.nowMs),
     ),
   );
   const downgrades =
@@ -157,15 +166,25 @@ export function downgrade(
             beforeMs: request.beforeMs,
             billedAtMs: request.billedAtMs,
             credits: left,
+            ...(cancelled.more && { cancelled: cancelledSoFar }),
           },
         }
       : pending;
   return {
-    cancelled: cancelled.cancelled,
+    cancelled: cancelledSoFar,
     ...(cancelled.change && { change: cancelled.change }),
     facts: { downgrades, endCuts: counted.endCuts },
+    ...(cancelled.more && { more: true }),
   };
 }
+
+/**
+ * How many lots one transaction of a downgrade cuts (each is two items, beside the account,
+ * the fact and what the grant writes). A downgrade that reaches more, across an annual plan of
+ * many prices, cuts a batch in a transaction of its own, keeps what it still has to cut as its
+ * pending part (`downgrades`, by its invoice id), and the grant's next run resumes from there.
+ */
+export const MAX_LOTS_PER_DOWNGRADE = 25;
 
 /** What of `credits` the end's cuts in the window cover, latest first, and the cuts left. */
 function countEndCuts(
@@ -255,7 +274,7 @@ export function downgradeOf(
   },
   facts: CustomerFacts,
   nowMs: number,
-): { cancelled: number; change?: StateChange; facts?: DowngradeFacts } {
+): { cancelled: number; change?: StateChange; facts?: DowngradeFacts; more?: boolean } {
   const proration = invoice.proration;
   if (!proration || proration.credits >= 0) return { cancelled: 0 };
   return downgrade(

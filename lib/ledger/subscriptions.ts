@@ -361,6 +361,21 @@ function grantChange(
   const decided = downgrade.facts
     ? withSubscriptionPart(arrived, grant.subscriptionId, downgrade.facts)
     : arrived;
+  if (downgrade.more) {
+    // C19: more months to cut than one transaction holds: this batch of cuts on its own, what
+    // is left kept as the downgrade's pending part; the next run goes on from it.
+    const batch = andThen(customer, downgrade.change, (after) =>
+      grantLots(after, grantEntry(grant), [], { facts: decided, nowMs }),
+    );
+    const cancelled = downgrade.cancelled;
+    return {
+      ...(batch.change && { change: batch.change }),
+      credits,
+      cancelled,
+      more: true,
+      ignored: false,
+    };
+  }
   const active = andThen(customer, downgrade.change, (after) =>
     grantLots(after, grantEntry(grant), chunk, { facts: activeFacts(decided, grant), nowMs }),
   );

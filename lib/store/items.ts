@@ -83,7 +83,10 @@ export type SubscriptionItem = {
   firstPaidAt?: string;
   freeStartAt?: string;
   /** C19: what downgrades still have to cancel, by invoice id (lib/credits/downgrades.ts). */
-  downgrades?: Record<string, { at: string; before: string; billedAt: string; credits: number }>;
+  downgrades?: Record<
+    string,
+    { at: string; before: string; billedAt: string; credits: number; cancelled?: number }
+  >;
   /** C7/C19: what the end cancelled after it, for downgrades delivered later. */
   endCuts?: { grantedAt: string; purchasedAt?: string; credits: number }[];
 };
@@ -176,6 +179,7 @@ export function subscriptionToItem(
             before: toIso(each.beforeMs),
             billedAt: toIso(each.billedAtMs),
             credits: each.credits,
+            ...(each.cancelled !== undefined && { cancelled: each.cancelled }),
           },
         ]),
       ),
@@ -205,6 +209,7 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
             beforeMs: Date.parse(each.before),
             billedAtMs: Date.parse(each.billedAt),
             credits: each.credits,
+            ...(each.cancelled !== undefined && { cancelled: each.cancelled }),
           },
         ]),
       ),

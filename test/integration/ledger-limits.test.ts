@@ -260,6 +260,58 @@ describe('Limits of one DynamoDB transaction: the end of an annual plan of twelv
     expect((await end('cus_end')).status).toBe('already_applied');
   });
 
+  const downgrade = (customerId: string) =>
+    grantSubscriptionInvoice(
+      { ...table, clock: () => FEBRUARY },
+      {
+        customerId,
+        invoiceId: `in_${customerId}_down`,
+        subscriptionId: `sub_${customerId}`,
+        invoiceCreatedMs: FEBRUARY,
+        billingReason: 'subscription_update',
+        lines: [],
+        proration: {
+          credits: -600,
+          periodStartMs: FEBRUARY,
+          periodEndMs: Date.parse('2027-01-01T00:00:00Z'),
+          months: 11,
+        },
+      },
+    );
+
+  it('C19 C20 a downgrade cutting 60 months to come cuts them over several transactions, latest first', async () => {
+    // Prepare
+    await twelvePrices('cus_down');
+    // Act: 600 credits are the last five months of all twelve prices, 60 lots.
+    const cut = await downgrade('cus_down');
+    // Assess
+    expect(cut.status).toBe('applied');
+    expect(cut.outcome).toMatchObject({ result: 'granted', credits: 0, cancelled: 600 });
+    const balance = await balanceOf(table, 'cus_down', FEBRUARY);
+    expect(balance.balance).toBe(240);
+    const months = balance.upcoming.map((lot) => lot.grantedAt.slice(0, 7));
+    expect(new Set(months)).toEqual(
+      new Set(['2026-03', '2026-04', '2026-05', '2026-06', '2026-07']),
+    );
+    expect(balance.upcoming.reduce((sum, lot) => sum + lot.granted, 0)).toBe(600);
+    const facts = (await readCustomer(table, 'cus_down')).facts.subscriptions.sub_cus_down;
+    expect(facts?.downgrades).toBeUndefined();
+    expect((await downgrade('cus_down')).status).toBe('already_applied');
+    expect(await ledgerOfLots(table, 'cus_down')).toEqual({ sum: 240, releases: 12 });
+  });
+
+  it('C19 C16 two deliveries of that downgrade at once cut it once', async () => {
+    // Prepare
+    await twelvePrices('cus_down_twice');
+    // Act
+    const both = await Promise.all([downgrade('cus_down_twice'), downgrade('cus_down_twice')]);
+    // Assess
+    expect(both.map((each) => each.status).sort()).toEqual(['already_applied', 'applied']);
+    const balance = await balanceOf(table, 'cus_down_twice', FEBRUARY);
+    expect(balance.upcoming.reduce((sum, lot) => sum + lot.granted, 0)).toBe(600);
+    expect(await ledgerOfLots(table, 'cus_down_twice')).toEqual({ sum: 240, releases: 12 });
+  });
+
   it('C7 C16 two deliveries of that end at once settle it once', async () => {
     // Prepare
     await twelvePrices('cus_end_twice');
