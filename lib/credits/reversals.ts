@@ -24,19 +24,33 @@ import {
 /** Names the change: its ledger entries' ids and the time they carry (Stripe's, C22). */
 export type ReversalStep = { readonly entryId: string; readonly atMs: number };
 
-export type Settled = { readonly change?: StateChange; readonly record: PurchaseRecord };
+export type Settled = {
+  readonly change?: StateChange;
+  readonly record: PurchaseRecord;
+  /** The take-back reached `maxLots` lots with more to take: the record counts what it took. */
+  readonly more?: boolean;
+};
 
-/** C22/C23: takes back, or gives back, what the record's target asks of the referee. */
+/**
+ * C22/C23: takes back, or gives back, what the record's target asks of the referee; a take-back
+ * from more than `maxLots` lots (an annual invoice of many prices) takes from that many, and
+ * the command runs again for the rest.
+ */
 export function settleTakeBack(
   state: CustomerState,
   record: PurchaseRecord,
   step: ReversalStep,
+  maxLots = Number.POSITIVE_INFINITY,
 ): Settled {
   if (!record.granted) return { record };
   const target = refereeTarget(record);
   const delta = target - record.lost;
   const next = { ...record, lost: target };
-  if (delta > 0) return { change: takeBack(state, record.id, delta, step), record: next };
+  if (delta > 0) {
+    const taken = takeBack(state, record.id, delta, step, maxLots);
+    if (taken.short === 0) return { change: taken.change, record: next };
+    return { change: taken.change, record: { ...record, lost: target - taken.short }, more: true };
+  }
   if (delta < 0) {
     const change = giveBack(state, record, -delta, step);
     return { ...(change && { change }), record: next };
@@ -65,29 +79,40 @@ function takeBackOrder(state: CustomerState, purchaseId: string, atMs: number): 
   return [...granted(own), ...upcoming(own), ...granted(others), ...upcoming(others)];
 }
 
-/** C22/C23: `credits` out of the lots, the rest as debt owed by the purchase. */
+/** How many lots one transaction of a take-back changes (each is two items at most). */
+export const MAX_LOTS_PER_TAKE_BACK = 40;
+
+/**
+ * C22/C23: `credits` out of the lots, the rest as debt owed by the purchase; at most `maxLots`
+ * lots, and then what is left is `short` (not debt: the next batch takes it). A batch's entry
+ * is named by its first lot, so that the batches of one reversal are entries of their own.
+ */
 function takeBack(
   state: CustomerState,
   purchaseId: string,
   credits: number,
   step: ReversalStep,
-): StateChange {
+  maxLots: number,
+): { change: StateChange; short: number } {
   const taken: LotTake[] = [];
   const cancelled: LotCancel[] = [];
   let left = credits;
-  for (const lot of takeBackOrder(state, purchaseId, step.atMs)) {
-    if (left === 0) break;
+  const order = takeBackOrder(state, purchaseId, step.atMs);
+  for (const lot of order) {
+    if (left === 0 || taken.length + cancelled.length === maxLots) break;
     const amount = Math.min(left, lot.remaining);
     if (lot.upcoming) cancelled.push({ lot, amount });
     else taken.push({ lot, amount, drains: amount === lot.remaining });
     left -= amount;
   }
+  const short = left > 0 && order.length > taken.length + cancelled.length ? left : 0;
   const fromLots = taken.reduce((sum, take) => sum + take.amount, 0);
   const drafts: EntryDraft[] = [];
   if (taken.length > 0 || cancelled.length > 0) {
     const notYet = credits - left - fromLots;
+    const first = taken[0]?.lot.id ?? cancelled[0]?.lot.id;
     drafts.push({
-      id: step.entryId,
+      id: short > 0 ? `${step.entryId}#${first}` : step.entryId,
       type: EntryType.reversal,
       amount: -fromLots,
       atMs: step.atMs,
@@ -98,10 +123,11 @@ function takeBack(
       lots: taken.map((take) => ({ lotId: take.lot.id, amount: -take.amount })),
     });
   }
-  if (left === 0) return changeOf(state, { taken, cancelled, drafts });
+  if (left === 0 || short > 0)
+    return { change: changeOf(state, { taken, cancelled, drafts }), short };
   drafts.push(debtEntry(step, purchaseId, left));
   const facts = withDebt(state.facts, purchaseId, left, step.atMs);
-  return changeOf(state, { taken, cancelled, drafts, facts });
+  return { change: changeOf(state, { taken, cancelled, drafts, facts }), short };
 }
 
 /**

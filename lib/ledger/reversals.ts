@@ -8,7 +8,7 @@ import {
   type PurchaseRecord,
   withReversal,
 } from '../credits/purchase';
-import { settleReferrer, settleTakeBack } from '../credits/reversals';
+import { MAX_LOTS_PER_TAKE_BACK, settleReferrer, settleTakeBack } from '../credits/reversals';
 import {
   andThen,
   type CustomerState,
@@ -123,8 +123,9 @@ function decideReversal(
   }
   const settled = settleByTime(read, atNowMs);
   const step = { entryId: factKeyOf(request), atMs: request.atMs };
-  const taken = settleTakeBack(settled.state, record, step);
+  const taken = settleTakeBack(settled.state, record, step, MAX_LOTS_PER_TAKE_BACK);
   const own = andThen(read, settled.change, () => taken.change);
+  if (taken.more) return takeBackBatch(read, own, taken.record, request, atNowMs);
   const afterOwn = taken.record;
   const referrer = referrerId
     ? settleReferrer(stateIn(states, referrerId), afterOwn, step)
@@ -145,6 +146,33 @@ function decideReversal(
       debt: totalDebt(own.state.facts),
       balance: spendableBalance(effectiveLots(own.state, atNowMs), atNowMs),
     },
+  };
+}
+
+/**
+ * C22: a take-back from more lots than one transaction holds: this batch with the record
+ * counting what it took, then the command runs again for the rest (the referrer's share, the
+ * debt and the fact go with the last).
+ */
+function takeBackBatch(
+  read: CustomerState,
+  own: { state: CustomerState; change?: StateChange },
+  record: PurchaseRecord,
+  request: ReversalRequest,
+  atNowMs: number,
+): Decision<ReversalOutcome> {
+  const written = { ...record, version: recordIn(read, request.purchaseId).version + 1 };
+  return {
+    kind: 'apply',
+    changes: [withRecord(read, own.change, written)],
+    outcome: {
+      result: request.undo ? 'undone' : 'reversed',
+      purchaseId: request.purchaseId,
+      lost: written.lost,
+      debt: totalDebt(own.state.facts),
+      balance: spendableBalance(effectiveLots(own.state, atNowMs), atNowMs),
+    },
+    final: false,
   };
 }
 

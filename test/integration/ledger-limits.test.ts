@@ -5,6 +5,7 @@ import { runRollover } from '../../lib/jobs/rollover';
 import type { LedgerDeps } from '../../lib/ledger/deps';
 import { expireCustomer } from '../../lib/ledger/expiry';
 import { balanceOf, ledgerOf, readCustomer } from '../../lib/ledger/queries';
+import { reverse } from '../../lib/ledger/reversals';
 import { endSubscription, grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { capturingLogger } from '../../lib/log';
 import { wholeLedger } from '../../lib/store/ledger';
@@ -233,6 +234,7 @@ describe('Limits of one DynamoDB transaction: the end of an annual plan of twelv
         subscriptionId: `sub_${customerId}`,
         invoiceCreatedMs: YEAR_START,
         lines,
+        amountPaid: 120_000,
       },
     );
     expect(granted.status).toBe('applied');
@@ -310,6 +312,50 @@ describe('Limits of one DynamoDB transaction: the end of an annual plan of twelv
     const balance = await balanceOf(table, 'cus_down_twice', FEBRUARY);
     expect(balance.upcoming.reduce((sum, lot) => sum + lot.granted, 0)).toBe(600);
     expect(await ledgerOfLots(table, 'cus_down_twice')).toEqual({ sum: 240, releases: 12 });
+  });
+
+  const refund = (customerId: string) =>
+    reverse(
+      { ...table, clock: () => FEBRUARY },
+      {
+        customerId,
+        purchaseId: `in_${customerId}`,
+        key: `refund#re_${customerId}`,
+        amount: 120_000,
+        atMs: FEBRUARY,
+        undo: false,
+      },
+    );
+
+  it('C22 C20 a full refund takes back all 144 months over several transactions, each batch its own entry', async () => {
+    // Prepare
+    await twelvePrices('cus_refund');
+    // Act: two months granted and 120 to come, 288 items.
+    const refunded = await refund('cus_refund');
+    // Assess
+    expect(refunded.status).toBe('applied');
+    expect(refunded.outcome).toMatchObject({ result: 'reversed', lost: 1440, debt: 0, balance: 0 });
+    expect((await balanceOf(table, 'cus_refund', FEBRUARY)).upcoming).toEqual([]);
+    const reversals = (await wholeLedger(table, 'cus_refund')).filter(
+      (entry) => entry.type === 'reversal',
+    );
+    expect(reversals.length).toBeGreaterThan(1);
+    expect(reversals.reduce((sum, entry) => sum + entry.amount, 0)).toBe(-240);
+    expect((await refund('cus_refund')).status).toBe('already_applied');
+    expect(await ledgerOfLots(table, 'cus_refund')).toEqual({ sum: 0, releases: 12 });
+  });
+
+  it('C22 C16 two deliveries of that refund at once take back once', async () => {
+    // Prepare
+    await twelvePrices('cus_refund_twice');
+    // Act
+    const both = await Promise.all([refund('cus_refund_twice'), refund('cus_refund_twice')]);
+    // Assess
+    expect(both.map((each) => each.status).sort()).toEqual(['already_applied', 'applied']);
+    expect(both.map((each) => each.outcome)).toContainEqual(
+      expect.objectContaining({ lost: 1440, debt: 0 }),
+    );
+    expect(await ledgerOfLots(table, 'cus_refund_twice')).toEqual({ sum: 0, releases: 12 });
   });
 
   it('C7 C16 two deliveries of that end at once settle it once', async () => {
