@@ -278,8 +278,12 @@ async function carryOut<O>(
     changeItems(deps, stateOf(states, change.customerId), change, options.guard),
   );
   const final = decision.kind === 'record' || decision.final !== false;
-  const factIndex =
-    command.fact && final ? items.push(factItem(deps, command.fact, decision)) - 1 : -1;
+  // A batch that is not the last checks that the command is not settled yet: a concurrent
+  // delivery that finished it would otherwise see a batch of a downgrade cut twice.
+  const factCheck =
+    command.fact &&
+    (final ? factItem(deps, command.fact, decision) : factAbsent(deps, command.fact));
+  const factIndex = factCheck ? items.push(factCheck) - 1 : -1;
   // C20: more months come due than fit beside the write are recorded first, on their own.
   if (
     mustReleaseFirst(items, changes) &&
@@ -313,6 +317,18 @@ function factItem<O>(deps: StoreDeps, fact: Fact, decision: Decision<O>): Transa
     Put: {
       TableName: deps.tableName,
       Item: item,
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    },
+  };
+}
+
+/** The condition that the command's fact does not exist, returning it when it does. */
+function factAbsent(deps: StoreDeps, fact: Fact): TransactItem {
+  return {
+    ConditionCheck: {
+      TableName: deps.tableName,
+      Key: factKey(fact.customerId, fact.key),
       ConditionExpression: 'attribute_not_exists(pk)',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     },
