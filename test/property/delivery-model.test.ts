@@ -9,6 +9,7 @@ import type { LedgerDeps } from '../../lib/ledger/deps';
 import { createLogger } from '../../lib/log';
 import type { StoreDeps } from '../../lib/store/client';
 import { processDepsFromConfig, webhookDepsFromConfig } from '../../lib/stripe/deps';
+import { stripeListing } from '../support/delivery-first-purchase';
 import {
   type AbstractHistory,
   type Copies,
@@ -72,7 +73,8 @@ import { freshTable } from '../support/table';
  * Gateway v2 events), each delivered 1 to 3 times, shuffled, some deliveries concurrently;
  * spends and referral codes through the `credits` function; expiry through the rollover job;
  * replays through the backfill function. The reference model of test/support/delivery-model.ts
- * processes every event once, in the plan's order. After every step each customer's balance
+ * processes every event once, in the plan's order (knowing, as lib/ does, every purchase the
+ * fake Stripe API lists: C10). After every step each customer's balance
  * and live lots must equal the model's, every spend must answer what the model answers, and
  * the `credits` audit must find no C14 problem. A customer a reversal changed is checked from
  * then on by what the rules fix rather than lot by lot (test/support/delivery-reversal-book.ts);
@@ -558,13 +560,22 @@ class HistoryRun {
   private publish(event: PlannedEvent): void {
     if (event.kind === 'end' || event.kind === 'trouble' || event.kind === 'reversal') return;
     const object = (this.body(event).data as { object: Record<string, unknown> }).object;
+    let sessionCreated: number | undefined;
     if (object.object === 'invoice') {
       fake.invoices.set(String(object.id), object);
-      return;
+    } else {
+      const id = String(object.id);
+      const created =
+        fake.checkoutSessions.get(id)?.created ?? Math.floor(this.atMsOf(event) / 1000);
+      fake.checkoutSessions.set(id, { ...object, created });
+      sessionCreated = Number(created);
     }
-    const id = String(object.id);
-    const created = fake.checkoutSessions.get(id)?.created ?? Math.floor(this.atMsOf(event) / 1000);
-    fake.checkoutSessions.set(id, { ...object, created });
+    // C10/C16: the model reads the customer's purchases as Stripe lists them to lib/.
+    const listed = stripeListing(event, sessionCreated);
+    if (listed) {
+      const customerId = this.customerId(event.customer);
+      this.model.listedByStripe(customerId, this.scoped(listed.purchaseId), listed.atSeconds);
+    }
   }
 
   private atMsOf(event: PlannedEvent): number {
@@ -1072,6 +1083,43 @@ describe('Property: Stripe deliveries, duplicated, shuffled and concurrent, end 
     runNumber += 1;
     const run = new HistoryRun(planHistory(history), table, fc.schedulerFor([]), `x${runNumber}`);
     // Act and Assess: after every step the real system agrees with the model (no bonus).
+    await run.run();
+  });
+
+  it('C10 C16: a code on a subscription with another of the customer at or before it in Stripe is rejected, either delivered first', async () => {
+    // Prepare: c0 subscribes twice in the same second, the first with c1's code, and the second
+    // is delivered first; c2 subscribes with c1's code, then to one anchored an hour back, and
+    // the coded one is delivered first. Each pair shares a shuffled part, and Stripe lists both.
+    const at = (key: number): Copies => [[{ key, together: false }], [], []];
+    const subscribe = (customer: number, coded: boolean, startHoursAgo: number, key: number) => ({
+      kind: 'subscribe' as const,
+      customer,
+      plan: 0,
+      quantity: 1,
+      startHoursAgo,
+      referral: coded
+        ? { kind: 'friend' as const, of: 1, typed: 'display' as const }
+        : { kind: 'none' as const },
+      via: 'paid' as const,
+      trial: false,
+      endsAfter: null,
+      copies: at(key),
+    });
+    const history: AbstractHistory = {
+      startMs: Date.parse('2026-01-31T10:00:00Z'),
+      customers: 3,
+      steps: [
+        { kind: 'referralCode', customer: 1 },
+        { kind: 'batch', intents: [subscribe(0, true, 0, 1), subscribe(0, false, 0, 0)] },
+        { kind: 'batch', intents: [subscribe(2, true, 0, 0), subscribe(2, false, 1, 1)] },
+      ],
+    };
+    const plan = planHistory(history);
+    const parts = plan.steps.flatMap((step) => (step.kind === 'deliver' ? [step.parts] : []));
+    expect(parts.map((each) => each.length)).toEqual([1, 1]);
+    runNumber += 1;
+    const run = new HistoryRun(plan, table, fc.schedulerFor([]), `x${runNumber}`);
+    // Act and Assess: after every step the real system agrees with the model (C10: no bonus).
     await run.run();
   });
 

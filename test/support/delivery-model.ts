@@ -809,9 +809,9 @@ class Planner {
  * shuffled batch. (A redemption and the referrer's own events may: C12 sets no condition on the
  * referrer, and C7/C8 forfeit a referrer's bonus in either order.) C10/C12: two first purchases
  * of one customer may share a part, since lib/ asks Stripe for the customer's purchases before
- * a redemption (lib/stripe/customer-history.ts), except where the model decides otherwise than
- * Stripe's times (test/support/delivery-first-purchase.ts). A trial's invoices may share a
- * part too: a paid renewal delivered before its $0 start asks Stripe whether it is its
+ * a redemption (lib/stripe/customer-history.ts) and the model reads the same list, except a
+ * Checkout pack paid asynchronously (test/support/delivery-first-purchase.ts). A trial's
+ * invoices may share a part too: a paid renewal delivered before its $0 start asks Stripe whether it is its
  * subscription's first paid invoice (lib/stripe/subscription-history.ts).
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {

@@ -59,7 +59,8 @@ type Person = {
  *   purchase (rounded down) as a lot granted at the purchase's period start, and the referrer
  *   the same, whatever their own subscription status. Any other invoice carrying the
  *   subscription's code settles nothing. "Not new" means a purchase (money paid) created
- *   earlier was received, whatever became of its grant.
+ *   earlier was received, or Stripe lists one (delivered or not) at or before it, the same
+ *   second counting (Stripe cannot order the two), whatever became of its grant.
  * - C20: a line over several months grants a lot a month (model.ts).
  * - C21: a paid manual invoice for a pack grants one lot, once, and is a purchase (C10).
  * - C18: a $0 invoice grants its lines like any other paid invoice, and is no purchase.
@@ -71,6 +72,11 @@ export class DeliveryModel {
   private readonly owners = new Map<string, string>();
   /** C24: invoice id -> the referral bonus its redemption gave, and to which referrer. */
   readonly bonuses = new Map<string, { bonus: number; referrerId: string }>();
+  /**
+   * C10/C16: Stripe's record of each customer's purchases (money paid), delivered or not:
+   * purchase id -> its time in Stripe's lists, in whole seconds.
+   */
+  private readonly listed = new Map<string, Map<string, number>>();
 
   constructor(private readonly planCredits: Readonly<Record<string, number>>) {}
 
@@ -90,6 +96,29 @@ export class DeliveryModel {
 
   registerCode(customerId: string, code: string): void {
     this.owners.set(DeliveryModel.canonicalCode(code), customerId);
+  }
+
+  /** C10/C16: Stripe now lists the purchase, made at `atSeconds`, whether delivered or not. */
+  listedByStripe(customerId: string, purchaseId: string, atSeconds: number): void {
+    let purchases = this.listed.get(customerId);
+    if (!purchases) {
+      purchases = new Map();
+      this.listed.set(customerId, purchases);
+    }
+    purchases.set(purchaseId, Math.min(purchases.get(purchaseId) ?? atSeconds, atSeconds));
+  }
+
+  /**
+   * C10: whether Stripe lists another purchase of the customer at or before `atMs`. Stripe's
+   * times are whole seconds, so one in the same second, made before or after, cannot be told
+   * apart from an earlier one: neither purchase is the customer's first for certain.
+   */
+  private purchasedBefore(customerId: string, purchaseId: string, atMs: number): boolean {
+    const upTo = Math.floor(atMs / 1000);
+    for (const [id, atSeconds] of this.listed.get(customerId) ?? []) {
+      if (id !== purchaseId && atSeconds <= upTo) return true;
+    }
+    return false;
   }
 
   invoicePaid(invoice: ModelInvoice, nowMs: number): void {
@@ -125,8 +154,11 @@ export class DeliveryModel {
     this.redeem(invoice, credits, startMs, nowMs);
   }
 
+  /** `invoice.createdMs` (else `startMs`): the purchase's time, as C10 orders purchases. */
   protected redeem(
-    invoice: Pick<ModelInvoice, 'customerId' | 'invoiceId' | 'referralCode'>,
+    invoice: Pick<ModelInvoice, 'customerId' | 'invoiceId' | 'referralCode'> & {
+      createdMs?: number;
+    },
     purchaseCredits: number,
     startMs: number,
     nowMs: number,
@@ -138,6 +170,8 @@ export class DeliveryModel {
     // A rejected code gives nothing and uses nothing up: only a redemption is once ever.
     if (referrerId === undefined || referrerId === invoice.customerId) return;
     if (person.firstPurchase && person.firstPurchase.invoiceId !== invoice.invoiceId) return;
+    const atMs = invoice.createdMs ?? startMs;
+    if (this.purchasedBefore(invoice.customerId, invoice.invoiceId, atMs)) return;
     person.referral = `${invoice.invoiceId} ${code}`;
     const bonus = Math.floor(purchaseCredits / 2);
     if (bonus === 0) return;
