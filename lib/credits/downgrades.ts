@@ -1,4 +1,4 @@
-import { cancelUpcoming, cuts, type DowngradeWindow } from './changes';
+import { cancelUpcoming, cuts, type DowngradeWindow, isTopUp } from './changes';
 import { byBurnOrder, type Lot } from './lots';
 import type { CustomerFacts, CustomerState, StateChange, SubscriptionFacts } from './state';
 import { lotExpiresAtMs } from './time';
@@ -46,6 +46,8 @@ export type PendingDowngrade = {
 export type EndCut = {
   readonly grantedAtMs: number;
   readonly purchasedAtMs?: number;
+  /** Cut from an invoice's top-up: the tie rule of `cuts` (changes.ts) needs to know. */
+  readonly topUp?: true;
   readonly credits: number;
 };
 
@@ -110,6 +112,7 @@ export function withEndCuts(
     .map((lot) => ({
       grantedAtMs: lot.grantedAtMs,
       ...(lot.purchasedAtMs !== undefined && { purchasedAtMs: lot.purchasedAtMs }),
+      ...(isTopUp(lot) && { topUp: true as const }),
       credits: lot.remaining,
     }));
   return [...(facts.endCuts ?? []), ...added].filter((cut) => stillMatters(cut.grantedAtMs, nowMs));

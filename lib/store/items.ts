@@ -85,7 +85,7 @@ export type SubscriptionItem = {
   /** C19: what downgrades still have to cancel, by invoice id (lib/credits/downgrades.ts). */
   downgrades?: Record<string, { at: string; before: string; billedAt: string; credits: number }>;
   /** C7/C19: what the end cancelled after it, for downgrades delivered later. */
-  endCuts?: { grantedAt: string; purchasedAt?: string; credits: number }[];
+  endCuts?: { grantedAt: string; purchasedAt?: string; topUp?: true; credits: number }[];
 };
 
 export type LedgerItem = {
@@ -184,6 +184,7 @@ export function subscriptionToItem(
       endCuts: facts.endCuts.map((cut) => ({
         grantedAt: toIso(cut.grantedAtMs),
         ...(cut.purchasedAtMs !== undefined && { purchasedAt: toIso(cut.purchasedAtMs) }),
+        ...(cut.topUp && { topUp: true as const }),
         credits: cut.credits,
       })),
     }),
@@ -213,6 +214,7 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
       endCuts: item.endCuts.map((cut) => ({
         grantedAtMs: Date.parse(cut.grantedAt),
         ...(cut.purchasedAt !== undefined && { purchasedAtMs: Date.parse(cut.purchasedAt) }),
+        ...(cut.topUp && { topUp: true as const }),
         credits: cut.credits,
       })),
     }),
