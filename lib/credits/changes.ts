@@ -362,9 +362,9 @@ function billedBefore(
 /**
  * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
  * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
- * end of the period the change falls in), latest first, among those billed by `billedAtMs`
- * (when Stripe billed the downgrade; default `atMs`): a later change's top-up did not exist yet
- * in Stripe's order (C16; see lib/credits/downgrades.ts).
+ * end of the period the change falls in), latest first, among those billed before `billedAtMs`
+ * (when Stripe billed the downgrade; default `atMs`; `cuts` settles a tie): a later change's
+ * top-up did not exist yet in Stripe's order (C16; see lib/credits/downgrades.ts).
  * Returns what it could cancel (less when fewer are upcoming) and the change, if any.
  */
 export function cancelUpcoming(

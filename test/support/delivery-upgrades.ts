@@ -323,13 +323,14 @@ export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
  * subscription's end (C7), the plan's invoice whose months it cuts, and a later change's top-up
  * (lib/credits/downgrades.ts), so they share shuffled, concurrent batches. Two invoices of one
  * subscription that both prorate keep to Stripe's order when the later one may be a downgrade
- * that cuts the earlier one's top-up, or when both were billed at the same instant:
+ * that cuts the earlier one's top-up (two billed at the same instant share batches: by C19's
+ * tie rule neither cuts the other's top-up, and two downgrades of one instant cut the same
+ * window, latest first, in either order):
  * - a downgrade cuts latest first among everything billed before it; delivered between two of
  *   those purchases it cuts the first alone, and the second's on arrival, so other months than
  *   in Stripe's order (the same total when there is enough to cut);
  * - two downgrades in the reverse of Stripe's order cut the same total only while the later
- *   one finds enough after its own change (the earlier one's excess then lands elsewhere);
- * - nothing in Stripe's data orders two invoices billed at the same instant.
+ *   one finds enough after its own change (the earlier one's excess then lands elsewhere).
  * An annual subscription changes quantity only (one price), so a change's amount has the sign
  * of its credits; a renewal's prorations may net a downgrade of a monthly one whatever their
  * amount (its prices grant different credits a cent), and it cuts a top-up billed at once
@@ -338,7 +339,8 @@ export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
 function twoChanges(a: PlannedEvent, b: PlannedEvent): boolean {
   if (a.kind === 'change' && b.kind === 'change') {
     if (a.subscriptionId !== b.subscriptionId || a.invoiceId === b.invoiceId) return false;
-    if (a.changedAtMs === b.changedAtMs) return true;
+    // C19's tie rule: billed at the same instant, neither cuts the other's top-up.
+    if (a.changedAtMs === b.changedAtMs) return false;
     const later = a.changedAtMs > b.changedAtMs ? a : b;
     return sumOf(later.prorations.map((line) => line.amount)) <= 0;
   }

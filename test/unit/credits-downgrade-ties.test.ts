@@ -167,10 +167,11 @@ describe('Function: downgrade, arrivalOf at the same instant (C16, C19)', () => 
     // bills a downgrade of 60 whose prorations start on 15 June; on 1 July too, a downgrade of
     // 150 and an upgrade (20 a month) billed at once.
     const renewalAt = '2026-07-01T00:00:00Z';
+    const topUpAt = '2026-06-20T00:00:00Z';
     const earlier: Invoice = {
       id: 'in_top',
-      billedAt: '2026-06-20T00:00:00Z',
-      lots: months(topUpIdPrefix('in_top'), '2026-06-20T00:00:00Z', 1, 100, '2026-06-20T00:00:00Z'),
+      billedAt: topUpAt,
+      lots: months(topUpIdPrefix('in_top'), topUpAt, 1, 100, topUpAt),
     };
     const renewal: Invoice = {
       id: 'in_renewal',
