@@ -28,6 +28,8 @@ import { monthsAfter } from './model';
  */
 
 const HOUR_MS = 3_600_000;
+/** A change's `hoursAgo` that puts it at the subscription's last change or period start. */
+const SAME_INSTANT = Number.POSITIVE_INFINITY;
 /** C2: the monthly prices a monthly subscription changes between (delivery-model's catalog). */
 const MONTHLY_PRICES = ['price_basic', 'price_pro'] as const;
 export const PACK_PRICE = 'price_pack';
@@ -42,7 +44,10 @@ export type UpgradeIntent =
       /** The new monthly price (an annual subscription keeps its price). */
       plan: number;
       quantity: number;
-      /** When the change happened, before the batch's time (Stripe retries for 3 days). */
+      /**
+       * When the change happened, before the batch's time (Stripe retries for 3 days);
+       * `SAME_INSTANT`: in the very second of the subscription's last change or period start.
+       */
       hoursAgo: number;
       /** C19: prorations invoiced at once, or left for the next renewal. */
       billing: 'now' | 'renewal';
@@ -129,7 +134,12 @@ export function upgradeIntents(deliveries: {
         subscription: fc.nat({ max: 3 }),
         plan: fc.nat({ max: MONTHLY_PRICES.length - 1 }),
         quantity: fc.integer({ min: 1, max: 3 }),
-        hoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 72 })),
+        // C19's tie rule: now and then billed in the second of another invoice of its own.
+        hoursAgo: fc.oneof(
+          { arbitrary: fc.constant(0), weight: 2 },
+          { arbitrary: fc.nat({ max: 72 }), weight: 2 },
+          { arbitrary: fc.constant(SAME_INSTANT), weight: 1 },
+        ),
         billing: fc.constantFrom('now' as const, 'renewal' as const),
         via: deliveries.via,
         copies: deliveries.copies,
