@@ -312,27 +312,59 @@ export type DowngradeWindow = {
 };
 
 /**
+ * C19: the mark in the id of an invoice's top-up lots (its positive prorations,
+ * lib/ledger/subscriptions.ts), which the tie rule of `cuts` tells apart from a plan's months.
+ */
+const TOP_UP_MARK = '#proration';
+
+/** C19: the id prefix of an invoice's top-up lots (monthlyLots numbers the later months). */
+export function topUpIdPrefix(invoiceId: string): string {
+  return `${invoiceId}${TOP_UP_MARK}`;
+}
+
+/** C19: whether a lot is an invoice's top-up (an end's cut says so itself). */
+export function isTopUp(lot: { readonly id?: string; readonly topUp?: boolean }): boolean {
+  return lot.topUp ?? lot.id?.includes(TOP_UP_MARK) ?? false;
+}
+
+/**
  * Whether a downgrade cuts a lot (or an end's cut of one, lib/credits/downgrades.ts): granted
- * after the change and before its period ends, and billed by the downgrade (C16: a lot that
- * does not know when it was billed counts as billed before every downgrade).
+ * after the change and before its period ends, and billed before the downgrade (C16: a lot that
+ * does not know when it was billed counts as billed before every downgrade). The tie rule for
+ * an invoice billed at the very same instant: a plan's months count as billed before (Stripe
+ * changes only a period that has begun), a top-up does not (nothing orders two changes billed
+ * together, and a downgrade that reached a top-up would cut other months in other orders).
  */
 export function cuts(
   window: DowngradeWindow,
-  lot: { readonly grantedAtMs: number; readonly purchasedAtMs?: number },
+  lot: {
+    readonly id?: string;
+    readonly grantedAtMs: number;
+    readonly purchasedAtMs?: number;
+    readonly topUp?: boolean;
+  },
 ): boolean {
   return (
     lot.grantedAtMs > window.atMs &&
     lot.grantedAtMs < window.beforeMs &&
-    (lot.purchasedAtMs === undefined || lot.purchasedAtMs <= window.billedAtMs)
+    billedBefore(window.billedAtMs, lot)
   );
+}
+
+function billedBefore(
+  billedAtMs: number,
+  lot: { readonly id?: string; readonly purchasedAtMs?: number; readonly topUp?: boolean },
+): boolean {
+  if (lot.purchasedAtMs === undefined || lot.purchasedAtMs < billedAtMs) return true;
+  return lot.purchasedAtMs === billedAtMs && !isTopUp(lot);
 }
 
 /**
  * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
  * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
- * end of the period the change falls in), latest first, among those billed by `billedAtMs`
- * (when Stripe billed the downgrade; default `atMs`): a later change's top-up did not exist yet
- * in Stripe's order (C16; see lib/credits/downgrades.ts).
+ * end of the period the change falls in), latest first, among those billed before `billedAtMs`
+ * (when Stripe billed the downgrade; default `atMs`; `cuts` settles a tie): a later change's
+ * top-up did not exist yet in Stripe's order (C16; see lib/credits/downgrades.ts).
  * Returns what it could cancel (less when fewer are upcoming) and the change, if any.
  */
 export function cancelUpcoming(

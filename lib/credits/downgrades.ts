@@ -1,4 +1,4 @@
-import { cancelUpcoming, cuts, type DowngradeWindow } from './changes';
+import { cancelUpcoming, cuts, type DowngradeWindow, isTopUp } from './changes';
 import { byBurnOrder, type Lot } from './lots';
 import type { CustomerFacts, CustomerState, StateChange, SubscriptionFacts } from './state';
 import { lotExpiresAtMs } from './time';
@@ -7,9 +7,10 @@ import { lotExpiresAtMs } from './time';
  * C19 whatever the delivery order (C16). In Stripe's order a downgrade at time `c` (billed at
  * once, or on the next renewal with the period's other changes) cancels, latest first, credits
  * of the subscription's lots that Stripe billed before it (`purchasedAtMs`, the creation of
- * their invoice, at or before the downgrade's) and that are granted after `c` within the
- * change's period; later, the subscription's end (C7) cancels what is left after it. Delivered in another order, the
- * processor keeps two small facts per subscription so that the lots come out the same:
+ * their invoice, before the downgrade's; see the tie rule below) and granted after `c` within the
+ * change's period; later, the subscription's end (C7) cancels what is left after it. Delivered
+ * in another order, the processor keeps two small facts per subscription so that the lots come
+ * out the same:
  * - `downgrades`: what a downgrade could not cancel yet because the lots it cuts were not
  *   delivered (an annual plan's first invoice delivered after the change). The grant of an
  *   earlier purchase delivered later has it cut from its lots on arrival, latest first.
@@ -27,8 +28,14 @@ import { lotExpiresAtMs } from './time';
  * only what is left (C1: a balance is never negative). Two downgrades of one period delivered
  * in the reverse of Stripe's order, or a downgrade delivered before one of two earlier
  * purchases whose lots it cuts, may cut other lots than in Stripe's order (the same total when
- * there is enough to cut); and two invoices billed at the same instant cannot be told apart (a top-up's then counts as
- * billed before the other's downgrade).
+ * there is enough to cut).
+ *
+ * Tie rule for two invoices of one subscription billed at the same instant (`cuts`,
+ * changes.ts): a plan's months of that instant count as billed before the downgrade (Stripe
+ * changes only a period that has begun), a top-up does not. Had a downgrade cut a same-instant
+ * change's top-up, it would cut the plan's months alone when delivered before the top-up and
+ * both when delivered after; leaving the top-up alone, it meets one purchase in every order. An
+ * end's cut of a top-up keeps the mark (`topUp`) for the downgrades delivered after the end.
  */
 
 /** C19: a downgrade's part still to cancel once the lots it cuts arrive. */
@@ -48,6 +55,8 @@ export type PendingDowngrade = {
 export type EndCut = {
   readonly grantedAtMs: number;
   readonly purchasedAtMs?: number;
+  /** Cut from an invoice's top-up: the tie rule of `cuts` (changes.ts) needs to know. */
+  readonly topUp?: true;
   readonly credits: number;
 };
 
@@ -112,6 +121,7 @@ export function withEndCuts(
     .map((lot) => ({
       grantedAtMs: lot.grantedAtMs,
       ...(lot.purchasedAtMs !== undefined && { purchasedAtMs: lot.purchasedAtMs }),
+      ...(isTopUp(lot) && { topUp: true as const }),
       credits: lot.remaining,
     }));
   return [...(facts.endCuts ?? []), ...added].filter((cut) => stillMatters(cut.grantedAtMs, nowMs));

@@ -1,4 +1,10 @@
-import { grantLots, MAX_LOTS_PER_GRANT, monthlyLots, settleByTime } from '../credits/changes';
+import {
+  grantLots,
+  MAX_LOTS_PER_GRANT,
+  monthlyLots,
+  settleByTime,
+  topUpIdPrefix,
+} from '../credits/changes';
 import { arrivalOf, downgradeOf, withSubscriptionPart } from '../credits/downgrades';
 import {
   endSubscription as endRule,
@@ -413,7 +419,7 @@ function lotsOf(grant: SubscriptionGrant): Lot[] {
   const proration = grant.proration;
   if (!proration || proration.credits <= 0) return lineLots;
   const topUp = monthlyLots({
-    idPrefix: `${grant.invoiceId}#proration`,
+    idPrefix: topUpIdPrefix(grant.invoiceId),
     source: LotSource.subscription,
     totalCredits: proration.credits,
     months: proration.months,

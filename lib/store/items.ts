@@ -88,7 +88,7 @@ export type SubscriptionItem = {
     { at: string; before: string; billedAt: string; credits: number; cancelled?: number }
   >;
   /** C7/C19: what the end cancelled after it, for downgrades delivered later. */
-  endCuts?: { grantedAt: string; purchasedAt?: string; credits: number }[];
+  endCuts?: { grantedAt: string; purchasedAt?: string; topUp?: true; credits: number }[];
 };
 
 export type LedgerItem = {
@@ -188,6 +188,7 @@ export function subscriptionToItem(
       endCuts: facts.endCuts.map((cut) => ({
         grantedAt: toIso(cut.grantedAtMs),
         ...(cut.purchasedAtMs !== undefined && { purchasedAt: toIso(cut.purchasedAtMs) }),
+        ...(cut.topUp && { topUp: true as const }),
         credits: cut.credits,
       })),
     }),
@@ -218,6 +219,7 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
       endCuts: item.endCuts.map((cut) => ({
         grantedAtMs: Date.parse(cut.grantedAt),
         ...(cut.purchasedAt !== undefined && { purchasedAtMs: Date.parse(cut.purchasedAt) }),
+        ...(cut.topUp && { topUp: true as const }),
         credits: cut.credits,
       })),
     }),

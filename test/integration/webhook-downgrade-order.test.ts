@@ -142,6 +142,48 @@ describe('Function: stripeWebhook, downgrades in any delivery order (C7, C16, C1
     expect(upFirst).toEqual(inOrder);
   });
 
+  it('C16 C19: an upgrade and a downgrade billed at the same instant give the same lots in every order', async () => {
+    // 3 x YEARLY (300 a month); on 1 May (6 months left) up to 5, +1200 as 200 a month from
+    // May to October, and in the same second down to 4, -600. Nothing orders the two: the
+    // downgrade cuts the plan's months (billed before it), never the other change's top-up.
+    const now = '2027-05-02T00:00:00Z';
+    const up = change('in_up', '2027-05-01T00:00:00Z', 3, 5, 0.5);
+    const down = change('in_down', '2027-05-01T00:00:00Z', 5, 4, 0.5);
+    const upFirst = await lotsOf(await deliverAll(now, [yearly(3), up, down]));
+    const downFirst = await lotsOf(await deliverAll(now, [yearly(3), down, up]));
+    const planLast = await lotsOf(await deliverAll(now, [down, up, yearly(3)]));
+    // June to August: the plan's 300 and the top-up's 200; September and October: the top-up's.
+    expect(upFirst.upcoming).toEqual([
+      '2027-06-01 200',
+      '2027-06-01 300',
+      '2027-07-01 200',
+      '2027-07-01 300',
+      '2027-08-01 200',
+      '2027-08-01 300',
+      '2027-09-01 200',
+      '2027-10-01 200',
+    ]);
+    expect(downFirst).toEqual(upFirst);
+    expect(planLast).toEqual(upFirst);
+  });
+
+  it('C7 C16 C19: a same-instant pair and the end give the same lots in any order', async () => {
+    // As above, but down to 3 (-1200, more than the plan's 600 after the end on 15 Aug): a
+    // downgrade delivered after the end counts only the plan's months the end cancelled, not
+    // the top-up's, and cuts the rest from July and August as in the first order.
+    const now = '2027-08-20T00:00:00Z';
+    const up = change('in_up', '2027-05-01T00:00:00Z', 3, 5, 0.5);
+    const down = change('in_down', '2027-05-01T00:00:00Z', 5, 3, 0.5);
+    const end = ended('2027-08-15T00:00:00Z');
+    const inOrder = await lotsOf(await deliverAll(now, [monthly, yearly(3), up, down, end]));
+    const reversed = await lotsOf(await deliverAll(now, [monthly, end, down, up, yearly(3)]));
+    const downLast = await lotsOf(await deliverAll(now, [monthly, yearly(3), up, end, down]));
+    expect(inOrder.lots).toContain('2027-08-01 200');
+    expect(inOrder.lots).not.toContain('2027-08-01 300');
+    expect(reversed).toEqual(inOrder);
+    expect(downLast).toEqual(inOrder);
+  });
+
   it('C16 C19 C20: a downgrade delivered before the annual invoice it cuts cancels its months on arrival', async () => {
     // PRO_YEARLY (500 a month) from 1 Nov; on 1 May down to YEARLY: 500 x 12 x -25000/50000 +
     // 100 x 12 x 10000/20000 = -2400 of the 2500 still to come, latest first.

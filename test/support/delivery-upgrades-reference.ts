@@ -9,7 +9,9 @@ import { CreditsModel, monthlyShares, monthsSpanned } from './model';
  *   interval x amount / unit amount`; the sum, rounded down, is granted if positive, released
  *   over the lines' period as C20 from its start (the change); zero or less cancels that many
  *   credits of the subscription's lots not yet granted at the change, latest first (the reverse
- *   of the burn order, C5), taking back nothing already granted.
+ *   of the burn order, C5), taking back nothing already granted, and leaving alone the top-up
+ *   of an invoice billed at the same instant (the tie rule; the plan's months of that instant
+ *   it cuts).
  * - C21: a pack bought through Checkout grants one lot, once per purchase (its invoice id, else
  *   its Session id) whichever events carry it, and only once paid; it is a purchase (C10) and,
  *   as the customer's first, redeems the Session's code with the pack as the base (C11).
@@ -26,12 +28,21 @@ export type ModelProration = {
 
 /** C19/C20: the ledger model plus a downgrade's cancellation of credit not yet granted. */
 export class UpgradeLedger extends CreditsModel {
-  cancelUpcoming(customerId: string, subscriptionId: string, credits: number, atMs: number): void {
+  cancelUpcoming(
+    customerId: string,
+    subscriptionId: string,
+    credits: number,
+    atMs: number,
+    spared: (lotId: string) => boolean = () => false,
+  ): void {
     const customer = this.customer(customerId);
     const later = customer.lots
       .filter(
         (lot) =>
-          lot.subscriptionId === subscriptionId && lot.grantedAtMs > atMs && lot.remaining > 0,
+          lot.subscriptionId === subscriptionId &&
+          lot.grantedAtMs > atMs &&
+          lot.remaining > 0 &&
+          !spared(lot.id),
       )
       .sort(
         (a, b) =>
@@ -62,6 +73,8 @@ export type UpgradeInvoice = Omit<ModelInvoice, 'billingReason'> & {
 export class UpgradesModel extends DeliveryModel {
   override readonly ledger = new UpgradeLedger();
   private readonly seen = new Set<string>();
+  /** C19: when Stripe billed each invoice with a top-up, by invoice id. */
+  private readonly topUps = new Map<string, number>();
 
   constructor(
     private readonly credits: Readonly<Record<string, number>>,
@@ -87,8 +100,10 @@ export class UpgradesModel extends DeliveryModel {
     const ended = this.ledger.endedAt(invoice.customerId, invoice.subscriptionId);
     const grants = ended === undefined || invoice.lines.some((line) => line.periodStartMs <= ended);
     if (first && net <= 0 && grants) {
-      this.ledger.cancelUpcoming(invoice.customerId, invoice.subscriptionId, -net, startMs);
+      const spared = this.toppedUpWith(invoice.createdMs);
+      this.ledger.cancelUpcoming(invoice.customerId, invoice.subscriptionId, -net, startMs, spared);
     }
+    if (first && net > 0) this.topUps.set(invoice.invoiceId, invoice.createdMs);
     const months = monthsSpanned(startMs, endMs);
     const topUp =
       net > 0
@@ -105,6 +120,18 @@ export class UpgradesModel extends DeliveryModel {
           ]
         : [];
     super.invoicePaid({ ...invoice, lines: [...invoice.lines, ...topUp] } as ModelInvoice, nowMs);
+  }
+
+  /**
+   * C19's tie rule: a downgrade leaves alone the top-up of an invoice billed at the very same
+   * instant (nothing in Stripe's data orders the two; a plan's months of that instant count as
+   * billed before, and the model cuts them as they are already there).
+   */
+  private toppedUpWith(billedAtMs: number): (lotId: string) => boolean {
+    const prefixes = [...this.topUps]
+      .filter(([, atMs]) => atMs === billedAtMs)
+      .map(([invoiceId]) => `${invoiceId}#proration`);
+    return (lotId) => prefixes.some((prefix) => lotId === prefix || lotId.startsWith(`${prefix}#`));
   }
 
   /** C19: Stripe's proration factor per line, summed, rounded down (whole cents, exactly). */

@@ -28,6 +28,8 @@ import { monthsAfter } from './model';
  */
 
 const HOUR_MS = 3_600_000;
+/** A change's `hoursAgo` that puts it at the subscription's last change or period start. */
+const SAME_INSTANT = Number.POSITIVE_INFINITY;
 /** C2: the monthly prices a monthly subscription changes between (delivery-model's catalog). */
 const MONTHLY_PRICES = ['price_basic', 'price_pro'] as const;
 export const PACK_PRICE = 'price_pack';
@@ -42,7 +44,10 @@ export type UpgradeIntent =
       /** The new monthly price (an annual subscription keeps its price). */
       plan: number;
       quantity: number;
-      /** When the change happened, before the batch's time (Stripe retries for 3 days). */
+      /**
+       * When the change happened, before the batch's time (Stripe retries for 3 days);
+       * `SAME_INSTANT`: in the very second of the subscription's last change or period start.
+       */
       hoursAgo: number;
       /** C19: prorations invoiced at once, or left for the next renewal. */
       billing: 'now' | 'renewal';
@@ -129,7 +134,12 @@ export function upgradeIntents(deliveries: {
         subscription: fc.nat({ max: 3 }),
         plan: fc.nat({ max: MONTHLY_PRICES.length - 1 }),
         quantity: fc.integer({ min: 1, max: 3 }),
-        hoursAgo: fc.oneof(fc.constant(0), fc.nat({ max: 72 })),
+        // C19's tie rule: now and then billed in the second of another invoice of its own.
+        hoursAgo: fc.oneof(
+          { arbitrary: fc.constant(0), weight: 2 },
+          { arbitrary: fc.nat({ max: 72 }), weight: 2 },
+          { arbitrary: fc.constant(SAME_INSTANT), weight: 1 },
+        ),
         billing: fc.constantFrom('now' as const, 'renewal' as const),
         via: deliveries.via,
         copies: deliveries.copies,
@@ -323,13 +333,14 @@ export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
  * subscription's end (C7), the plan's invoice whose months it cuts, and a later change's top-up
  * (lib/credits/downgrades.ts), so they share shuffled, concurrent batches. Two invoices of one
  * subscription that both prorate keep to Stripe's order when the later one may be a downgrade
- * that cuts the earlier one's top-up, or when both were billed at the same instant:
+ * that cuts the earlier one's top-up (two billed at the same instant share batches: by C19's
+ * tie rule neither cuts the other's top-up, and two downgrades of one instant cut the same
+ * window, latest first, in either order):
  * - a downgrade cuts latest first among everything billed before it; delivered between two of
  *   those purchases it cuts the first alone, and the second's on arrival, so other months than
  *   in Stripe's order (the same total when there is enough to cut);
  * - two downgrades in the reverse of Stripe's order cut the same total only while the later
- *   one finds enough after its own change (the earlier one's excess then lands elsewhere);
- * - nothing in Stripe's data orders two invoices billed at the same instant.
+ *   one finds enough after its own change (the earlier one's excess then lands elsewhere).
  * An annual subscription changes quantity only (one price), so a change's amount has the sign
  * of its credits; a renewal's prorations may net a downgrade of a monthly one whatever their
  * amount (its prices grant different credits a cent), and it cuts a top-up billed at once
@@ -338,7 +349,8 @@ export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
 function twoChanges(a: PlannedEvent, b: PlannedEvent): boolean {
   if (a.kind === 'change' && b.kind === 'change') {
     if (a.subscriptionId !== b.subscriptionId || a.invoiceId === b.invoiceId) return false;
-    if (a.changedAtMs === b.changedAtMs) return true;
+    // C19's tie rule: billed at the same instant, neither cuts the other's top-up.
+    if (a.changedAtMs === b.changedAtMs) return false;
     const later = a.changedAtMs > b.changedAtMs ? a : b;
     return sumOf(later.prorations.map((line) => line.amount)) <= 0;
   }
