@@ -32,19 +32,36 @@ export function activeAt(facts: SubscriptionFacts, atMs: number): boolean {
 
 export type ForfeitingEnd = { readonly subscriptionId: string; readonly endedAtMs: number };
 
-/** The recorded ends that left the customer with no other active subscription, earliest first. */
+/**
+ * The recorded ends that left the customer with no other active subscription, earliest first.
+ * Only the end of a subscription that was active itself counts: C7 forfeits when the *last
+ * active* subscription ends, and one never paid for was never active. Without that, a never
+ * paid subscription ending in the same second as the paid one would be a second forfeiting end
+ * at that instant, and which of the two took the credit would follow the order the facts were
+ * stored in. Ends in one second that both forfeit are ordered by subscription id, for the same
+ * reason.
+ */
 export function forfeitingEnds(facts: CustomerFacts): ForfeitingEnd[] {
   const subscriptions = Object.entries(facts.subscriptions);
   return subscriptions
     .flatMap(([id, own]) => {
       const endedAtMs = own.endedAtMs;
-      if (endedAtMs === undefined) return [];
+      if (endedAtMs === undefined || !wasActiveUntil(own, endedAtMs)) return [];
       const another = subscriptions.some(
         ([otherId, other]) => otherId !== id && activeAt(other, endedAtMs),
       );
       return another ? [] : [{ subscriptionId: id, endedAtMs }];
     })
-    .sort((a, b) => a.endedAtMs - b.endedAtMs);
+    .sort(
+      (a, b) =>
+        a.endedAtMs - b.endedAtMs ||
+        (a.subscriptionId < b.subscriptionId ? -1 : a.subscriptionId > b.subscriptionId ? 1 : 0),
+    );
+}
+
+/** Whether a subscription had a paid period started by the moment it ended. */
+function wasActiveUntil(facts: SubscriptionFacts, endedAtMs: number): boolean {
+  return facts.activeSinceMs !== undefined && facts.activeSinceMs <= endedAtMs;
 }
 
 /**

@@ -99,3 +99,84 @@ describe('Overlapping subscriptions in either delivery order (C7, C8, C16)', () 
     }
   });
 });
+
+describe('Ends in one second (C7, C16)', () => {
+  let table: Awaited<ReturnType<typeof freshTable>>;
+  const at = Date.parse('2026-04-01T12:00:00Z');
+  const deps = () => ({ ...table, clock: () => at });
+  beforeAll(async () => {
+    table = await freshTable('same-second-ends');
+  });
+  afterAll(async () => table.drop());
+
+  type Step = 'grant_z' | 'end_z' | 'end_m';
+  const orders: Step[][] = [
+    ['grant_z', 'end_m', 'end_z'],
+    ['grant_z', 'end_z', 'end_m'],
+    ['end_m', 'grant_z', 'end_z'],
+    ['end_m', 'end_z', 'grant_z'],
+    ['end_z', 'grant_z', 'end_m'],
+    ['end_z', 'end_m', 'grant_z'],
+  ];
+
+  /** Delivers one order of the three facts, all in one second, and says what each end took. */
+  async function deliver(customerId: string, order: Step[], paidM: boolean) {
+    const forfeited: Record<string, number> = {};
+    if (paidM) {
+      // A paid invoice of a price without credits (C2): it only makes `sub_m` active.
+      await grantSubscriptionInvoice(deps(), {
+        customerId,
+        invoiceId: `in_m_${customerId}`,
+        subscriptionId: 'sub_m',
+        invoiceCreatedMs: at,
+        lines: [{ lineId: 'il_1', credits: 0, periodStartMs: at }],
+      });
+    }
+    for (const step of order) {
+      if (step === 'grant_z') {
+        await grantSubscriptionInvoice(deps(), {
+          customerId,
+          invoiceId: `in_z_${customerId}`,
+          subscriptionId: 'sub_z',
+          invoiceCreatedMs: at,
+          lines: [{ lineId: 'il_1', credits: 50, periodStartMs: at }],
+        });
+        continue;
+      }
+      const subscriptionId = step === 'end_z' ? 'sub_z' : 'sub_m';
+      const said = await endSubscription(deps(), { customerId, subscriptionId, endedAtMs: at });
+      forfeited[subscriptionId] = (said.outcome as { forfeited: number }).forfeited;
+    }
+    const forfeits = (await ledgerOf(table, customerId)).entries.filter(
+      (entry) => entry.type === 'forfeit',
+    );
+    return { forfeited, refs: forfeits.map((entry) => entry.ref) };
+  }
+
+  it("C7 C16 a never paid subscription ending in the paid one's second forfeits nothing; the paid one's end takes the lot granted in that second, in all 6 orders", async () => {
+    for (const [index, order] of orders.entries()) {
+      const customerId = `cus_unpaid_${index}`;
+      // Act
+      const seen = await deliver(customerId, order, false);
+      // Assess: a lot granted at the very moment of the end was granted "up to" it (C7).
+      expect((await balanceOf(table, customerId, at)).balance, order.join(' ')).toBe(0);
+      expect(seen.refs, order.join(' ')).toEqual(['sub_z']);
+      expect(seen.forfeited.sub_m, order.join(' ')).toBe(0);
+      // Delivered before its grant, sub_z's end had nothing to take yet: the grant arrives forfeited.
+      const endBeforeGrant = order.indexOf('end_z') < order.indexOf('grant_z');
+      expect(seen.forfeited.sub_z, order.join(' ')).toBe(endBeforeGrant ? 0 : 50);
+    }
+  });
+
+  it("C7 C16 two paid subscriptions ending in one second: the forfeit is always the same one's (by subscription id), in all 6 orders", async () => {
+    for (const [index, order] of orders.entries()) {
+      const customerId = `cus_paid_${index}`;
+      // Act
+      const seen = await deliver(customerId, order, true);
+      // Assess
+      expect((await balanceOf(table, customerId, at)).balance, order.join(' ')).toBe(0);
+      expect(seen.refs, order.join(' ')).toEqual(['sub_m']);
+      expect(seen.forfeited.sub_z, order.join(' ')).toBe(0);
+    }
+  });
+});

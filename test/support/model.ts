@@ -332,9 +332,12 @@ export class CreditsModel {
    * unless it has expired by `nowMs`.
    */
   private settleForfeits(customer: Customer, nowMs: number): void {
+    // Only a subscription that was itself paid for by its end can be the last active one to
+    // end; ends in one second go by subscription id, so the order of arrival never decides.
     const ends = [...customer.ended.entries()]
+      .filter(([id, endedAtMs]) => (customer.paidSince.get(id) ?? Infinity) <= endedAtMs)
       .filter(([id, endedAtMs]) => !this.anotherActive(customer, id, endedAtMs))
-      .sort(([, a], [, b]) => a - b);
+      .sort(([idA, a], [idB, b]) => a - b || (idA < idB ? -1 : idA > idB ? 1 : 0));
     for (const lot of customer.lots) {
       if (lot.pack) continue;
       const taking = ends.find(
@@ -361,6 +364,7 @@ export class CreditsModel {
     if (lot.pack) return false;
     for (const [id, endedAtMs] of customer.ended) {
       if (lot.grantedAtMs > endedAtMs || endedAtMs >= lot.expiresAtMs) continue;
+      if ((customer.paidSince.get(id) ?? Infinity) > endedAtMs) continue;
       if (!this.anotherActive(customer, id, endedAtMs)) return true;
     }
     return false;

@@ -256,7 +256,9 @@ describe('Rules: settle and release (C25)', () => {
         remaining: 0,
         forfeit: { by: 'sub_1', credits: each.remaining },
       })),
-      facts: { subscriptions: { sub_1: { endedAtMs: NOW + 1 } } },
+      facts: {
+        subscriptions: { sub_1: { activeSinceMs: ms('2026-01-01T00:00:00Z'), endedAtMs: NOW + 1 } },
+      },
     };
 
     // Act

@@ -117,10 +117,10 @@ describe('Function: grantLots', () => {
   });
 
   it('C8 C16 a lot granted before an end already recorded arrives forfeited, kept as a record', () => {
-    // Prepare: sub_1 ended on 10 Mar; a late invoice grants for 1 Mar.
+    // Prepare: sub_1 ended on 10 Mar; a late invoice grants for 1 Mar (its facts say paid since).
     const endedAtMs = ms('2026-03-10T00:00:00Z');
-    const state = stateWith([], { sub_1: { endedAtMs } });
     const late = lot('late', '2026-03-01T00:00:00Z', 100);
+    const state = stateWith([], { sub_1: { activeSinceMs: late.grantedAtMs, endedAtMs } });
 
     // Act
     const change = grantLots(state, entry('grant#in_late', late.grantedAtMs), [late], {
@@ -426,7 +426,9 @@ describe('Function: endSubscription and reconcileForfeits', () => {
     const lots = Array.from({ length: MAX_LOTS_PER_FORFEIT + 3 }, (_, i) =>
       lot(`l${String(i).padStart(3, '0')}`, '2026-03-01T00:00:00Z', 1),
     );
-    const state = stateWith(lots, { sub_1: { endedAtMs: ms('2026-03-02T00:00:00Z') } });
+    const state = stateWith(lots, {
+      sub_1: { activeSinceMs: ms('2026-03-01T00:00:00Z'), endedAtMs: ms('2026-03-02T00:00:00Z') },
+    });
 
     // Act
     const first = reconcileForfeits(state, ms('2026-03-02T00:00:00Z'));
@@ -439,7 +441,9 @@ describe('Function: endSubscription and reconcileForfeits', () => {
   it('C7 C16 a lot an end takes counts as forfeited before the forfeit is written', () => {
     // Prepare: a quiet bonus written while the referrer's last subscription was ending.
     const bonus = lot('referral#cus_2', '2026-03-01T00:00:00Z', 250);
-    const state = stateWith([bonus], { sub_1: { endedAtMs: ms('2026-03-05T00:00:00Z') } });
+    const state = stateWith([bonus], {
+      sub_1: { activeSinceMs: ms('2026-02-01T00:00:00Z'), endedAtMs: ms('2026-03-05T00:00:00Z') },
+    });
 
     // Act / Assess
     expect(effectiveLots(state, ms('2026-03-06T00:00:00Z'))).toEqual([

@@ -32,7 +32,14 @@ describe('Function: settleAndExpire', () => {
       version: 4,
       lotsVersion: 2,
       lots: [...expired, ...live],
-      facts: { subscriptions: { sub_1: { endedAtMs: ms('2026-03-20T00:00:00Z') } } },
+      facts: {
+        subscriptions: {
+          sub_1: {
+            activeSinceMs: ms('2026-03-01T00:00:00Z'),
+            endedAtMs: ms('2026-03-20T00:00:00Z'),
+          },
+        },
+      },
     };
 
     // Act
