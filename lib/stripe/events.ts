@@ -1,4 +1,3 @@
-import Stripe from 'stripe';
 import * as z from 'zod';
 import { ConfigError, InputError } from '../errors';
 import { UnexpectedPayloadError, UnsupportedApiVersionError } from './errors';
@@ -7,9 +6,11 @@ import { UnexpectedPayloadError, UnsupportedApiVersionError } from './errors';
  * The parts of Stripe's payloads the processor reads, validated once at the edge into typed
  * values. Shapes follow the API version the installed `stripe` package pins (23.x:
  * 2026-10-28.endive): an invoice names its subscription under
- * `parent.subscription_details`, a line its price under `pricing.price_details.price`.
+ * `parent.subscription_details`, a line its price under `pricing.price_details.price`. Written
+ * out rather than read from the package, which would load all of stripe-node at a cold start;
+ * a test fails when an upgrade of the package pins another version.
  */
-export const SUPPORTED_API_VERSION: string = Stripe.API_VERSION;
+export const SUPPORTED_API_VERSION: string = '2026-10-28.endive';
 
 /**
  * Versions of another major release whose payloads were checked, field by field, to have the

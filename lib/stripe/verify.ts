@@ -1,9 +1,10 @@
-// The whole package, for its webhook verifier: stripe-node exposes no entry point that loads
-// the webhook code alone (its package.json `exports` has `.` and `./extensibility`, both of
-// which build the API client with every resource), and lib/stripe/events.ts needs the package
-// for its pinned API version anyway. `npm run bench` reports what that costs at a cold start:
-// the `floor` bundle (stripe + the DynamoDB client) over `sdkFloor` (the client alone).
-import Stripe from 'stripe';
+// The signature is checked here with node:crypto rather than with stripe-node's verifier:
+// stripe-node has no entry point that loads its webhook code alone (both of its `exports` build
+// the API client with every resource), and loading it cost a cold start more than 100 ms
+// (`npm run bench`, `initMsOverSdkFloor`). The scheme is Stripe's documented one; the tests sign
+// every delivery with stripe-node and compare this check with stripe-node's own, header by
+// header (test/unit/stripe-verify.test.ts).
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ConfigError, InputError, SignatureError } from '../errors';
 import {
   type AcceptedApiVersions,
@@ -40,16 +41,17 @@ export function verifyDelivery(
   }
   const header = delivery.signatureHeader?.trim();
   if (!header) throw new SignatureError('missing Stripe-Signature header');
-  checkTimestamp(header, delivery.receivedAtMs);
-  verifySignature(secrets, delivery.rawBody, header, delivery.receivedAtMs);
+  const timestamp = checkTimestamp(header, delivery.receivedAtMs);
+  verifySignature(secrets, delivery.rawBody, header, timestamp);
   return parseStripeEvent(parseJson(delivery.rawBody), accepted);
 }
 
 /**
- * stripe-node only refuses old timestamps; a timestamp from the future is refused here too, so
- * that a captured request cannot be signed ahead and replayed later within the window.
+ * A timestamp more than TOLERANCE_S old is a possible replay. One from the future is refused
+ * too (stripe-node only refuses old ones), so that a captured request cannot be signed ahead and
+ * replayed later within the window. Returns the timestamp as signed.
  */
-function checkTimestamp(header: string, receivedAtMs: number): void {
+function checkTimestamp(header: string, receivedAtMs: number): string {
   const timestamps = header
     .split(',')
     .map((part) => part.trim())
@@ -68,29 +70,54 @@ function checkTimestamp(header: string, receivedAtMs: number): void {
       `signature timestamp is ${-skewS} s in the future (more than ${TOLERANCE_S} s)`,
     );
   }
+  return timestamp;
 }
 
+/**
+ * Stripe signs `${t}.${body}` with HMAC-SHA256 under the endpoint's secret and sends the hex
+ * digest as one or more `v1=` entries (several while Stripe rolls a secret); any other scheme
+ * (`v0=`, test mode's legacy one) is ignored, as stripe-node does.
+ */
 function verifySignature(
   secrets: readonly string[],
   rawBody: string | Uint8Array,
   header: string,
-  receivedAtMs: number,
+  timestamp: string,
 ): void {
-  const verifier = Stripe.webhooks.signature;
-  if (!verifier) throw new Error('stripe-node was loaded without its signature verifier');
-  const failures: unknown[] = [];
+  const offered = signaturesOf(header);
+  if (offered.length === 0)
+    throw new SignatureError('Stripe-Signature header has no v1= signature');
+  const signedPayload = Buffer.concat([Buffer.from(`${timestamp}.`, 'utf8'), bytesOf(rawBody)]);
   for (const secret of secrets) {
-    try {
-      verifier.verifyHeader(rawBody, header, secret, TOLERANCE_S, undefined, receivedAtMs);
-      return;
-    } catch (error) {
-      failures.push(error);
-    }
+    const expected = createHmac('sha256', secret).update(signedPayload).digest();
+    if (offered.some((signature) => sameDigest(signature, expected))) return;
   }
   throw new SignatureError(
     `no signature matches any of the ${secrets.length} configured webhook secret(s)`,
-    failures[failures.length - 1],
   );
+}
+
+/**
+ * The header's `v1=` signatures as bytes. Stripe writes them as lower-case hex with nothing
+ * around them; anything else (spaces, upper case, another length) matches none, as in
+ * stripe-node, so the two never disagree on a header.
+ */
+function signaturesOf(header: string): Buffer[] {
+  return header
+    .split(',')
+    .filter((part) => part.startsWith('v1='))
+    .map((part) => part.slice(3))
+    .filter((hex) => /^[0-9a-f]{64}$/.test(hex))
+    .map((hex) => Buffer.from(hex, 'hex'));
+}
+
+/** Compares in constant time, so that a forger learns nothing from how long a refusal takes. */
+function sameDigest(offered: Buffer, expected: Buffer): boolean {
+  return offered.length === expected.length && timingSafeEqual(offered, expected);
+}
+
+function bytesOf(rawBody: string | Uint8Array): Buffer {
+  return typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : Buffer.from(rawBody);
 }
 
 function parseJson(rawBody: string | Uint8Array): unknown {

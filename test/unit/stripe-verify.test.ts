@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, InputError, SignatureError } from '../../lib/errors';
@@ -216,5 +217,71 @@ describe('Function: verifyDelivery', () => {
   it('pins the API version of the installed stripe package', () => {
     expect(SUPPORTED_API_VERSION).toBe(Stripe.API_VERSION);
     expect(SUPPORTED_API_VERSION).toBe('2026-10-28.endive');
+  });
+});
+
+describe('Function: verifyDelivery beside stripe-node', () => {
+  // The header as Stripe could send it, and as a forger might bend it: each entry kept, dropped,
+  // repeated, its digest damaged or its case changed, other schemes and stray spaces added. An
+  // empty `v1=` is left out: stripe-node throws on it from inside its comparison (whatever the
+  // other entries), where this check simply finds that entry matching nothing.
+  const body = JSON.stringify(invoiceEvent());
+  const genuine = signedRequest(body, { timestamp: nowS }).signature;
+  const other = signedRequest(body, { timestamp: nowS, secret: 'whsec_other' }).signature;
+  const v1Of = (header: string) => header.split(',').find((part) => part.startsWith('v1=')) ?? '';
+  const entry = fc.oneof(
+    fc.constant(v1Of(genuine)),
+    fc.constant(v1Of(other)),
+    fc.constant(v1Of(genuine).toUpperCase().replace('V1=', 'v1=')),
+    fc.constant(v1Of(genuine).slice(0, -2)),
+    fc.constant(`${v1Of(genuine)}00`),
+    fc.constant(`v0=${v1Of(genuine).slice(3)}`),
+    fc.constant('v1=zz'),
+    fc.constant(` ${v1Of(genuine)} `),
+  );
+  const header = fc
+    .array(entry, { maxLength: 4 })
+    .map((entries) => [`t=${nowS}`, ...entries].join(','));
+
+  /** stripe-node's verdict on the same header; its own tolerance, the clock at `receivedAtMs`. */
+  function stripeNodeAccepts(signatureHeader: string): boolean {
+    try {
+      Stripe.webhooks.signature?.verifyHeader(
+        body,
+        signatureHeader,
+        TEST_WEBHOOK_SECRET,
+        TOLERANCE_S,
+        undefined,
+        receivedAtMs,
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  it('accepts exactly the headers stripe-node accepts, and refuses the others as signature errors', () => {
+    fc.assert(
+      fc.property(header, (signatureHeader) => {
+        let accepted: boolean;
+        try {
+          accepted = verify(body, signatureHeader).id === 'evt_verify';
+        } catch (error) {
+          expect(error).toBeInstanceOf(SignatureError);
+          accepted = false;
+        }
+        expect(accepted, signatureHeader).toBe(stripeNodeAccepts(signatureHeader));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('checks the bytes as received: a body that differs only in its encoding is refused', () => {
+    const signed = signedRequest('{"note":"café"}', { timestamp: nowS });
+    const latin1 = Uint8Array.from(Buffer.from(signed.body, 'latin1'));
+    expect(() => verify(latin1, signed.signature)).toThrow(SignatureError);
+    expect(() => verify(Buffer.from(signed.body, 'utf8'), signed.signature)).not.toThrow(
+      SignatureError,
+    );
   });
 });
