@@ -52,9 +52,9 @@ export function verifyDelivery(
  * replayed later within the window. Returns the timestamp as signed.
  */
 function checkTimestamp(header: string, receivedAtMs: number): string {
+  // Entries as Stripe writes them, nothing around them: stripe-node reads ` t=` as no timestamp.
   const timestamps = header
     .split(',')
-    .map((part) => part.trim())
     .filter((part) => part.startsWith('t='))
     .map((part) => part.slice(2));
   const [timestamp] = timestamps;
