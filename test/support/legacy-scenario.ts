@@ -111,7 +111,8 @@ export const cancelled: LegacyCustomer = {
   customerId: 'cus_old_c',
   version: 3,
   lots: [],
-  activeSubscriptions: { sub_c: '2026-09-01T00:00:00.000Z' },
+  // 0.1.0 took a subscription out of `activeSubscriptions` when it ended: only its end is left.
+  activeSubscriptions: {},
   endedSubscriptions: { sub_c: '2026-10-20T00:00:00.000Z' },
   firstPaidInvoice: { id: 'in_c1', at: '2026-09-01T00:00:05.000Z' },
   entries: [
