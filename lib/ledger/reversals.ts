@@ -1,3 +1,4 @@
+import { itemsAtMost } from '../credits/batches';
 import { settleByTime } from '../credits/changes';
 import { effectiveLots } from '../credits/forfeits';
 import { spendableBalance } from '../credits/lots';
@@ -8,7 +9,12 @@ import {
   type PurchaseRecord,
   withReversal,
 } from '../credits/purchase';
-import { MAX_LOTS_PER_TAKE_BACK, settleReferrer, settleTakeBack } from '../credits/reversals';
+import {
+  MAX_ITEMS_PER_TAKE_BACK,
+  type ReversalStep,
+  settleReferrer,
+  settleTakeBack,
+} from '../credits/reversals';
 import {
   andThen,
   type CustomerState,
@@ -121,58 +127,61 @@ function decideReversal(
     // The grant landed between the first read and this one: read again with the referrer.
     return { kind: 'refuse', outcome: 'referrer_unknown' };
   }
-  const settled = settleByTime(read, atNowMs);
   const step = { entryId: factKeyOf(request), atMs: request.atMs };
-  const taken = settleTakeBack(settled.state, record, step, MAX_LOTS_PER_TAKE_BACK);
-  const own = andThen(read, settled.change, () => taken.change);
-  if (taken.more) return takeBackBatch(read, own, taken.record, request, atNowMs);
-  const afterOwn = taken.record;
-  const referrer = referrerId
-    ? settleReferrer(stateIn(states, referrerId), afterOwn, step)
-    : { record: afterOwn };
-  const written = { ...referrer.record, version: recordIn(read, request.purchaseId).version + 1 };
-  const changes = [
-    withRecord(read, own.change, written),
-    ...(referrer.change ? [referrer.change] : []),
-  ];
-  const result = !record.granted ? 'pending' : request.undo ? 'undone' : 'reversed';
+  const batch = takeBackBatch(states, record, step, atNowMs);
   return {
     kind: 'apply',
-    changes,
+    changes: batch.changes,
     outcome: {
-      result,
+      result: !record.granted ? 'pending' : request.undo ? 'undone' : 'reversed',
       purchaseId: request.purchaseId,
-      lost: written.lost,
-      debt: totalDebt(own.state.facts),
-      balance: spendableBalance(effectiveLots(own.state, atNowMs), atNowMs),
+      lost: batch.record.lost,
+      debt: totalDebt(batch.state.facts),
+      balance: spendableBalance(effectiveLots(batch.state, atNowMs), atNowMs),
     },
+    final: !batch.more,
   };
 }
 
+/** One transaction of a take-back: its changes, the customer after them, the record written. */
+type TakeBackTransaction = {
+  readonly changes: StateChange[];
+  readonly state: CustomerState;
+  readonly record: PurchaseRecord;
+  /** More to take than the transaction held: the command runs again for the rest. */
+  readonly more: boolean;
+};
+
 /**
- * C22: a take-back from more lots than one transaction holds: this batch with the record
- * counting what it took, then the command runs again for the rest (the referrer's share, the
- * debt and the fact go with the last).
+ * C22-C24: one transaction moving the customer towards what `record` asks (its version still the
+ * one read): what time settled first, then as much of the take-back as fits beside it, each
+ * batch its own entry and the record counting what it took; the referrer's share and any debt go
+ * with the last. A batch that is not the last is checked against the command's fact (command.ts),
+ * so a second delivery cannot take a batch more after the first finished.
  */
 function takeBackBatch(
-  read: CustomerState,
-  own: { state: CustomerState; change?: StateChange },
+  states: ReadonlyMap<string, CustomerState>,
   record: PurchaseRecord,
-  request: ReversalRequest,
+  step: ReversalStep,
   atNowMs: number,
-): Decision<ReversalOutcome> {
-  const written = { ...record, version: recordIn(read, request.purchaseId).version + 1 };
+): TakeBackTransaction {
+  const read = stateIn(states, record.customerId);
+  const settled = settleByTime(read, atNowMs);
+  const taken = settleTakeBack(settled.state, record, step, {
+    maxItems: MAX_ITEMS_PER_TAKE_BACK - itemsAtMost(settled.change),
+  });
+  const own = andThen(read, settled.change, () => taken.change);
+  const referrerId = record.granted?.referral?.referrerId;
+  const referrer =
+    referrerId && !taken.more
+      ? settleReferrer(stateIn(states, referrerId), taken.record, step)
+      : { record: taken.record };
+  const written = { ...referrer.record, version: recordIn(read, record.id).version + 1 };
   return {
-    kind: 'apply',
-    changes: [withRecord(read, own.change, written)],
-    outcome: {
-      result: request.undo ? 'undone' : 'reversed',
-      purchaseId: request.purchaseId,
-      lost: written.lost,
-      debt: totalDebt(own.state.facts),
-      balance: spendableBalance(effectiveLots(own.state, atNowMs), atNowMs),
-    },
-    final: false,
+    changes: [withRecord(read, own.change, written), ...(referrer.change ? [referrer.change] : [])],
+    state: own.state,
+    record: written,
+    more: taken.more === true,
   };
 }
 
