@@ -185,6 +185,29 @@ function takeBackBatch(
   };
 }
 
+/** How the grant names the take-back of the reversals delivered before it, and dates it. */
+function grantReversalStep(record: PurchaseRecord): ReversalStep {
+  return { entryId: `grant#${record.id}#reversals`, atMs: latestReversalMs(record) };
+}
+
+/**
+ * C16 C22: a grant whose last transaction could not take back all that the reversals delivered
+ * before it ask (its record keeps `settlingGrant`) goes on, a batch a transaction as a reversal
+ * does; the last batch removes `settlingGrant`, and the grant writes its fact with it.
+ */
+export function settleGrantReversals(
+  states: ReadonlyMap<string, CustomerState>,
+  record: PurchaseRecord,
+  atNowMs: number,
+): TakeBackTransaction {
+  const batch = takeBackBatch(states, record, grantReversalStep(record), atNowMs);
+  if (batch.more) return batch;
+  const { settlingGrant: _settled, ...done } = batch.record;
+  const [own, ...referrer] = batch.changes;
+  const read = stateIn(states, record.customerId);
+  return { ...batch, changes: [withRecord(read, own, done), ...referrer], record: done };
+}
+
 function recordIn(state: CustomerState, purchaseId: string): PurchaseRecord {
   return state.purchases?.get(purchaseId) ?? emptyRecord(state.customerId, purchaseId);
 }
@@ -213,6 +236,11 @@ export function expectNoRecord(customerId: string, purchaseId: string): Purchase
  * reversals Stripe delivered before it (C16: they take effect when the grant arrives), judged
  * at the latest of their times. `own` is the grant's change (with the referee's side of a
  * redemption) and the state after it; the record is the one the grant's command decided on.
+ *
+ * `settling` is what the grant answers: given, the take-back gets what the grant's change leaves
+ * of a transaction, and when it needs more (`more`) the record keeps the answer as
+ * `settlingGrant`, the referrer's share waiting for the last batch (settleGrantReversals). A pack
+ * omits it: its take-back only makes smaller the lots this very transaction creates.
  */
 export function withPurchaseRecord(
   read: CustomerState,
@@ -220,20 +248,29 @@ export function withPurchaseRecord(
   purchaseId: string,
   granted: PurchaseGrant,
   referrer?: { read: CustomerState; change?: StateChange },
-): { state: CustomerState; change: StateChange; referrerChange?: StateChange } {
+  settling?: Readonly<Record<string, unknown>>,
+): { state: CustomerState; change: StateChange; referrerChange?: StateChange; more: boolean } {
   const before = recordIn(read, purchaseId);
   const record = { ...before, version: before.version + 1, granted };
-  const step = { entryId: `grant#${purchaseId}#reversals`, atMs: latestReversalMs(record) };
-  const taken = settleTakeBack(own.state, record, step);
+  const step = grantReversalStep(record);
+  const taken = settleTakeBack(
+    own.state,
+    record,
+    step,
+    settling ? besideGrant(own.change, referrer?.change) : undefined,
+  );
   const change =
     own.change && taken.change
       ? mergeChanges(own.change, taken.change)
       : (own.change ?? taken.change);
   // C24: the referrer's share comes out of the bonus lot this very transaction creates.
-  const clawed = referrer?.change
-    ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
-    : { record: taken.record };
-  const written = withRecord(read, change, { ...clawed.record, version: record.version });
+  const clawed =
+    referrer?.change && !taken.more
+      ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
+      : { record: taken.record };
+  const kept =
+    taken.more && settling ? { ...clawed.record, settlingGrant: settling } : clawed.record;
+  const written = withRecord(read, change, { ...kept, version: record.version });
   const referrerChange =
     referrer?.change && clawed.change
       ? mergeChanges(referrer.change, { ...clawed.change, quiet: referrer.change.quiet })
@@ -242,5 +279,17 @@ export function withPurchaseRecord(
     state: stateAfter(read, written),
     change: written,
     ...(referrerChange && { referrerChange }),
+    more: taken.more === true,
+  };
+}
+
+/**
+ * What a grant's change leaves of a transaction to the take-back: the lots it creates cost the
+ * take-back nothing more (cancelling one only makes it smaller).
+ */
+function besideGrant(own: StateChange | undefined, referrer: StateChange | undefined) {
+  return {
+    maxItems: MAX_ITEMS_PER_TAKE_BACK - itemsAtMost(own) - itemsAtMost(referrer),
+    created: new Set(own?.created.map((lot) => lot.id)),
   };
 }
