@@ -22,6 +22,12 @@ export type PurchaseRecord = {
   readonly lost: number;
   /** C24: credits taken from the referrer's bonus lot so far (never debt). */
   readonly referrerTaken: number;
+  /**
+   * What the purchase's grant answers, kept while it takes back the reversals delivered before
+   * it (C16) over several transactions: present, it says the grant's lots are all written and
+   * its fact is not; the grant's last take-back writes the fact with it and removes it.
+   */
+  readonly settlingGrant?: Readonly<Record<string, unknown>>;
 };
 
 export type PurchaseGrant = {

@@ -1,4 +1,4 @@
-import { grantLots } from './changes';
+import { firstFitting, grantLots } from './changes';
 import { byBurnOrder, isExpiredAt, type Lot, LotSource, type LotTake } from './lots';
 import { type PurchaseRecord, refereeTarget, referrerTarget } from './purchase';
 import {
@@ -27,27 +27,47 @@ export type ReversalStep = { readonly entryId: string; readonly atMs: number };
 export type Settled = {
   readonly change?: StateChange;
   readonly record: PurchaseRecord;
-  /** The take-back reached `maxLots` lots with more to take: the record counts what it took. */
+  /** The take-back filled its batch with more to take: the record counts what it took. */
   readonly more?: boolean;
 };
 
 /**
+ * How many transaction items one take-back may write: its lots and its entries (a reversal's and
+ * a debt's). A lot taken from is one item, an upcoming lot cancelled two (its due marker too), a
+ * lot the same transaction creates none more (`created`: the take-back only makes it smaller).
+ */
+export type TakeBackBatch = {
+  readonly maxItems: number;
+  readonly created?: ReadonlySet<string>;
+};
+
+/**
+ * Transaction items a take-back's change has of DynamoDB's 100, leaving the rest to the
+ * account, its subscriptions, the purchase's record, the command's fact and the referrer's
+ * share (lib/store/transact.ts); what time settles in the same transaction comes out of it.
+ */
+export const MAX_ITEMS_PER_TAKE_BACK = 80;
+
+/** Room for the take-back's own entries: the reversal's and a debt's. */
+const TAKE_BACK_ENTRIES = 2;
+
+/**
  * C22/C23: takes back, or gives back, what the record's target asks of the referee; a take-back
- * from more than `maxLots` lots (an annual invoice of many prices) takes from that many, and
- * the command runs again for the rest.
+ * from more lots than `batch` holds (an annual invoice of many prices) takes from those it
+ * holds, and the command runs again for the rest.
  */
 export function settleTakeBack(
   state: CustomerState,
   record: PurchaseRecord,
   step: ReversalStep,
-  maxLots = Number.POSITIVE_INFINITY,
+  batch: TakeBackBatch = { maxItems: Number.POSITIVE_INFINITY },
 ): Settled {
   if (!record.granted) return { record };
   const target = refereeTarget(record);
   const delta = target - record.lost;
   const next = { ...record, lost: target };
   if (delta > 0) {
-    const taken = takeBack(state, record.id, delta, step, maxLots);
+    const taken = takeBack(state, record.id, delta, step, batch);
     if (taken.short === 0) return { change: taken.change, record: next };
     return { change: taken.change, record: { ...record, lost: target - taken.short }, more: true };
   }
@@ -79,36 +99,46 @@ function takeBackOrder(state: CustomerState, purchaseId: string, atMs: number): 
   return [...granted(own), ...upcoming(own), ...granted(others), ...upcoming(others)];
 }
 
-/** How many lots one transaction of a take-back changes (each is two items at most). */
-export const MAX_LOTS_PER_TAKE_BACK = 40;
+/** The first lots of `order` that hold `credits`, or all of them when they hold less. */
+function lotsHolding(order: readonly Lot[], credits: number): Lot[] {
+  const lots: Lot[] = [];
+  let held = 0;
+  for (const lot of order) {
+    if (held >= credits) break;
+    lots.push(lot);
+    held += lot.remaining;
+  }
+  return lots;
+}
 
 /**
- * C22/C23: `credits` out of the lots, the rest as debt owed by the purchase; at most `maxLots`
- * lots, and then what is left is `short` (not debt: the next batch takes it). A batch's entry
- * is named by its first lot, so that the batches of one reversal are entries of their own.
+ * C22/C23: `credits` out of the lots, the rest as debt owed by the purchase; as many lots as
+ * `batch` holds, and then what is left is `short` (not debt: the next batch takes it). A batch's
+ * entry is named by its first lot, so that the batches of one reversal are entries of their own.
  */
 function takeBack(
   state: CustomerState,
   purchaseId: string,
   credits: number,
   step: ReversalStep,
-  maxLots: number,
+  batch: TakeBackBatch,
 ): { change: StateChange; short: number } {
+  const needed = lotsHolding(takeBackOrder(state, purchaseId, step.atMs), credits);
+  const itemsOf = (lot: Lot) => (batch.created?.has(lot.id) ? 0 : lot.upcoming ? 2 : 1);
+  const lots = firstFitting(needed, itemsOf, batch.maxItems - TAKE_BACK_ENTRIES);
   const taken: LotTake[] = [];
   const cancelled: LotCancel[] = [];
   let left = credits;
-  const order = takeBackOrder(state, purchaseId, step.atMs);
-  for (const lot of order) {
-    if (left === 0 || taken.length + cancelled.length === maxLots) break;
+  for (const lot of lots) {
     const amount = Math.min(left, lot.remaining);
     if (lot.upcoming) cancelled.push({ lot, amount });
     else taken.push({ lot, amount, drains: amount === lot.remaining });
     left -= amount;
   }
-  const short = left > 0 && order.length > taken.length + cancelled.length ? left : 0;
+  const short = lots.length < needed.length ? left : 0;
   const fromLots = taken.reduce((sum, take) => sum + take.amount, 0);
   const drafts: EntryDraft[] = [];
-  if (taken.length > 0 || cancelled.length > 0) {
+  if (lots.length > 0) {
     const notYet = credits - left - fromLots;
     const first = taken[0]?.lot.id ?? cancelled[0]?.lot.id;
     drafts.push({

@@ -1,3 +1,4 @@
+import { itemsAtMost } from '../credits/batches';
 import { expireSettled, MAX_ITEMS_PER_EXPIRY, settleByTime } from '../credits/changes';
 import { recordLapses } from '../credits/holds';
 import { expiredLots } from '../credits/lots';
@@ -117,22 +118,4 @@ export function settleAndExpire(
 ): StateChange | undefined {
   const { change: pending } = settleByTime(state, atMs);
   return expireSettled(state, pending, atMs, maxItems - itemsAtMost(pending));
-}
-
-/**
- * An upper bound on the transaction items `change` writes besides the account: one per entry
- * and per lot it touches, two per released lot (the lot and its due marker).
- */
-function itemsAtMost(change: StateChange | undefined): number {
-  if (!change) return 0;
-  return (
-    change.entries.length +
-    change.created.length +
-    change.taken.length +
-    change.forfeited.length +
-    change.unforfeited.length +
-    2 * change.released.length +
-    change.cancelled.length +
-    change.reclaimed.length
-  );
 }

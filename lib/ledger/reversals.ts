@@ -1,3 +1,4 @@
+import { itemsAtMost } from '../credits/batches';
 import { settleByTime } from '../credits/changes';
 import { effectiveLots } from '../credits/forfeits';
 import { spendableBalance } from '../credits/lots';
@@ -8,7 +9,12 @@ import {
   type PurchaseRecord,
   withReversal,
 } from '../credits/purchase';
-import { MAX_LOTS_PER_TAKE_BACK, settleReferrer, settleTakeBack } from '../credits/reversals';
+import {
+  MAX_ITEMS_PER_TAKE_BACK,
+  type ReversalStep,
+  settleReferrer,
+  settleTakeBack,
+} from '../credits/reversals';
 import {
   andThen,
   type CustomerState,
@@ -121,59 +127,85 @@ function decideReversal(
     // The grant landed between the first read and this one: read again with the referrer.
     return { kind: 'refuse', outcome: 'referrer_unknown' };
   }
-  const settled = settleByTime(read, atNowMs);
   const step = { entryId: factKeyOf(request), atMs: request.atMs };
-  const taken = settleTakeBack(settled.state, record, step, MAX_LOTS_PER_TAKE_BACK);
-  const own = andThen(read, settled.change, () => taken.change);
-  if (taken.more) return takeBackBatch(read, own, taken.record, request, atNowMs);
-  const afterOwn = taken.record;
-  const referrer = referrerId
-    ? settleReferrer(stateIn(states, referrerId), afterOwn, step)
-    : { record: afterOwn };
-  const written = { ...referrer.record, version: recordIn(read, request.purchaseId).version + 1 };
-  const changes = [
-    withRecord(read, own.change, written),
-    ...(referrer.change ? [referrer.change] : []),
-  ];
-  const result = !record.granted ? 'pending' : request.undo ? 'undone' : 'reversed';
+  const batch = takeBackBatch(states, record, step, atNowMs);
   return {
     kind: 'apply',
-    changes,
+    changes: batch.changes,
     outcome: {
-      result,
+      result: !record.granted ? 'pending' : request.undo ? 'undone' : 'reversed',
       purchaseId: request.purchaseId,
-      lost: written.lost,
-      debt: totalDebt(own.state.facts),
-      balance: spendableBalance(effectiveLots(own.state, atNowMs), atNowMs),
+      lost: batch.record.lost,
+      debt: totalDebt(batch.state.facts),
+      balance: spendableBalance(effectiveLots(batch.state, atNowMs), atNowMs),
     },
+    final: !batch.more,
   };
 }
 
+/** One transaction of a take-back: its changes, the customer after them, the record written. */
+type TakeBackTransaction = {
+  readonly changes: StateChange[];
+  readonly state: CustomerState;
+  readonly record: PurchaseRecord;
+  /** More to take than the transaction held: the command runs again for the rest. */
+  readonly more: boolean;
+};
+
 /**
- * C22: a take-back from more lots than one transaction holds: this batch with the record
- * counting what it took, then the command runs again for the rest (the referrer's share, the
- * debt and the fact go with the last).
+ * C22-C24: one transaction moving the customer towards what `record` asks (its version still the
+ * one read): what time settled first, then as much of the take-back as fits beside it, each
+ * batch its own entry and the record counting what it took; the referrer's share and any debt go
+ * with the last. A batch that is not the last is checked against the command's fact (command.ts),
+ * so a second delivery cannot take a batch more after the first finished.
  */
 function takeBackBatch(
-  read: CustomerState,
-  own: { state: CustomerState; change?: StateChange },
+  states: ReadonlyMap<string, CustomerState>,
   record: PurchaseRecord,
-  request: ReversalRequest,
+  step: ReversalStep,
   atNowMs: number,
-): Decision<ReversalOutcome> {
-  const written = { ...record, version: recordIn(read, request.purchaseId).version + 1 };
+): TakeBackTransaction {
+  const read = stateIn(states, record.customerId);
+  const settled = settleByTime(read, atNowMs);
+  const taken = settleTakeBack(settled.state, record, step, {
+    maxItems: MAX_ITEMS_PER_TAKE_BACK - itemsAtMost(settled.change),
+  });
+  const own = andThen(read, settled.change, () => taken.change);
+  const referrerId = record.granted?.referral?.referrerId;
+  const referrer =
+    referrerId && !taken.more
+      ? settleReferrer(stateIn(states, referrerId), taken.record, step)
+      : { record: taken.record };
+  const written = { ...referrer.record, version: recordIn(read, record.id).version + 1 };
   return {
-    kind: 'apply',
-    changes: [withRecord(read, own.change, written)],
-    outcome: {
-      result: request.undo ? 'undone' : 'reversed',
-      purchaseId: request.purchaseId,
-      lost: written.lost,
-      debt: totalDebt(own.state.facts),
-      balance: spendableBalance(effectiveLots(own.state, atNowMs), atNowMs),
-    },
-    final: false,
+    changes: [withRecord(read, own.change, written), ...(referrer.change ? [referrer.change] : [])],
+    state: own.state,
+    record: written,
+    more: taken.more === true,
   };
+}
+
+/** How the grant names the take-back of the reversals delivered before it, and dates it. */
+function grantReversalStep(record: PurchaseRecord): ReversalStep {
+  return { entryId: `grant#${record.id}#reversals`, atMs: latestReversalMs(record) };
+}
+
+/**
+ * C16 C22: a grant whose last transaction could not take back all that the reversals delivered
+ * before it ask (its record keeps `settlingGrant`) goes on, a batch a transaction as a reversal
+ * does; the last batch removes `settlingGrant`, and the grant writes its fact with it.
+ */
+export function settleGrantReversals(
+  states: ReadonlyMap<string, CustomerState>,
+  record: PurchaseRecord,
+  atNowMs: number,
+): TakeBackTransaction {
+  const batch = takeBackBatch(states, record, grantReversalStep(record), atNowMs);
+  if (batch.more) return batch;
+  const { settlingGrant: _settled, ...done } = batch.record;
+  const [own, ...referrer] = batch.changes;
+  const read = stateIn(states, record.customerId);
+  return { ...batch, changes: [withRecord(read, own, done), ...referrer], record: done };
 }
 
 function recordIn(state: CustomerState, purchaseId: string): PurchaseRecord {
@@ -204,6 +236,11 @@ export function expectNoRecord(customerId: string, purchaseId: string): Purchase
  * reversals Stripe delivered before it (C16: they take effect when the grant arrives), judged
  * at the latest of their times. `own` is the grant's change (with the referee's side of a
  * redemption) and the state after it; the record is the one the grant's command decided on.
+ *
+ * `settling` is what the grant answers: given, the take-back gets what the grant's change leaves
+ * of a transaction, and when it needs more (`more`) the record keeps the answer as
+ * `settlingGrant`, the referrer's share waiting for the last batch (settleGrantReversals). A pack
+ * omits it: its take-back only makes smaller the lots this very transaction creates.
  */
 export function withPurchaseRecord(
   read: CustomerState,
@@ -211,20 +248,29 @@ export function withPurchaseRecord(
   purchaseId: string,
   granted: PurchaseGrant,
   referrer?: { read: CustomerState; change?: StateChange },
-): { state: CustomerState; change: StateChange; referrerChange?: StateChange } {
+  settling?: Readonly<Record<string, unknown>>,
+): { state: CustomerState; change: StateChange; referrerChange?: StateChange; more: boolean } {
   const before = recordIn(read, purchaseId);
   const record = { ...before, version: before.version + 1, granted };
-  const step = { entryId: `grant#${purchaseId}#reversals`, atMs: latestReversalMs(record) };
-  const taken = settleTakeBack(own.state, record, step);
+  const step = grantReversalStep(record);
+  const taken = settleTakeBack(
+    own.state,
+    record,
+    step,
+    settling ? besideGrant(own.change, referrer?.change) : undefined,
+  );
   const change =
     own.change && taken.change
       ? mergeChanges(own.change, taken.change)
       : (own.change ?? taken.change);
   // C24: the referrer's share comes out of the bonus lot this very transaction creates.
-  const clawed = referrer?.change
-    ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
-    : { record: taken.record };
-  const written = withRecord(read, change, { ...clawed.record, version: record.version });
+  const clawed =
+    referrer?.change && !taken.more
+      ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
+      : { record: taken.record };
+  const kept =
+    taken.more && settling ? { ...clawed.record, settlingGrant: settling } : clawed.record;
+  const written = withRecord(read, change, { ...kept, version: record.version });
   const referrerChange =
     referrer?.change && clawed.change
       ? mergeChanges(referrer.change, { ...clawed.change, quiet: referrer.change.quiet })
@@ -233,5 +279,17 @@ export function withPurchaseRecord(
     state: stateAfter(read, written),
     change: written,
     ...(referrerChange && { referrerChange }),
+    more: taken.more === true,
+  };
+}
+
+/**
+ * What a grant's change leaves of a transaction to the take-back: the lots it creates cost the
+ * take-back nothing more (cancelling one only makes it smaller).
+ */
+function besideGrant(own: StateChange | undefined, referrer: StateChange | undefined) {
+  return {
+    maxItems: MAX_ITEMS_PER_TAKE_BACK - itemsAtMost(own) - itemsAtMost(referrer),
+    created: new Set(own?.created.map((lot) => lot.id)),
   };
 }

@@ -14,7 +14,7 @@ import {
 } from '../credits/forfeits';
 import { spendableAt } from '../credits/holds';
 import { type Lot, LotSource } from '../credits/lots';
-import type { PurchaseGrant, ReferralOfPurchase } from '../credits/purchase';
+import type { PurchaseGrant, PurchaseRecord, ReferralOfPurchase } from '../credits/purchase';
 import { normalizeReferralCode } from '../credits/referral';
 import {
   andThen,
@@ -43,7 +43,7 @@ import {
 } from './customer-history';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
-import { expectNoRecord, withPurchaseRecord } from './reversals';
+import { expectNoRecord, settleGrantReversals, withPurchaseRecord } from './reversals';
 
 /** One plain subscription line of a paid invoice (C2, C3, C20). */
 export type GrantLine = {
@@ -168,6 +168,10 @@ function decideGrant(
   lookup: ReferralLookup,
 ): Decision<GrantOutcome> {
   const read = stateIn(states, grant.customerId);
+  // C16/C22: the grant's lots are all written, the reversals delivered before it not yet all
+  // taken back: it goes on with them, and writes its fact with the last batch.
+  const record = read.purchases?.get(grant.invoiceId);
+  if (record?.settlingGrant) return settlingDecision(states, record, lookup.nowMs);
   // What time alone settled (upcoming lots now granted, forfeits the facts imply) goes first,
   // in the same transaction: this one writes the account anyway.
   const settled = settleByTime(read, lookup.nowMs);
@@ -183,8 +187,14 @@ function decideGrant(
   // The referral goes with the grant's last transaction, which also writes the fact.
   const referral = granted.more ? null : redemptionFor(states, own.state, grant, lookup);
   const redeemed = withRedemption(own.change, referral?.changes ?? []);
+  const answer = {
+    result: 'granted' as const,
+    credits: granted.credits,
+    ...(granted.cancelled > 0 && { cancelled: granted.cancelled }),
+    ...(referral && { referral: referral.outcome }),
+  };
   // C22: the last transaction records what the purchase granted, and applies reversals that
-  // arrived before it (C16).
+  // arrived before it (C16), as many as fit beside it; the rest in transactions of their own.
   const recorded =
     granted.more || granted.ignored
       ? undefined
@@ -200,22 +210,35 @@ function decideGrant(
             customerId: grant.customerId,
             referrerId: lookup.referrerId,
           }),
+          answer,
         );
-  const outcome: GrantOutcome = {
-    ...(granted.ignored
-      ? { result: 'ignored' as const, reason: 'subscription_ended' as const }
-      : {
-          result: 'granted' as const,
-          credits: granted.credits,
-          // C25: holds lapsed by now count as back in their lots (lib/credits/holds.ts).
-          balance: spendableAt(recorded?.state ?? referral?.state ?? own.state, lookup.nowMs),
-          ...(granted.cancelled > 0 && { cancelled: granted.cancelled }),
-        }),
-    ...(referral && { referral: referral.outcome }),
-  };
+  const outcome: GrantOutcome = granted.ignored
+    ? {
+        result: 'ignored' as const,
+        reason: 'subscription_ended' as const,
+        ...(referral && { referral: referral.outcome }),
+      }
+    : // C25: holds lapsed by now count as back in their lots (lib/credits/holds.ts).
+      { ...answer, balance: spendableAt(recorded?.state ?? own.state, lookup.nowMs) };
   const changes = recorded ? recordedChanges(recorded, redeemed, lookup.referrerId) : redeemed;
-  if (changes.length > 0) return { kind: 'apply', changes, outcome, final: !granted.more };
+  const final = !granted.more && !recorded?.more;
+  if (changes.length > 0) return { kind: 'apply', changes, outcome, final };
   return { kind: 'record', outcome };
+}
+
+/** C16/C22: a batch of the take-back a grant goes on with (settleGrantReversals). */
+function settlingDecision(
+  states: ReadonlyMap<string, CustomerState>,
+  record: PurchaseRecord,
+  nowMs: number,
+): Decision<GrantOutcome> {
+  const batch = settleGrantReversals(states, record, nowMs);
+  // The answer the grant's last transaction kept, with the balance the batch leaves.
+  const outcome = {
+    ...record.settlingGrant,
+    balance: spendableAt(batch.state, nowMs),
+  } as GrantOutcome;
+  return { kind: 'apply', changes: batch.changes, outcome, final: !batch.more };
 }
 
 /** Whether `change` cancels credit from a lot that `settling` releases (C19, C20). */

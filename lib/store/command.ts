@@ -11,7 +11,9 @@ import {
   type Learned,
   learn,
   type PurchaseRead,
+  recordChecks,
   withPurchases,
+  writtenRecords,
   wrongGuesses,
 } from './purchase-reads';
 import { mustReleaseFirst, writeReleasesFirst } from './releases';
@@ -153,6 +155,10 @@ export async function runCommand<O>(
       // applied right now by a concurrent delivery whose fact is not visible yet.
       const existing = command.fact && (await readFact(deps, command.fact, budget));
       if (existing) return settled(existing, command.fact);
+      // Not settled: what the decision guessed of the purchase records may be what misled it
+      // (a grant's last transaction written, its reversals still being taken back), so they
+      // are read next time.
+      guesses.clear();
     } else {
       const result = await carryOut(deps, command, states, decision, { ...options, budget });
       if (!isAgain(result)) {
@@ -277,6 +283,7 @@ async function carryOut<O>(
   const items: TransactItem[] = changes.flatMap((change) =>
     changeItems(deps, stateOf(states, change.customerId), change, options.guard),
   );
+  items.push(...recordChecks(deps.tableName, command.purchases ?? [], states, items));
   const final = decision.kind === 'record' || decision.final !== false;
   // A batch that is not the last checks that the command is not settled yet: a concurrent
   // delivery that finished it would otherwise see a batch of a downgrade cut twice.
@@ -295,8 +302,14 @@ async function carryOut<O>(
   if (written.kind === 'settled') return settled(written.item as FactItem, command.fact);
   if (written.kind === 'lost')
     return { again: true, ...wrongGuesses(command.purchases ?? [], items, written.reasons) };
-  // A change that needs another transaction runs again from a fresh read.
-  return final ? { status, outcome: decision.outcome } : AGAIN;
+  // A change that needs another transaction runs again from a fresh read, on the records it
+  // wrote.
+  if (final) return { status, outcome: decision.outcome };
+  return {
+    again: true,
+    learned: writtenRecords(command.purchases ?? [], changes),
+    keepReads: false,
+  };
 }
 
 function stateOf(states: ReadonlyMap<string, CustomerState>, customerId: string) {

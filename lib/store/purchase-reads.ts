@@ -4,7 +4,7 @@
  */
 
 import type { PurchaseRecord } from '../credits/purchase';
-import type { CustomerState } from '../credits/state';
+import type { CustomerState, StateChange } from '../credits/state';
 import type { Budget } from './call';
 import type { StoreDeps } from './client';
 import { purchaseKey } from './keys';
@@ -95,10 +95,7 @@ export function wrongGuesses(
   const explained = new Set<number>();
   for (const { customerId, purchaseId, expected } of reads) {
     if (!expected) continue;
-    const key = purchaseKey(customerId, purchaseId);
-    const index = items.findIndex(
-      (item) => item.Put?.Item?.pk === key.pk && item.Put.Item.sk === key.sk,
-    );
+    const index = items.findIndex((item) => isOfRecord(item, customerId, purchaseId));
     const reason = reasons[index];
     if (reason?.code !== 'ConditionalCheckFailed') continue;
     // A record's write fails only on a record that exists, which DynamoDB returns (ALL_OLD);
@@ -114,4 +111,62 @@ export function wrongGuesses(
     learned.length > 0 &&
     reasons.every((reason, index) => reason.code === 'None' || explained.has(index));
   return { learned, keepReads };
+}
+
+/** Whether `item` writes or checks the purchase's record. */
+function isOfRecord(item: TransactItem, customerId: string, purchaseId: string): boolean {
+  const key = purchaseKey(customerId, purchaseId);
+  const of = item.Put?.Item ?? item.ConditionCheck?.Key;
+  return of?.pk === key.pk && of.sk === key.sk;
+}
+
+/**
+ * A decision on a purchase's record holds only while the record is as the decision saw it. A
+ * write of the record is conditioned on that already (purchaseItems); a write without it (a
+ * grant's batch of lots before its last) checks it, returning it when it changed (ALL_OLD): a
+ * batch decided on a guess that a reversal came first, or on a record some other delivery has
+ * moved on since (C16), writes nothing and is decided again on the record as it is.
+ */
+export function recordChecks(
+  tableName: string,
+  reads: readonly PurchaseRead[],
+  states: ReadonlyMap<string, CustomerState>,
+  items: readonly TransactItem[],
+): TransactItem[] {
+  const checks: TransactItem[] = [];
+  for (const { customerId, purchaseId } of reads) {
+    if (items.some((item) => isOfRecord(item, customerId, purchaseId))) continue;
+    const version = states.get(customerId)?.purchases?.get(purchaseId)?.version ?? 0;
+    checks.push({
+      ConditionCheck: {
+        TableName: tableName,
+        Key: purchaseKey(customerId, purchaseId),
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ...(version === 0
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : {
+              ConditionExpression: '#version = :read',
+              ExpressionAttributeNames: { '#version': 'version' },
+              ExpressionAttributeValues: { ':read': version },
+            }),
+      },
+    });
+  }
+  return checks;
+}
+
+/** The records a write wrote, as the next decision's guesses (a batch before the last). */
+export function writtenRecords(
+  reads: readonly PurchaseRead[],
+  changes: readonly StateChange[],
+): Learned[] {
+  return changes.flatMap((change) =>
+    (change.purchases ?? [])
+      .filter((record) =>
+        reads.some(
+          (read) => read.customerId === record.customerId && read.purchaseId === record.id,
+        ),
+      )
+      .map((record) => ({ customerId: record.customerId, purchaseId: record.id, record })),
+  );
 }

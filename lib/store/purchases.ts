@@ -27,6 +27,7 @@ type PurchaseItem = {
   reversals?: Record<string, { amount: number; at: string; undoneAt?: string }>;
   lost: number;
   referrerTaken: number;
+  settlingGrant?: Readonly<Record<string, unknown>>;
 };
 
 /** The record of a purchase, or an empty one (version 0) when nothing has written it yet. */
@@ -157,6 +158,7 @@ function recordToItem(record: PurchaseRecord): PurchaseItem {
     }),
     lost: record.lost,
     referrerTaken: record.referrerTaken,
+    ...(record.settlingGrant && { settlingGrant: record.settlingGrant }),
   };
 }
 
@@ -196,5 +198,6 @@ function recordFromItem(item: PurchaseItem): PurchaseRecord {
     reversals,
     lost: item.lost,
     referrerTaken: item.referrerTaken,
+    ...(item.settlingGrant && { settlingGrant: item.settlingGrant }),
   };
 }
