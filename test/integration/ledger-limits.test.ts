@@ -297,7 +297,11 @@ describe('Limits of one DynamoDB transaction: the end of an annual plan of twelv
     );
     expect(balance.upcoming.reduce((sum, lot) => sum + lot.granted, 0)).toBe(600);
     const facts = (await readCustomer(table, 'cus_down')).facts.subscriptions.sub_cus_down;
-    expect(facts?.downgrades).toBeUndefined();
+    // C16: the downgrade's record keeps what it cut (60 months, cut to nothing), for later plans.
+    const cuts = Object.values(facts?.downgrades?.in_cus_down_down?.cuts ?? {});
+    expect(cuts.length).toBe(60);
+    expect(cuts.reduce((sum, credits) => sum + credits, 0)).toBe(600);
+    expect(Object.keys(facts?.cutLots ?? {}).length).toBe(60);
     expect((await downgrade('cus_down')).status).toBe('already_applied');
     expect(await ledgerOfLots(table, 'cus_down')).toEqual({ sum: 240, releases: 12 });
   });
