@@ -19,7 +19,6 @@ import {
   type EntryDraft,
   EntryType,
   type InsufficientCredits,
-  type LotCancel,
   LotExistsError,
   mergeChanges,
   type StateChange,
@@ -366,7 +365,7 @@ function billedBefore(
 /**
  * Up to `credits` taken from `ordered` in its order (latest first, for a downgrade or an end),
  * each giving what `capacityOf` says it holds, from `maxItems` of them at most: the one way
- * C19's cuts are counted out (cancelUpcoming, cut-plan.ts).
+ * C19's cuts are counted out (cut-plan.ts).
  */
 export function inOrderUpTo<T>(
   ordered: readonly T[],
@@ -384,62 +383,4 @@ export function inOrderUpTo<T>(
     left -= amount;
   }
   return taken;
-}
-
-/**
- * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
- * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
- * end of the period the change falls in), latest first, among those billed before `billedAtMs`
- * (when Stripe billed the downgrade; default `atMs`; `cuts` settles a tie): a later change's
- * top-up did not exist yet in Stripe's order (C16; see lib/credits/downgrades.ts).
- * Returns what it could cancel (less when fewer are upcoming) and the change, if any.
- */
-export function cancelUpcoming(
-  state: CustomerState,
-  request: {
-    subscriptionId: string;
-    credits: number;
-    atMs: number;
-    beforeMs: number;
-    billedAtMs?: number;
-    entryId: string;
-    /** At most this many lots (one transaction's worth); `more` says credits and lots are left. */
-    maxLots?: number;
-  },
-): { cancelled: number; change?: StateChange; more?: boolean } {
-  const window = { ...request, billedAtMs: request.billedAtMs ?? request.atMs };
-  const later = state.lots
-    .filter(
-      (lot) =>
-        lot.subscriptionId === request.subscriptionId && cuts(window, lot) && lot.remaining > 0,
-    )
-    .sort(byBurnOrder)
-    .reverse();
-  const cancels: LotCancel[] = inOrderUpTo(
-    later,
-    request.credits,
-    (lot) => lot.remaining,
-    request.maxLots,
-  ).map(({ item, amount }) => ({ lot: item, amount }));
-  const left = request.credits - cancels.reduce((sum, each) => sum + each.amount, 0);
-  const cancelled = request.credits - left;
-  const more = left > 0 && later.length > cancels.length;
-  if (cancels.length === 0) return { cancelled };
-  // A lot already in the ledger (a late delivery) leaves it again, as the end's forfeit does.
-  const drafts: EntryDraft[] = cancels
-    .filter((each) => !each.lot.upcoming)
-    .map((each) => ({
-      id: `${request.entryId}#${each.lot.id}`,
-      type: EntryType.forfeit,
-      amount: -each.amount,
-      atMs: request.atMs,
-      ref: request.entryId,
-      reason: 'a downgrade cancels credits not yet granted (C19)',
-      lots: [{ lotId: each.lot.id, amount: each.amount }],
-    }));
-  return {
-    cancelled,
-    change: changeOf(state, { cancelled: cancels, drafts }),
-    ...(more && { more }),
-  };
 }

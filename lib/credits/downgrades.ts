@@ -31,13 +31,15 @@ import { lotExpiresAtMs } from './time';
  * cuts the top-up of a change billed at once before it, though its prorations' period starts
  * with an earlier change.
  *
- * Limits of late delivery: a lot already granted keeps the cuts made on it (a downgrade takes
- * back nothing granted, C19, and the lot may be spent): when a later delivery shows that
- * Stripe's order would have cut another lot instead, the cut stays where it is. So the months
- * cut still depend on the order when a delivery comes after a month it would move a cut from
- * was granted (a renewal's prorations against a change billed at once earlier in its period:
- * the top-up is granted at the change), and a lot partly spent when a cut reaches it loses only
- * what is left (C1: a balance is never negative).
+ * Limits of late delivery: a lot expired or forfeited (C6, C7) keeps the cuts recorded on it,
+ * and a lot partly spent when a cut reaches it loses only what is left (C1: a balance is never
+ * negative), the rest going to the months before it: then the months cut still depend on the
+ * order. A cut that moves off a month already granted gives it back in the ledger (a forfeit
+ * entry of the credits, positive), so the ledger of a late delivery shows the move though the
+ * lots come out as in Stripe's order. A month a refund (C22) emptied is not given back (it is
+ * no longer stored), but one a cut emptied before the refund came can be: the refund found
+ * nothing of it to take. Moving cuts off stored lots and creating the arriving invoice's months are
+ * separate transactions (stored lots first), so in between the customer holds less than after.
  *
  * Tie rule for two invoices of one subscription billed at the same instant (`cuts`,
  * changes.ts): a plan's months of that instant count as billed before the downgrade (Stripe

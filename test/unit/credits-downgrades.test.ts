@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { cancelUpcoming } from '../../lib/credits/changes';
 import {
   arrivalsAfterEnd,
   reconcileCuts,
@@ -14,7 +13,7 @@ import {
   type SubscriptionFacts,
   stateAfter,
 } from '../../lib/credits/state';
-import { lot, ms } from '../support/lots';
+import { downgradeOn, lot, ms } from '../support/lots';
 
 /** C19 in any delivery order (C16): lib/credits/downgrades.ts as pure functions. */
 
@@ -72,7 +71,7 @@ const plan = (facts: SubscriptionFacts, arriving: Lot[]) => ({
   nowMs: CHANGE,
 });
 
-describe('Function: cancelUpcoming, reconcileCuts (C7, C16, C19)', () => {
+describe('Function: reconcileCuts (C7, C16, C19)', () => {
   it('C16 C19 a downgrade cuts what was billed by then, and old lots without a billing time as before', () => {
     // Prepare: the plan's November (billed in January), a later top-up's (billed in August),
     // and a lot stored before lots recorded when they were billed.
@@ -82,10 +81,10 @@ describe('Function: cancelUpcoming, reconcileCuts (C7, C16, C19)', () => {
       month('old', '2026-10-01T00:00:00Z', 100),
     ]);
     // Act
-    const { cancelled, change } = cancelUpcoming(state, { ...request('in_down', 150) });
+    const { cancelled, cuts } = downgradeOn(state, { ...request('in_down', 150) });
     // Assess: latest first among those billed by the downgrade; the later top-up is left alone.
     expect(cancelled).toBe(150);
-    expect(change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([
+    expect(cuts).toEqual([
       ['plan', 100],
       ['old', 50],
     ]);
@@ -98,11 +97,11 @@ describe('Function: cancelUpcoming, reconcileCuts (C7, C16, C19)', () => {
     const state = stateWith([topUp]);
     const renewal = { ...request('in_renewal', 60), beforeMs: ms('2026-07-01T00:00:00Z') };
     // Act
-    const billedAtRenewal = cancelUpcoming(state, {
+    const billedAtRenewal = downgradeOn(state, {
       ...renewal,
       billedAtMs: ms('2026-07-01T00:00:00Z'),
     });
-    const billedAtChange = cancelUpcoming(state, renewal);
+    const billedAtChange = downgradeOn(state, renewal);
     // Assess: billed after the top-up, the downgrade cuts it; billed before, it does not.
     expect(billedAtRenewal.cancelled).toBe(60);
     expect(billedAtChange.cancelled).toBe(0);
