@@ -19,7 +19,6 @@ import {
   type EntryDraft,
   EntryType,
   type InsufficientCredits,
-  type LotCancel,
   LotExistsError,
   mergeChanges,
   type StateChange,
@@ -100,6 +99,8 @@ export function monthlyLots(fields: {
   subscriptionId?: string;
   /** C19: when Stripe billed the purchase (its invoice's creation); see Lot. */
   purchasedAtMs?: number;
+  /** C19: the months of an invoice's top-up (see Lot). */
+  topUp?: boolean;
 }): Lot[] {
   const months = Math.max(1, fields.months);
   const each = Math.floor(fields.totalCredits / months);
@@ -113,6 +114,7 @@ export function monthlyLots(fields: {
       ref: fields.ref,
       ...(fields.subscriptionId !== undefined && { subscriptionId: fields.subscriptionId }),
       ...(fields.purchasedAtMs !== undefined && { purchasedAtMs: fields.purchasedAtMs }),
+      ...(fields.topUp && { topUp: true }),
     }),
   ).filter((lot) => lot.granted > 0);
 }
@@ -313,7 +315,8 @@ export type DowngradeWindow = {
 
 /**
  * C19: the mark in the id of an invoice's top-up lots (its positive prorations,
- * lib/ledger/subscriptions.ts), which the tie rule of `cuts` tells apart from a plan's months.
+ * lib/ledger/subscriptions.ts). Lots now say so themselves (`topUp`); lots stored before only
+ * carry the mark.
  */
 const TOP_UP_MARK = '#proration';
 
@@ -322,7 +325,7 @@ export function topUpIdPrefix(invoiceId: string): string {
   return `${invoiceId}${TOP_UP_MARK}`;
 }
 
-/** C19: whether a lot is an invoice's top-up (an end's cut says so itself). */
+/** C19: whether a lot is an invoice's top-up (its own field, or the mark of older lots). */
 export function isTopUp(lot: { readonly id?: string; readonly topUp?: boolean }): boolean {
   return lot.topUp ?? lot.id?.includes(TOP_UP_MARK) ?? false;
 }
@@ -360,61 +363,24 @@ function billedBefore(
 }
 
 /**
- * C19: a downgrade takes back nothing already granted; it cancels `credits` of the
- * subscription's lots not yet granted at `atMs` (the change) and granted before `beforeMs` (the
- * end of the period the change falls in), latest first, among those billed before `billedAtMs`
- * (when Stripe billed the downgrade; default `atMs`; `cuts` settles a tie): a later change's
- * top-up did not exist yet in Stripe's order (C16; see lib/credits/downgrades.ts).
- * Returns what it could cancel (less when fewer are upcoming) and the change, if any.
+ * Up to `credits` taken from `ordered` in its order (latest first, for a downgrade or an end),
+ * each giving what `capacityOf` says it holds, from `maxItems` of them at most: the one way
+ * C19's cuts are counted out (cut-plan.ts).
  */
-export function cancelUpcoming(
-  state: CustomerState,
-  request: {
-    subscriptionId: string;
-    credits: number;
-    atMs: number;
-    beforeMs: number;
-    billedAtMs?: number;
-    entryId: string;
-    /** At most this many lots (one transaction's worth); `more` says credits and lots are left. */
-    maxLots?: number;
-  },
-): { cancelled: number; change?: StateChange; more?: boolean } {
-  const window = { ...request, billedAtMs: request.billedAtMs ?? request.atMs };
-  const later = state.lots
-    .filter(
-      (lot) =>
-        lot.subscriptionId === request.subscriptionId && cuts(window, lot) && lot.remaining > 0,
-    )
-    .sort(byBurnOrder)
-    .reverse();
-  const cancels: LotCancel[] = [];
-  let left = request.credits;
-  const maxLots = request.maxLots ?? Number.POSITIVE_INFINITY;
-  for (const lot of later) {
-    if (left === 0 || cancels.length === maxLots) break;
-    const amount = Math.min(left, lot.remaining);
-    cancels.push({ lot, amount });
+export function inOrderUpTo<T>(
+  ordered: readonly T[],
+  credits: number,
+  capacityOf: (each: T) => number,
+  maxItems = Number.POSITIVE_INFINITY,
+): { item: T; amount: number }[] {
+  const taken: { item: T; amount: number }[] = [];
+  let left = credits;
+  for (const item of ordered) {
+    if (left <= 0 || taken.length === maxItems) break;
+    const amount = Math.min(left, capacityOf(item));
+    if (amount <= 0) continue;
+    taken.push({ item, amount });
     left -= amount;
   }
-  const cancelled = request.credits - left;
-  const more = left > 0 && later.length > cancels.length;
-  if (cancels.length === 0) return { cancelled };
-  // A lot already in the ledger (a late delivery) leaves it again, as the end's forfeit does.
-  const drafts: EntryDraft[] = cancels
-    .filter((each) => !each.lot.upcoming)
-    .map((each) => ({
-      id: `${request.entryId}#${each.lot.id}`,
-      type: EntryType.forfeit,
-      amount: -each.amount,
-      atMs: request.atMs,
-      ref: request.entryId,
-      reason: 'a downgrade cancels credits not yet granted (C19)',
-      lots: [{ lotId: each.lot.id, amount: each.amount }],
-    }));
-  return {
-    cancelled,
-    change: changeOf(state, { cancelled: cancels, drafts }),
-    ...(more && { more }),
-  };
+  return taken;
 }

@@ -1,6 +1,12 @@
-import { cancelUpcoming, cuts, type DowngradeWindow, isTopUp } from './changes';
-import { byBurnOrder, type Lot } from './lots';
-import type { CustomerFacts, CustomerState, StateChange, SubscriptionFacts } from './state';
+import { planCuts, type Slot } from './cut-plan';
+import { type Lot, LotSource, newLot } from './lots';
+import {
+  type CustomerFacts,
+  type EntryDraft,
+  EntryType,
+  type LotCancel,
+  type SubscriptionFacts,
+} from './state';
 import { lotExpiresAtMs } from './time';
 
 /**
@@ -8,27 +14,32 @@ import { lotExpiresAtMs } from './time';
  * once, or on the next renewal with the period's other changes) cancels, latest first, credits
  * of the subscription's lots that Stripe billed before it (`purchasedAtMs`, the creation of
  * their invoice, before the downgrade's; see the tie rule below) and granted after `c` within the
- * change's period; later, the subscription's end (C7) cancels what is left after it. Delivered
- * in another order, the processor keeps two small facts per subscription so that the lots come
- * out the same:
- * - `downgrades`: what a downgrade could not cancel yet because the lots it cuts were not
- *   delivered (an annual plan's first invoice delivered after the change). The grant of an
- *   earlier purchase delivered later has it cut from its lots on arrival, latest first.
- * - `endCuts`: the credits the end cancelled after it (or that a grant delivered after the end
- *   never created), by grant time. In Stripe's order a downgrade before the end cut those
- *   first, being the latest; a downgrade delivered after the end counts them (using them up,
- *   so that two downgrades never count the same credits) before it cuts lots granted by the end.
- * A lot stored before lots recorded when they were billed (`purchasedAtMs` absent) counts as
- * billed before every downgrade: such a lot is cut as it always was. The time Stripe billed a
- * purchase, not the start of its period, orders them: a renewal that bills several changes'
- * prorations cuts the top-up of a change billed at once before it, though its prorations'
- * period starts with an earlier change.
+ * change's period; later, the subscription's end (C7) cancels what is left after it.
  *
- * Limits of late delivery: a lot already granted and partly spent when a cut reaches it loses
- * only what is left (C1: a balance is never negative). Two downgrades of one period delivered
- * in the reverse of Stripe's order, or a downgrade delivered before one of two earlier
- * purchases whose lots it cuts, may cut other lots than in Stripe's order (the same total when
- * there is enough to cut).
+ * The cuts are a pure function of the facts (lib/credits/cut-plan.ts), as forfeits are: the
+ * subscription keeps a record of each downgrade (`downgrades`: its change, billing time, period
+ * end, credits, and what it cut from each lot), and every delivery of one of its purchases or
+ * downgrades plans the cuts again in Stripe's order and moves what differs: a month still to
+ * come is cut more, or given back a cut that Stripe's order puts on a purchase or a downgrade
+ * delivered later (`cutLots` remembers a month cut to nothing, so that it can come back). The
+ * end's facts (`endCuts`) keep what the end cancelled after it, before any cut, for the
+ * downgrades delivered after it: in Stripe's order those cut it first, being the latest.
+ * A lot stored before lots recorded when they were billed (`purchasedAtMs` absent) counts as
+ * billed before every downgrade; a record stored before records kept their cuts (`cuts`
+ * absent) holds what that downgrade still had to cancel. The time Stripe billed a purchase,
+ * not the start of its period, orders them: a renewal that bills several changes' prorations
+ * cuts the top-up of a change billed at once before it, though its prorations' period starts
+ * with an earlier change.
+ *
+ * Limits of late delivery: a lot expired or forfeited (C6, C7) keeps the cuts recorded on it,
+ * and a lot partly spent when a cut reaches it loses only what is left (C1: a balance is never
+ * negative), the rest going to the months before it: then the months cut still depend on the
+ * order. A cut that moves off a month already granted gives it back in the ledger (a forfeit
+ * entry of the credits, positive), so the ledger of a late delivery shows the move though the
+ * lots come out as in Stripe's order. A month a refund (C22) emptied is not given back (it is
+ * no longer stored), but one a cut emptied before the refund came can be: the refund found
+ * nothing of it to take. Moving cuts off stored lots and creating the arriving invoice's months are
+ * separate transactions (stored lots first), so in between the customer holds less than after.
  *
  * Tie rule for two invoices of one subscription billed at the same instant (`cuts`,
  * changes.ts): a plan's months of that instant count as billed before the downgrade (Stripe
@@ -38,8 +49,8 @@ import { lotExpiresAtMs } from './time';
  * end's cut of a top-up keeps the mark (`topUp`) for the downgrades delivered after the end.
  */
 
-/** C19: a downgrade's part still to cancel once the lots it cuts arrive. */
-export type PendingDowngrade = {
+/** C19: one downgrade of the subscription, as Stripe billed it, and what it cut. */
+export type DowngradeRecord = {
   /** The change: it cuts lots granted after it. */
   readonly atMs: number;
   /** When Stripe billed it: it cuts lots billed by then. */
@@ -47,11 +58,22 @@ export type PendingDowngrade = {
   /** The end of the period the change falls in: lots granted from then on are no part of it. */
   readonly beforeMs: number;
   readonly credits: number;
-  /** What the downgrade's own earlier batches cancelled (MAX_LOTS_PER_DOWNGRADE), while it runs. */
-  readonly cancelled?: number;
+  /**
+   * What it cut from each lot, by lot id. Absent on a record stored before records kept it:
+   * `credits` is then what the downgrade still had to cancel.
+   */
+  readonly cuts?: Readonly<Record<string, number>>;
 };
 
-/** C7/C19: credits the subscription's end cancelled after it, left for late downgrades. */
+/** C19: a month cut to nothing (so gone), kept so that a cut that moves can give it back. */
+export type CutLot = {
+  readonly grantedAtMs: number;
+  readonly purchasedAtMs?: number;
+  readonly topUp?: true;
+  readonly ref: string;
+};
+
+/** C7/C19: credits the subscription's end cancelled after it, before any cut, for downgrades. */
 export type EndCut = {
   readonly grantedAtMs: number;
   readonly purchasedAtMs?: number;
@@ -61,160 +83,311 @@ export type EndCut = {
 };
 
 /** The subscription facts this file keeps (the rest of SubscriptionFacts is others'). */
-export type DowngradeFacts = Pick<SubscriptionFacts, 'downgrades' | 'endCuts'>;
+export type DowngradeFacts = Pick<SubscriptionFacts, 'downgrades' | 'endCuts' | 'cutLots'>;
 
 /**
- * A pending downgrade whose period ended a lot lifetime (C4) ago can only cut expired lots,
- * and an end's cut of a lot that would have expired can only excuse cuts of expired lots: both
- * are dropped, which keeps the facts small.
+ * A downgrade whose period ended a lot lifetime (C4) ago can only cut expired lots, and an
+ * end's cut of a lot that would have expired can only excuse cuts of expired lots: both are
+ * dropped, which keeps the facts small.
  */
 function stillMatters(grantedBeforeMs: number, nowMs: number): boolean {
   return lotExpiresAtMs(grantedBeforeMs) > nowMs;
 }
 
 /**
- * C19/C16: an invoice's planned lots as they arrive, with what pending downgrades of its
- * subscription still had to cancel cut from them (each downgrade in Stripe's order, that is by
- * the time of its change, latest lot first); lots left with nothing are not created. Returns
- * the downgrades still pending after that.
- */
-export function cutOnArrival(
-  facts: SubscriptionFacts,
-  planned: readonly Lot[],
-  nowMs: number,
-): { lots: Lot[]; downgrades: Record<string, PendingDowngrade> } {
-  const lots = new Map(planned.map((lot) => [lot.id, lot]));
-  const downgrades: Record<string, PendingDowngrade> = {};
-  const pending = Object.entries(facts.downgrades ?? {}).sort(
-    ([a, one], [b, other]) => one.atMs - other.atMs || (a < b ? -1 : 1),
-  );
-  for (const [id, downgrade] of pending) {
-    if (!stillMatters(downgrade.beforeMs, nowMs)) continue;
-    let left = downgrade.credits;
-    const latestFirst = [...lots.values()]
-      .filter((lot) => cuts(downgrade, lot))
-      .sort(byBurnOrder)
-      .reverse();
-    for (const lot of latestFirst) {
-      if (left === 0) break;
-      const amount = Math.min(left, lot.remaining);
-      lots.set(lot.id, {
-        ...lot,
-        granted: lot.granted - amount,
-        remaining: lot.remaining - amount,
-      });
-      left -= amount;
-    }
-    if (left > 0) downgrades[id] = { ...downgrade, credits: left };
-  }
-  return { lots: [...lots.values()].filter((lot) => lot.remaining > 0), downgrades };
-}
-
-/** C7: what an end cancels (or keeps from being granted) after it, kept for late downgrades. */
-export function withEndCuts(
-  facts: SubscriptionFacts,
-  lots: readonly Lot[],
-  nowMs: number,
-): EndCut[] {
-  const added = lots
-    .filter((lot) => lot.remaining > 0)
-    .map((lot) => ({
-      grantedAtMs: lot.grantedAtMs,
-      ...(lot.purchasedAtMs !== undefined && { purchasedAtMs: lot.purchasedAtMs }),
-      ...(isTopUp(lot) && { topUp: true as const }),
-      credits: lot.remaining,
-    }));
-  return [...(facts.endCuts ?? []), ...added].filter((cut) => stillMatters(cut.grantedAtMs, nowMs));
-}
-
-/**
- * C19: a downgrade of `credits` at `atMs`: first it counts what the subscription's end already
- * cancelled in its window (latest first, using it up), then cancels lots not yet granted at
- * `atMs` as cancelUpcoming does; what neither covers waits for the lots still to be delivered.
- * Returns what it cancelled from lots, the change, and the subscription's facts of this file
- * as they are after it; `more` when it cut MAX_LOTS_PER_DOWNGRADE lots and has more to cut,
- * which the grant's next run does (found as this invoice's pending part).
- */
-export function downgrade(
-  state: CustomerState,
-  request: DowngradeWindow & {
-    subscriptionId: string;
-    invoiceId: string;
-    credits: number;
-    entryId: string;
-    nowMs: number;
-  },
-  facts: SubscriptionFacts,
-): { cancelled: number; change?: StateChange; facts: DowngradeFacts; more?: boolean } {
-  // A run after a batch of this downgrade's own cuts goes on from what that batch left.
-  const resumed = facts.downgrades?.[request.invoiceId];
-  const counted = resumed
-    ? { credits: request.credits - resumed.credits, endCuts: facts.endCuts ?? [] }
-    : countEndCuts(facts.endCuts ?? [], request, request.credits);
-  const cancelled = cancelUpcoming(state, {
-    subscriptionId: request.subscriptionId,
-    credits: request.credits - counted.credits,
-    atMs: request.atMs,
-    beforeMs: request.beforeMs,
-    billedAtMs: request.billedAtMs,
-    entryId: request.entryId,
-    maxLots: MAX_LOTS_PER_DOWNGRADE,
-  });
-  const left = request.credits - counted.credits - cancelled.cancelled;
-  const cancelledSoFar = (resumed?.cancelled ?? 0) + cancelled.cancelled;
-  const pending = Object.fromEntries(
-    Object.entries(facts.downgrades ?? {}).filter(
-      ([id, each]) => id !== request.invoiceId && stillMatters(each.beforeMs, request.nowMs),
-    ),
-  );
-  const downgrades =
-    left > 0
-      ? {
-          ...pending,
-          [request.invoiceId]: {
-            atMs: request.atMs,
-            beforeMs: request.beforeMs,
-            billedAtMs: request.billedAtMs,
-            credits: left,
-            ...(cancelled.more && { cancelled: cancelledSoFar }),
-          },
-        }
-      : pending;
-  return {
-    cancelled: cancelledSoFar,
-    ...(cancelled.change && { change: cancelled.change }),
-    facts: { downgrades, endCuts: counted.endCuts },
-    ...(cancelled.more && { more: true }),
-  };
-}
-
-/**
- * How many lots one transaction of a downgrade cuts (each is two items, beside the account,
- * the fact and what the grant writes). A downgrade that reaches more, across an annual plan of
- * many prices, cuts a batch in a transaction of its own, keeps what it still has to cut as its
- * pending part (`downgrades`, by its invoice id), and the grant's next run resumes from there.
+ * How many stored lots one transaction of a downgrade's plan changes (each is two items,
+ * beside the account, the fact and what the grant writes). A plan that changes more, across an
+ * annual plan of many prices, writes a batch in a transaction of its own, its records saying
+ * what that batch did, and the command's next run plans again from there.
  */
 export const MAX_LOTS_PER_DOWNGRADE = 25;
 
-/** What of `credits` the end's cuts in the window cover, latest first, and the cuts left. */
-function countEndCuts(
-  endCuts: readonly EndCut[],
-  window: DowngradeWindow,
+/** C19: the subscription's facts with an invoice's downgrade recorded (once; it keeps its cuts). */
+export function withDowngrade(
+  facts: SubscriptionFacts,
+  invoice: {
+    readonly invoiceId: string;
+    readonly invoiceCreatedMs: number;
+    readonly proration?: {
+      readonly credits: number;
+      readonly periodStartMs: number;
+      readonly periodEndMs: number;
+    };
+  },
+): SubscriptionFacts {
+  const proration = invoice.proration;
+  if (!proration || proration.credits >= 0 || facts.downgrades?.[invoice.invoiceId]) return facts;
+  const record: DowngradeRecord = {
+    atMs: proration.periodStartMs,
+    beforeMs: proration.periodEndMs,
+    billedAtMs: invoice.invoiceCreatedMs,
+    credits: -proration.credits,
+    cuts: {},
+  };
+  return { ...facts, downgrades: { ...facts.downgrades, [invoice.invoiceId]: record } };
+}
+
+/** What a delivery does to the subscription's cuts (reconcileCuts). */
+export type CutChange = {
+  /** Stored lots cut (+) or given back (-), at most `maxLots`. */
+  readonly cancelled: readonly LotCancel[];
+  /** Months cut to nothing that come back. */
+  readonly created: readonly Lot[];
+  /** C13: a granted lot cut leaves the ledger as the end's forfeit does. */
+  readonly drafts: readonly EntryDraft[];
+  /** More stored lots differ than one transaction changes. */
+  readonly more: boolean;
+  /** The arriving invoice's lots as the plan cuts them; those left with nothing are absent. */
+  readonly arrivals: readonly Lot[];
+  /** This file's facts once the written lots and `granted` of the arrivals are stored. */
+  readonly part: (granted: readonly Lot[]) => DowngradeFacts;
+  /** What each downgrade cut from lots, by invoice id. */
+  readonly cutsOf: (invoiceId: string) => number;
+};
+
+/**
+ * C19/C16: the subscription's lots made to agree with its downgrades in Stripe's order: the
+ * plan (cut-plan.ts) for `lots` (the customer's), `arriving` (an invoice's planned lots not
+ * stored yet) and `facts` (the subscription's, every downgrade recorded).
+ */
+export function reconcileCuts(
+  lots: readonly Lot[],
+  request: {
+    subscriptionId: string;
+    facts: SubscriptionFacts;
+    arriving: readonly Lot[];
+    entryId: string;
+    nowMs: number;
+    maxLots?: number;
+  },
+): CutChange {
+  const nowMs = request.nowMs;
+  const facts = kept(request.facts, nowMs);
+  const own = lots.filter((lot) => lot.subscriptionId === request.subscriptionId);
+  const plan = planCuts(own, request.arriving, facts, nowMs);
+  const target = (slot: Slot) => plan.targets.get(slot.id) ?? 0;
+  const differing = plan.slots
+    .filter(
+      (slot) =>
+        (slot.kind === 'lot' && slot.lot && target(slot) !== slot.lot.remaining) ||
+        (slot.kind === 'zeroed' && target(slot) > 0),
+    )
+    .sort((a, b) => b.grantedAtMs - a.grantedAtMs || (a.id < b.id ? 1 : -1));
+  const batch = differing.slice(0, request.maxLots ?? Number.POSITIVE_INFINITY);
+  const written = new Set(batch.map((slot) => slot.id));
+  const stays = new Set(differing.filter((slot) => !written.has(slot.id)).map((slot) => slot.id));
+  const cancelled = batch.flatMap((slot): LotCancel[] =>
+    slot.kind === 'lot' && slot.lot
+      ? [{ lot: slot.lot, amount: slot.lot.remaining - target(slot) }]
+      : [],
+  );
+  const created = batch
+    .filter((slot) => slot.kind === 'zeroed')
+    .map((slot) => {
+      const month = monthOf(slot, request.subscriptionId, facts, target(slot));
+      return month.grantedAtMs > nowMs ? { ...month, upcoming: true as const } : month;
+    });
+  const cut: EntryDraft[] = cancelled
+    .filter((each) => !each.lot.upcoming && each.amount > 0)
+    .map((each) => ({
+      id: `${request.entryId}#${each.lot.id}`,
+      type: EntryType.forfeit,
+      amount: -each.amount,
+      atMs: plan.cutBy.get(each.lot.id)?.atMs ?? nowMs,
+      ref: request.entryId,
+      reason: 'a downgrade cancels credits not yet granted (C19)',
+      lots: [{ lotId: each.lot.id, amount: each.amount }],
+    }));
+  // A granted month given back a cut that Stripe's order puts elsewhere enters the ledger again.
+  const givenBack: EntryDraft[] = [
+    ...cancelled
+      .filter((each) => !each.lot.upcoming && each.amount < 0)
+      .map((each) => ({ lotId: each.lot.id, amount: -each.amount })),
+    ...created
+      .filter((lot) => !lot.upcoming)
+      .map((lot) => ({ lotId: lot.id, amount: lot.granted })),
+  ].map((back) => ({
+    id: `${request.entryId}#back#${back.lotId}`,
+    type: EntryType.forfeit,
+    amount: back.amount,
+    atMs: nowMs,
+    ref: request.entryId,
+    reason: "a downgrade's cut given back: in Stripe's order it cuts another purchase (C19)",
+    lots: [back],
+  }));
+  const drafts = [...cut, ...givenBack];
+  const arrivals = plan.slots
+    .filter((slot) => slot.kind === 'arriving' && slot.lot && target(slot) > 0)
+    .map((slot) => ({ ...(slot.lot as Lot), granted: target(slot), remaining: target(slot) }));
+  const part = (granted: readonly Lot[]): DowngradeFacts => {
+    const grantedIds = new Set(granted.map((lot) => lot.id));
+    const arrivingIds = new Set(request.arriving.map((lot) => lot.id));
+    // A lot whose change waits for another transaction keeps the cuts recorded on it.
+    const asPlanned = (lotId: string) =>
+      !stays.has(lotId) && (!arrivingIds.has(lotId) || grantedIds.has(lotId));
+    const downgrades = Object.fromEntries(
+      plan.records.map(([id, record]) => {
+        const planned = [...plan.byLot]
+          .filter(([lotId]) => asPlanned(lotId))
+          .map(([lotId, byDowngrade]) => [lotId, byDowngrade.get(id) ?? 0] as const);
+        const before = Object.entries(record.cuts ?? {}).filter(([lotId]) => !asPlanned(lotId));
+        const cuts = Object.fromEntries(
+          [...planned, ...before].filter(([, credits]) => credits > 0),
+        );
+        return [id, { ...record, cuts }];
+      }),
+    );
+    return {
+      downgrades,
+      ...(facts.endCuts && { endCuts: facts.endCuts }),
+      cutLots: cutLotsAfter(plan.slots, downgrades, target, asPlanned, facts),
+    };
+  };
+  return {
+    cancelled,
+    created,
+    drafts,
+    more: differing.length > batch.length,
+    arrivals,
+    part,
+    cutsOf: (invoiceId) =>
+      [...plan.byLot.values()].reduce(
+        (sum, byDowngrade) => sum + (byDowngrade.get(invoiceId) ?? 0),
+        0,
+      ),
+  };
+}
+
+/** The facts without what can no longer matter at `nowMs` (stillMatters). */
+function kept(facts: SubscriptionFacts, nowMs: number): SubscriptionFacts {
+  const downgrades = Object.fromEntries(
+    Object.entries(facts.downgrades ?? {}).filter(([, each]) => stillMatters(each.beforeMs, nowMs)),
+  );
+  const endCuts = (facts.endCuts ?? []).filter((cut) => stillMatters(cut.grantedAtMs, nowMs));
+  return withDowngradeFacts(facts, { downgrades, endCuts });
+}
+
+/**
+ * The months cut to nothing that the records still cut: those the plan leaves with nothing
+ * (or whose change waits), so that a cut that moves away can give them back.
+ */
+function cutLotsAfter(
+  slots: readonly Slot[],
+  downgrades: Readonly<Record<string, DowngradeRecord>>,
+  target: (slot: Slot) => number,
+  asPlanned: (lotId: string) => boolean,
+  facts: SubscriptionFacts,
+): Record<string, CutLot> {
+  const cutIds = new Set(Object.values(downgrades).flatMap((each) => Object.keys(each.cuts ?? {})));
+  const entries = slots.flatMap((slot): [string, CutLot][] => {
+    if (!cutIds.has(slot.id) || slot.kind === 'ended') return [];
+    const before = facts.cutLots?.[slot.id];
+    const gone = asPlanned(slot.id)
+      ? target(slot) === 0
+      : slot.kind === 'zeroed' || (slot.lot?.remaining ?? 0) === 0;
+    if (!gone) return [];
+    if (before) return [[slot.id, before]];
+    if (!slot.lot) return [];
+    return [
+      [
+        slot.id,
+        {
+          grantedAtMs: slot.grantedAtMs,
+          ...(slot.purchasedAtMs !== undefined && { purchasedAtMs: slot.purchasedAtMs }),
+          ...(slot.topUp && { topUp: true as const }),
+          ref: slot.lot.ref,
+        },
+      ],
+    ];
+  });
+  return Object.fromEntries(entries);
+}
+
+/** A month cut to nothing, as it comes back with `credits`. */
+function monthOf(
+  slot: Slot,
+  subscriptionId: string,
+  facts: SubscriptionFacts,
   credits: number,
-): { credits: number; endCuts: EndCut[] } {
-  const order = endCuts
-    .map((cut, index) => ({ cut, index }))
-    .filter(({ cut }) => cuts(window, cut))
-    .sort((a, b) => b.cut.grantedAtMs - a.cut.grantedAtMs || b.index - a.index);
-  const left = [...endCuts];
-  let counted = 0;
-  for (const { cut, index } of order) {
-    if (counted === credits) break;
-    const amount = Math.min(credits - counted, cut.credits);
-    left[index] = { ...cut, credits: cut.credits - amount };
-    counted += amount;
-  }
-  return { credits: counted, endCuts: left.filter((cut) => cut.credits > 0) };
+): Lot {
+  const meta = facts.cutLots?.[slot.id];
+  return newLot({
+    id: slot.id,
+    source: LotSource.subscription,
+    credits,
+    grantedAtMs: slot.grantedAtMs,
+    ref: meta?.ref ?? slot.id,
+    subscriptionId,
+    ...(slot.purchasedAtMs !== undefined && { purchasedAtMs: slot.purchasedAtMs }),
+    topUp: slot.topUp,
+  });
+}
+
+/**
+ * C7/C19: the facts after the end cancelled `cancelled` (its lots after it) at `endedAtMs`:
+ * each lot's credits before any cut, and the months cut to nothing after the end, become the
+ * end's cuts, no longer any downgrade's: the end takes them anyway, and the downgrades
+ * delivered after it (or planned again) find them there first.
+ */
+export function endCutsAfter(
+  facts: SubscriptionFacts,
+  cancelled: readonly Lot[],
+  endedAtMs: number,
+  nowMs: number,
+): DowngradeFacts {
+  const records = facts.downgrades ?? {};
+  const cutOf = (id: string) =>
+    Object.values(records).reduce((sum, each) => sum + (each.cuts?.[id] ?? 0), 0);
+  const zeroed = Object.entries(facts.cutLots ?? {}).filter(
+    ([, meta]) => meta.grantedAtMs > endedAtMs,
+  );
+  const moved = new Set([...cancelled.map((lot) => lot.id), ...zeroed.map(([id]) => id)]);
+  const added: EndCut[] = [
+    ...cancelled.map((lot) => ({
+      grantedAtMs: lot.grantedAtMs,
+      ...(lot.purchasedAtMs !== undefined && { purchasedAtMs: lot.purchasedAtMs }),
+      ...(lot.topUp || lot.id.includes('#proration') ? { topUp: true as const } : {}),
+      credits: lot.remaining + cutOf(lot.id),
+    })),
+    ...zeroed.map(([id, meta]) => ({
+      grantedAtMs: meta.grantedAtMs,
+      ...(meta.purchasedAtMs !== undefined && { purchasedAtMs: meta.purchasedAtMs }),
+      ...(meta.topUp && { topUp: true as const }),
+      credits: cutOf(id),
+    })),
+  ].filter((cut) => cut.credits > 0);
+  const downgrades = Object.fromEntries(
+    Object.entries(records).map(([id, each]) => {
+      if (!each.cuts) return [id, each];
+      const cuts = Object.fromEntries(
+        Object.entries(each.cuts).filter(([lotId]) => !moved.has(lotId)),
+      );
+      return [id, { ...each, cuts }];
+    }),
+  );
+  const cutLots = Object.fromEntries(
+    Object.entries(facts.cutLots ?? {}).filter(([id]) => !moved.has(id)),
+  );
+  const endCuts = [...(facts.endCuts ?? []), ...added].filter((cut) =>
+    stillMatters(cut.grantedAtMs, nowMs),
+  );
+  return { downgrades, endCuts, cutLots };
+}
+
+/** C7/C8: an arriving invoice's lots after the end, which it never grants, as the end's cuts. */
+export function arrivalsAfterEnd(
+  facts: SubscriptionFacts,
+  planned: readonly Lot[],
+  nowMs: number,
+): DowngradeFacts {
+  const endedAtMs = facts.endedAtMs;
+  if (endedAtMs === undefined) return {};
+  const after = planned.filter((lot) => lot.grantedAtMs > endedAtMs);
+  if (after.length === 0) return {};
+  return {
+    endCuts: endCutsAfter({ ...facts, downgrades: {}, cutLots: {} }, after, endedAtMs, nowMs)
+      .endCuts,
+  };
 }
 
 /** The subscription's facts with this file's part replaced; empty parts are left out. */
@@ -222,33 +395,15 @@ export function withDowngradeFacts(
   facts: SubscriptionFacts,
   part: DowngradeFacts,
 ): SubscriptionFacts {
-  const { downgrades: _downgrades, endCuts: _endCuts, ...rest } = facts;
+  const { downgrades: _downgrades, endCuts: _endCuts, cutLots: _cutLots, ...rest } = facts;
   const downgrades = part.downgrades ?? facts.downgrades;
   const endCuts = part.endCuts ?? facts.endCuts;
+  const cutLots = part.cutLots ?? facts.cutLots;
   return {
     ...rest,
     ...(downgrades && Object.keys(downgrades).length > 0 && { downgrades }),
     ...(endCuts && endCuts.length > 0 && { endCuts }),
-  };
-}
-
-/**
- * C19/C16: an invoice's planned lots on arrival: cut by the downgrades still pending
- * (cutOnArrival) and, for an ended subscription, only those granted by its end (C8), those
- * after it kept as the end's cuts. Returns the lots to create and the facts of this file after.
- */
-export function arrivalOf(
-  facts: SubscriptionFacts,
-  planned: readonly Lot[],
-  nowMs: number,
-): { lots: Lot[]; part: DowngradeFacts } {
-  const cut = cutOnArrival(facts, planned, nowMs);
-  const endedAtMs = facts.endedAtMs;
-  if (endedAtMs === undefined) return { lots: cut.lots, part: { downgrades: cut.downgrades } };
-  const afterEnd = cut.lots.filter((lot) => lot.grantedAtMs > endedAtMs);
-  return {
-    lots: cut.lots.filter((lot) => lot.grantedAtMs <= endedAtMs),
-    part: { downgrades: cut.downgrades, endCuts: withEndCuts(facts, afterEnd, nowMs) },
+    ...(cutLots && Object.keys(cutLots).length > 0 && { cutLots }),
   };
 }
 
@@ -262,43 +417,4 @@ export function withSubscriptionPart(
   const before = facts.subscriptions[subscriptionId] ?? {};
   if (JSON.stringify(before) === JSON.stringify(subscription)) return facts;
   return { ...facts, subscriptions: { ...facts.subscriptions, [subscriptionId]: subscription } };
-}
-
-/**
- * C19: an invoice whose prorations net zero or less is a downgrade: it cancels that much of
- * the credit still to come in the period the change falls in, latest first, of what was bought
- * by the change (`downgrade`). A later renewal's lots are no part of it, nor a later change's
- * top-up, even when Stripe delivers those first (C16).
- */
-export function downgradeOf(
-  customer: CustomerState,
-  invoice: {
-    readonly invoiceId: string;
-    readonly subscriptionId: string;
-    readonly invoiceCreatedMs: number;
-    readonly proration?: {
-      readonly credits: number;
-      readonly periodStartMs: number;
-      readonly periodEndMs: number;
-    };
-  },
-  facts: CustomerFacts,
-  nowMs: number,
-): { cancelled: number; change?: StateChange; facts?: DowngradeFacts; more?: boolean } {
-  const proration = invoice.proration;
-  if (!proration || proration.credits >= 0) return { cancelled: 0 };
-  return downgrade(
-    customer,
-    {
-      subscriptionId: invoice.subscriptionId,
-      invoiceId: invoice.invoiceId,
-      credits: -proration.credits,
-      atMs: proration.periodStartMs,
-      beforeMs: proration.periodEndMs,
-      billedAtMs: invoice.invoiceCreatedMs,
-      entryId: `grant#${invoice.invoiceId}#downgrade`,
-      nowMs,
-    },
-    facts.subscriptions[invoice.subscriptionId] ?? {},
-  );
 }

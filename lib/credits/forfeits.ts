@@ -1,4 +1,4 @@
-import { withEndCuts } from './downgrades';
+import { endCutsAfter, withDowngradeFacts } from './downgrades';
 import { bookBalance, forfeitableAt, isExpiredAt, type Lot, LotSource } from './lots';
 import {
   type CustomerFacts,
@@ -230,16 +230,20 @@ export function endSubscription(
   const previous = state.facts.subscriptions[subscription.id] ?? {};
   const neverGranted = lotsAfterEnd(state, subscription).slice(0, maxLots);
   // C19/C16: a downgrade delivered after the end counts what the end cancelled after it.
-  const endCuts = withEndCuts(previous, neverGranted, subscription.nowMs ?? subscription.endedAtMs);
+  const part = endCutsAfter(
+    previous,
+    neverGranted,
+    subscription.endedAtMs,
+    subscription.nowMs ?? subscription.endedAtMs,
+  );
   const facts: CustomerFacts = {
     ...state.facts,
     subscriptions: {
       ...state.facts.subscriptions,
-      [subscription.id]: {
-        ...previous,
-        endedAtMs: subscription.endedAtMs,
-        ...(endCuts.length > 0 && { endCuts }),
-      },
+      [subscription.id]: withDowngradeFacts(
+        { ...previous, endedAtMs: subscription.endedAtMs },
+        part,
+      ),
     },
   };
   // A lot cancelled after it entered the ledger (a late end) leaves it again as a forfeit.

@@ -41,6 +41,12 @@ export type Lot = {
    */
   readonly purchasedAtMs?: number;
   /**
+   * C19: a month of an invoice's top-up (its positive prorations), which the tie rule of `cuts`
+   * (changes.ts) tells apart from a plan's months. Lots stored before it was recorded carry the
+   * mark in their id instead (`isTopUp`).
+   */
+  readonly topUp?: true;
+  /**
    * C20: granted in the future (a month of an annual plan), so not yet in the ledger. It becomes
    * spendable at its grant time by time alone; the next write or the daily job records it.
    */
@@ -62,6 +68,7 @@ export function newLot(fields: {
   ref: string;
   subscriptionId?: string;
   purchasedAtMs?: number;
+  topUp?: boolean;
   /** Default: 3 calendar months after the grant (C4); a pack lives 12 (C21). */
   lifetimeMonths?: number;
 }): Lot {
@@ -78,6 +85,7 @@ export function newLot(fields: {
     ref: fields.ref,
     ...(fields.subscriptionId !== undefined && { subscriptionId: fields.subscriptionId }),
     ...(fields.purchasedAtMs !== undefined && { purchasedAtMs: fields.purchasedAtMs }),
+    ...(fields.topUp && { topUp: true as const }),
   };
 }
 

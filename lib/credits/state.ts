@@ -1,4 +1,4 @@
-import type { EndCut, PendingDowngrade } from './downgrades';
+import type { CutLot, DowngradeRecord, EndCut } from './downgrades';
 import {
   type Hold,
   type HoldChange,
@@ -73,12 +73,14 @@ export type SubscriptionFacts = {
   /** Creation time of a $0 first invoice (C18: a trial or a 100% coupon). */
   readonly freeStartMs?: number;
   /**
-   * C19/C16: downgrades (by invoice id) that could not yet cancel all they should, because
-   * the lots they cut were not delivered yet (lib/credits/downgrades.ts).
+   * C19/C16: the subscription's downgrades (by invoice id) and what each cut, so that every
+   * delivery cuts as in Stripe's order (lib/credits/downgrades.ts).
    */
-  readonly downgrades?: Readonly<Record<string, PendingDowngrade>>;
+  readonly downgrades?: Readonly<Record<string, DowngradeRecord>>;
   /** C7/C19/C16: what the end cancelled after it, for downgrades delivered after the end. */
   readonly endCuts?: readonly EndCut[];
+  /** C19/C16: months downgrades cut to nothing, by lot id, kept to give a moved cut back. */
+  readonly cutLots?: Readonly<Record<string, CutLot>>;
 };
 
 /** The customer's facts other than lots: small, and changed only by Stripe events and codes. */
@@ -143,7 +145,10 @@ export function emptyState(customerId: string): CustomerState {
   };
 }
 
-/** Credits removed from a lot that was never granted, or from one before its grant (C19). */
+/**
+ * Credits removed from a lot that was never granted, or from one before its grant (C19); a
+ * negative amount gives back to a month still to come a cut that moved elsewhere.
+ */
 export type LotCancel = { readonly lot: Lot; readonly amount: number };
 
 /**

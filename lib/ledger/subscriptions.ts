@@ -5,7 +5,15 @@ import {
   settleByTime,
   topUpIdPrefix,
 } from '../credits/changes';
-import { arrivalOf, downgradeOf, withSubscriptionPart } from '../credits/downgrades';
+import {
+  arrivalsAfterEnd,
+  type CutChange,
+  type DowngradeFacts,
+  MAX_LOTS_PER_DOWNGRADE,
+  reconcileCuts,
+  withDowngrade,
+  withSubscriptionPart,
+} from '../credits/downgrades';
 import {
   endSubscription as endRule,
   lotsAfterEnd,
@@ -20,6 +28,7 @@ import {
   andThen,
   type CustomerFacts,
   type CustomerState,
+  changeOf,
   EntryType,
   LotExistsError,
   type StateChange,
@@ -336,8 +345,11 @@ type GrantChange = {
  * The grant's change. An ended subscription grants nothing for after its end (C8: `ignored`
  * when nothing is left); its invoice was paid all the same, so it still counts as a purchase
  * for a later referral code (C10/C12/C16), whichever order Stripe delivers the end and the
- * invoice in. An invoice with more lots than one transaction holds is granted in several, the
- * first of which records the facts.
+ * invoice in. C19: the invoice's downgrade is recorded, and the subscription's cuts are planned
+ * again in Stripe's order (lib/credits/downgrades.ts): stored lots that differ from the plan
+ * are changed first, in transactions of their own when the invoice also has lots to create or
+ * more of them differ than one holds; then the invoice's lots are created as the plan cuts
+ * them, in several transactions when they are many.
  */
 function grantChange(
   customer: CustomerState,
@@ -345,80 +357,140 @@ function grantChange(
   nowMs: number,
 ): GrantChange {
   const facts = invoiceFacts(customer.facts, grant);
-  const subscription = customer.facts.subscriptions[grant.subscriptionId] ?? {};
+  const subscription = withDowngrade(facts.subscriptions[grant.subscriptionId] ?? {}, grant);
   const endedAtMs = subscription.endedAtMs;
   // C7/C8: after its end a subscription grants nothing; a month of it that started by its end
-  // was granted all the same, whichever of the two Stripe delivered first (C16). C19: what
-  // downgrades delivered before this invoice still had to cancel is cut from its lots.
+  // was granted all the same, whichever of the two Stripe delivered first (C16).
   const planned = lotsOf(grant);
   const byEnd = planned.filter((lot) => endedAtMs === undefined || lot.grantedAtMs <= endedAtMs);
-  const arrival = arrivalOf(subscription, planned, nowMs);
-  const lots = arrival.lots;
+  const known = new Set(customer.lots.map((lot) => lot.id));
+  const missing = planned.filter((lot) => !known.has(lot.id));
+  const entryId = `grant#${grant.invoiceId}#downgrade`;
+  const plan = reconcileCuts(customer.lots, {
+    subscriptionId: grant.subscriptionId,
+    facts: subscription,
+    arriving: missing,
+    entryId,
+    nowMs,
+    maxLots: MAX_LOTS_PER_DOWNGRADE,
+  });
+  const recorded =
+    subscription === facts.subscriptions[grant.subscriptionId]
+      ? facts
+      : {
+          ...facts,
+          subscriptions: { ...facts.subscriptions, [grant.subscriptionId]: subscription },
+        };
+  const withPart = (part: DowngradeFacts) =>
+    withSubscriptionPart(recorded, grant.subscriptionId, part);
+  // C22: what the purchase granted, before cuts of downgrades that followed it in Stripe's order.
+  const credits = byEnd.reduce((sum, lot) => sum + lot.granted, 0);
+  const cuts = plan.cancelled.length + plan.created.length;
+  if (cuts > 0 && (plan.more || missing.length > 0)) {
+    // Stored lots first, on their own: the invoice's lots follow in the command's next run.
+    const change = changeOf(customer, {
+      cancelled: plan.cancelled,
+      created: plan.created,
+      drafts: plan.drafts,
+      facts: withPart(plan.part([])),
+    });
+    return { change, credits, cancelled: 0, more: true, ignored: false };
+  }
   // Every lot after the end: nothing to grant, but what the end would have cancelled is kept.
   if (byEnd.length === 0 && planned.length > 0) {
-    const next = withSubscriptionPart(facts, grant.subscriptionId, arrival.part);
+    const next = withPart(withAfterEnd(subscription, plan.part([]), missing, nowMs));
     const change =
       next === customer.facts
         ? undefined
         : grantLots(customer, grantEntry(grant), [], { facts: next });
     return { ...(change && { change }), credits: 0, cancelled: 0, more: false, ignored: true };
   }
-  const known = new Set(customer.lots.map((lot) => lot.id));
-  const missing = lots.filter((lot) => !known.has(lot.id));
-  // Nothing missing: the last transaction is being written by a concurrent delivery.
-  if (missing.length === 0 && lots.length > 0) {
-    throw new LotExistsError(customer.customerId, lots[0]?.id ?? '');
+  const creatable = plan.arrivals.filter(
+    (lot) => endedAtMs === undefined || lot.grantedAtMs <= endedAtMs,
+  );
+  const started = planned.some((lot) => known.has(lot.id));
+  // Nothing left to create: the last transaction is being written by a concurrent delivery.
+  if (started && creatable.length === 0) {
+    throw new LotExistsError(customer.customerId, planned[0]?.id ?? '');
   }
-  const chunk = missing.slice(0, MAX_LOTS_PER_GRANT);
-  const more = missing.length > chunk.length;
-  // C22: what the purchase granted, before cuts of downgrades that followed it in Stripe's order.
-  const credits = byEnd.reduce((sum, lot) => sum + lot.granted, 0);
-  // Written with the last transaction only, so that each one of a long invoice cuts the same.
-  const settled = more ? {} : arrival.part;
-  if (missing.length < lots.length) {
-    // A later transaction of a long invoice: its own entry, the facts already written.
-    const entry = { ...grantEntry(grant), id: `grant#${grant.invoiceId}#${chunk[0]?.id}` };
-    const next = withSubscriptionPart(customer.facts, grant.subscriptionId, settled);
+  const chunk = creatable.slice(0, MAX_LOTS_PER_GRANT);
+  const more = creatable.length > chunk.length;
+  // Each transaction records the cuts of the lots it creates; the last, the lots after the end.
+  const part = plan.part(more ? chunk : missing);
+  const cutFacts = more ? part : withAfterEnd(subscription, part, missing, nowMs);
+  // A later transaction of a long invoice has its own entry.
+  const entry = started
+    ? { ...grantEntry(grant), id: `grant#${grant.invoiceId}#${chunk[0]?.id}` }
+    : grantEntry(grant);
+  if (more) {
+    const next = withSubscriptionPart(customer.facts, grant.subscriptionId, cutFacts);
     const change = grantLots(customer, entry, chunk, {
       nowMs,
       ...(next !== customer.facts && { facts: next }),
     });
     return { change, credits, cancelled: 0, more, ignored: false };
   }
-  const arrived = withSubscriptionPart(facts, grant.subscriptionId, settled);
-  const downgrade = downgradeOf(customer, grant, arrived, nowMs);
-  const decided = downgrade.facts
-    ? withSubscriptionPart(arrived, grant.subscriptionId, downgrade.facts)
-    : arrived;
-  if (downgrade.more) {
-    // C19: more months to cut than one transaction holds: this batch of cuts on its own, what
-    // is left kept as the downgrade's pending part; the next run goes on from it.
-    const batch = andThen(customer, downgrade.change, (after) =>
-      grantLots(after, grantEntry(grant), [], { facts: decided, nowMs }),
-    );
-    const cancelled = downgrade.cancelled;
-    return {
-      ...(batch.change && { change: batch.change }),
-      credits,
-      cancelled,
-      more: true,
-      ignored: false,
-    };
-  }
-  const active = andThen(customer, downgrade.change, (after) =>
-    grantLots(after, grantEntry(grant), chunk, { facts: activeFacts(decided, grant), nowMs }),
+  const storedCuts =
+    cuts > 0
+      ? changeOf(customer, {
+          cancelled: plan.cancelled,
+          created: plan.created,
+          drafts: plan.drafts,
+        })
+      : undefined;
+  return lastTransaction(customer, grant, {
+    entry,
+    chunk,
+    storedCuts,
+    nowMs,
+    credits,
+    plan,
+    facts: withPart(cutFacts),
+  });
+}
+
+/** The invoice's last transaction: its lots, the facts, and forfeits they show due (C8). */
+function lastTransaction(
+  customer: CustomerState,
+  grant: SubscriptionGrant,
+  last: {
+    entry: ReturnType<typeof grantEntry>;
+    chunk: readonly Lot[];
+    storedCuts: StateChange | undefined;
+    nowMs: number;
+    credits: number;
+    plan: CutChange;
+    facts: CustomerFacts;
+  },
+): GrantChange {
+  const nowMs = last.nowMs;
+  const active = andThen(customer, last.storedCuts, (after) =>
+    grantLots(after, last.entry, last.chunk, { facts: activeFacts(last.facts, grant), nowMs }),
   );
   // C8: this subscription's new facts may show an earlier forfeit wrong (or due).
-  const reconciled = more
-    ? active
-    : andThen(customer, active.change, (after) => reconcileForfeits(after, nowMs).change);
+  const reconciled = andThen(
+    customer,
+    active.change,
+    (after) => reconcileForfeits(after, nowMs).change,
+  );
   return {
     ...(reconciled.change && { change: reconciled.change }),
-    credits,
-    cancelled: downgrade.cancelled,
-    more,
+    credits: last.credits,
+    cancelled: last.plan.cutsOf(grant.invoiceId),
+    more: false,
     ignored: false,
   };
+}
+
+/** C7/C8: the invoice's planned lots after the end become the end's cuts, with the rest. */
+function withAfterEnd(
+  subscription: SubscriptionFacts,
+  part: DowngradeFacts,
+  missing: readonly Lot[],
+  nowMs: number,
+): DowngradeFacts {
+  const after = arrivalsAfterEnd({ ...subscription, ...part }, missing, nowMs);
+  return after.endCuts ? { ...part, endCuts: after.endCuts } : part;
 }
 
 function fingerprinted({ periodEndMs: _periodEndMs, ...proration }: ProrationGrant) {
@@ -450,6 +522,7 @@ function lotsOf(grant: SubscriptionGrant): Lot[] {
     ref: grant.invoiceId,
     subscriptionId: grant.subscriptionId,
     purchasedAtMs: grant.invoiceCreatedMs,
+    topUp: true,
   });
   return [...lineLots, ...topUp];
 }

@@ -41,6 +41,8 @@ export type LotItem = {
   subscriptionId?: string;
   /** C19: when Stripe billed the lot's purchase; absent on lots stored before (see Lot). */
   purchasedAt?: string;
+  /** C19: a month of an invoice's top-up (lots stored before mark their id instead). */
+  topUp?: true;
   /** C20: granted in the future, not yet in the ledger (see dueMarkerToItem). */
   upcoming?: true;
 };
@@ -85,8 +87,17 @@ export type SubscriptionItem = {
   /** C19: what downgrades still have to cancel, by invoice id (lib/credits/downgrades.ts). */
   downgrades?: Record<
     string,
-    { at: string; before: string; billedAt: string; credits: number; cancelled?: number }
+    {
+      at: string;
+      before: string;
+      billedAt: string;
+      credits: number;
+      /** Absent on records stored before: `credits` is then what was still to cancel. */
+      cuts?: Record<string, number>;
+    }
   >;
+  /** C19: months cut to nothing, kept to give a moved cut back. */
+  cutLots?: Record<string, { grantedAt: string; purchasedAt?: string; topUp?: true; ref: string }>;
   /** C7/C19: what the end cancelled after it, for downgrades delivered later. */
   endCuts?: { grantedAt: string; purchasedAt?: string; topUp?: true; credits: number }[];
 };
@@ -126,6 +137,7 @@ export function lotToItem(customerId: string, lot: Lot): LotItem {
     ...(lot.quiet && { quiet: true }),
     ...(lot.subscriptionId !== undefined && { subscriptionId: lot.subscriptionId }),
     ...(lot.purchasedAtMs !== undefined && { purchasedAt: toIso(lot.purchasedAtMs) }),
+    ...(lot.topUp && { topUp: true as const }),
     ...(lot.upcoming && { upcoming: true }),
   };
 }
@@ -153,6 +165,7 @@ export function lotFromItem(item: LotItem): Lot {
     ...(item.quiet && { quiet: true }),
     ...(item.subscriptionId !== undefined && { subscriptionId: item.subscriptionId }),
     ...(item.purchasedAt !== undefined && { purchasedAtMs: Date.parse(item.purchasedAt) }),
+    ...(item.topUp && { topUp: true as const }),
     ...(item.upcoming && { upcoming: true as const }),
   };
 }
@@ -179,7 +192,20 @@ export function subscriptionToItem(
             before: toIso(each.beforeMs),
             billedAt: toIso(each.billedAtMs),
             credits: each.credits,
-            ...(each.cancelled !== undefined && { cancelled: each.cancelled }),
+            ...(each.cuts !== undefined && { cuts: { ...each.cuts } }),
+          },
+        ]),
+      ),
+    }),
+    ...(facts.cutLots && {
+      cutLots: Object.fromEntries(
+        Object.entries(facts.cutLots).map(([id, each]) => [
+          id,
+          {
+            grantedAt: toIso(each.grantedAtMs),
+            ...(each.purchasedAtMs !== undefined && { purchasedAt: toIso(each.purchasedAtMs) }),
+            ...(each.topUp && { topUp: true as const }),
+            ref: each.ref,
           },
         ]),
       ),
@@ -210,7 +236,20 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
             beforeMs: Date.parse(each.before),
             billedAtMs: Date.parse(each.billedAt),
             credits: each.credits,
-            ...(each.cancelled !== undefined && { cancelled: each.cancelled }),
+            ...(each.cuts !== undefined && { cuts: { ...each.cuts } }),
+          },
+        ]),
+      ),
+    }),
+    ...(item.cutLots && {
+      cutLots: Object.fromEntries(
+        Object.entries(item.cutLots).map(([id, each]) => [
+          id,
+          {
+            grantedAtMs: Date.parse(each.grantedAt),
+            ...(each.purchasedAt !== undefined && { purchasedAtMs: Date.parse(each.purchasedAt) }),
+            ...(each.topUp && { topUp: true as const }),
+            ref: each.ref,
           },
         ]),
       ),

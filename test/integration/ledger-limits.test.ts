@@ -219,7 +219,7 @@ describe('Limits of one DynamoDB transaction: the end of an annual plan of twelv
   afterAll(async () => table.drop());
 
   /** One subscription of 12 annual prices, 10 credits a month each: 144 monthly lots. */
-  async function twelvePrices(customerId: string) {
+  async function twelvePrices(customerId: string, clockMs = YEAR_START) {
     const lines = Array.from({ length: 12 }, (_, i) => ({
       lineId: `il_${String(i).padStart(2, '0')}`,
       credits: 10,
@@ -227,7 +227,7 @@ describe('Limits of one DynamoDB transaction: the end of an annual plan of twelv
       months: 12,
     }));
     const granted = await grantSubscriptionInvoice(
-      { ...table, clock: () => YEAR_START },
+      { ...table, clock: () => clockMs },
       {
         customerId,
         invoiceId: `in_${customerId}`,
@@ -297,9 +297,47 @@ describe('Limits of one DynamoDB transaction: the end of an annual plan of twelv
     );
     expect(balance.upcoming.reduce((sum, lot) => sum + lot.granted, 0)).toBe(600);
     const facts = (await readCustomer(table, 'cus_down')).facts.subscriptions.sub_cus_down;
-    expect(facts?.downgrades).toBeUndefined();
+    // C16: the downgrade's record keeps what it cut (60 months, cut to nothing), for later plans.
+    const cuts = Object.values(facts?.downgrades?.in_cus_down_down?.cuts ?? {});
+    expect(cuts.length).toBe(60);
+    expect(cuts.reduce((sum, credits) => sum + credits, 0)).toBe(600);
+    expect(Object.keys(facts?.cutLots ?? {}).length).toBe(60);
     expect((await downgrade('cus_down')).status).toBe('already_applied');
     expect(await ledgerOfLots(table, 'cus_down')).toEqual({ sum: 240, releases: 12 });
+  });
+
+  it('C16 C19 C20 that downgrade delivered before the plan, then a top-up billed before it: the cuts move, over several transactions', async () => {
+    // Prepare: the downgrade waits; the plan's 144 months arrive cut, in several transactions.
+    expect((await downgrade('cus_moves')).status).toBe('applied');
+    await twelvePrices('cus_moves', FEBRUARY);
+    const cutOnArrival = await balanceOf(table, 'cus_moves', FEBRUARY);
+    expect(cutOnArrival.upcoming.reduce((sum, lot) => sum + lot.granted, 0)).toBe(600);
+    // Act: a top-up billed on 15 January (December, 600) arrives: in Stripe's order the
+    // downgrade cut it first, the latest month, so the plan's 60 months cut come back.
+    const topUp = await grantSubscriptionInvoice(
+      { ...table, clock: () => FEBRUARY },
+      {
+        customerId: 'cus_moves',
+        invoiceId: 'in_cus_moves_up',
+        subscriptionId: 'sub_cus_moves',
+        invoiceCreatedMs: Date.parse('2026-01-15T00:00:00Z'),
+        billingReason: 'subscription_update',
+        lines: [],
+        proration: {
+          credits: 600,
+          periodStartMs: Date.parse('2026-12-01T00:00:00Z'),
+          periodEndMs: Date.parse('2027-01-01T00:00:00Z'),
+          months: 1,
+        },
+      },
+    );
+    // Assess
+    expect(topUp.status).toBe('applied');
+    const balance = await balanceOf(table, 'cus_moves', FEBRUARY);
+    expect(balance.upcoming.reduce((sum, lot) => sum + lot.granted, 0)).toBe(1200);
+    expect(balance.upcoming.filter((lot) => lot.grantedAt.startsWith('2026-12'))).toHaveLength(12);
+    // January and February were granted with the plan (its clock is February), not released.
+    expect(await ledgerOfLots(table, 'cus_moves')).toEqual({ sum: 240, releases: 0 });
   });
 
   it('C19 C16 two deliveries of that downgrade at once cut it once', async () => {

@@ -17,7 +17,6 @@ import {
   type ProrationLine,
   resolveUpgrade,
   type UpgradeIntent,
-  upgradeConflicts,
   upgradeIntents,
   withPendingProrations,
 } from './delivery-upgrades';
@@ -812,10 +811,12 @@ class Planner {
  * a redemption (lib/stripe/customer-history.ts) and the model reads the same list, except a
  * Checkout pack paid asynchronously (test/support/delivery-first-purchase.ts). A trial's
  * invoices may share a part too: a paid renewal delivered before its $0 start asks Stripe whether it is its
- * subscription's first paid invoice (lib/stripe/subscription-history.ts).
+ * subscription's first paid invoice (lib/stripe/subscription-history.ts). C16 C19: plan changes
+ * (test/support/delivery-upgrades.ts) share parts in every pairing, two prorating invoices of
+ * one subscription too: lib/ plans a subscription's cuts again in Stripe's order on every
+ * delivery (lib/credits/downgrades.ts).
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (upgradeConflicts(a, b)) return true;
   if (reversalConflicts(a, b)) return true;
   return firstPurchaseConflicts(a, b);
 }

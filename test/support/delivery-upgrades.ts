@@ -318,48 +318,6 @@ function checkout(
   return { events, copies: intent.copies };
 }
 
-/**
- * The plan changes' races that lib/ does not settle yet, kept out of shared parts (`twoChanges`; a
- * redemption's are in test/support/delivery-first-purchase.ts).
- */
-export function upgradeConflicts(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (!isUpgradeEvent(a) && !isUpgradeEvent(b)) return false;
-  if (a.customer !== b.customer) return false;
-  return twoChanges(a, b);
-}
-
-/**
- * C16 C19: lib/ settles a downgrade whatever order Stripe delivers it in beside its
- * subscription's end (C7), the plan's invoice whose months it cuts, and a later change's top-up
- * (lib/credits/downgrades.ts), so they share shuffled, concurrent batches. Two invoices of one
- * subscription that both prorate keep to Stripe's order when the later one may be a downgrade
- * that cuts the earlier one's top-up (two billed at the same instant share batches: by C19's
- * tie rule neither cuts the other's top-up, and two downgrades of one instant cut the same
- * window, latest first, in either order):
- * - a downgrade cuts latest first among everything billed before it; delivered between two of
- *   those purchases it cuts the first alone, and the second's on arrival, so other months than
- *   in Stripe's order (the same total when there is enough to cut);
- * - two downgrades in the reverse of Stripe's order cut the same total only while the later
- *   one finds enough after its own change (the earlier one's excess then lands elsewhere).
- * An annual subscription changes quantity only (one price), so a change's amount has the sign
- * of its credits; a renewal's prorations may net a downgrade of a monthly one whatever their
- * amount (its prices grant different credits a cent), and it cuts a top-up billed at once
- * earlier in the period (its prorations start with the period's first change).
- */
-function twoChanges(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (a.kind === 'change' && b.kind === 'change') {
-    if (a.subscriptionId !== b.subscriptionId || a.invoiceId === b.invoiceId) return false;
-    // C19's tie rule: billed at the same instant, neither cuts the other's top-up.
-    if (a.changedAtMs === b.changedAtMs) return false;
-    const later = a.changedAtMs > b.changedAtMs ? a : b;
-    return sumOf(later.prorations.map((line) => line.amount)) <= 0;
-  }
-  const renewal = a.kind === 'invoice' ? a : b.kind === 'invoice' ? b : undefined;
-  const change = a.kind === 'change' ? a : b.kind === 'change' ? b : undefined;
-  if (!renewal || !change || renewal.subscriptionId !== change.subscriptionId) return false;
-  return (renewal.prorations?.length ?? 0) > 0;
-}
-
 const iso = (ms: number) => new Date(ms).toISOString().replace(':00.000Z', 'Z');
 
 function describeProrations(prorations: readonly ProrationLine[]): string {

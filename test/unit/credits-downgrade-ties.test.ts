@@ -1,8 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { topUpIdPrefix } from '../../lib/credits/changes';
-import { arrivalOf, downgrade, withDowngradeFacts } from '../../lib/credits/downgrades';
+import { reconcileCuts, withDowngrade, withDowngradeFacts } from '../../lib/credits/downgrades';
 import type { Lot } from '../../lib/credits/lots';
-import { type CustomerState, emptyState, stateAfter } from '../../lib/credits/state';
+import {
+  type CustomerState,
+  changeOf,
+  EntryType,
+  emptyState,
+  stateAfter,
+} from '../../lib/credits/state';
 import { lot, ms } from '../support/lots';
 
 /**
@@ -14,7 +20,7 @@ import { lot, ms } from '../support/lots';
 
 const SUB = 'sub_1';
 const YEAR_END = '2027-01-01T00:00:00Z';
-const NOW = ms('2026-06-15T00:00:00Z');
+let NOW = ms('2026-06-15T00:00:00Z');
 
 type Invoice = {
   id: string;
@@ -45,33 +51,50 @@ function months(
 }
 
 function deliver(state: CustomerState, invoice: Invoice): CustomerState {
-  const facts = state.facts.subscriptions[SUB] ?? {};
-  const arrival = arrivalOf(facts, invoice.lots, NOW);
-  const arrived = withDowngradeFacts(facts, arrival.part);
   const cut = invoice.downgrade;
-  const down = cut
-    ? downgrade(
-        state,
-        {
-          subscriptionId: SUB,
-          invoiceId: invoice.id,
-          credits: cut.credits,
-          atMs: ms(cut.at),
-          beforeMs: ms(cut.before),
-          billedAtMs: ms(invoice.billedAt),
-          entryId: `grant#${invoice.id}#downgrade`,
-          nowMs: NOW,
-        },
-        arrived,
-      )
-    : undefined;
-  const after = down?.change ? stateAfter(state, down.change) : state;
-  const subscription = down ? withDowngradeFacts(arrived, down.facts) : arrived;
-  return {
-    ...after,
-    lots: [...after.lots, ...arrival.lots],
-    facts: { ...after.facts, subscriptions: { [SUB]: subscription } },
-  };
+  const facts = withDowngrade(state.facts.subscriptions[SUB] ?? {}, {
+    invoiceId: invoice.id,
+    invoiceCreatedMs: ms(invoice.billedAt),
+    ...(cut && {
+      proration: { credits: -cut.credits, periodStartMs: ms(cut.at), periodEndMs: ms(cut.before) },
+    }),
+  });
+  const plan = reconcileCuts(state.lots, {
+    subscriptionId: SUB,
+    facts,
+    arriving: invoice.lots,
+    entryId: `grant#${invoice.id}#downgrade`,
+    nowMs: NOW,
+  });
+  // As grantLots does: a month granted by now is no longer upcoming.
+  const arrivals: Lot[] = plan.arrivals.map(({ upcoming: _upcoming, ...each }) =>
+    each.grantedAtMs > NOW ? { ...each, upcoming: true as const } : each,
+  );
+  const granted = arrivals.filter((each) => !each.upcoming);
+  const change = changeOf(state, {
+    cancelled: plan.cancelled,
+    created: [...plan.created, ...arrivals],
+    drafts: [
+      ...plan.drafts,
+      ...(granted.length > 0
+        ? [
+            {
+              id: `grant#${invoice.id}`,
+              type: EntryType.grant,
+              amount: granted.reduce((sum, each) => sum + each.granted, 0),
+              atMs: NOW,
+              ref: invoice.id,
+              lots: granted.map((each) => ({ lotId: each.id, amount: each.granted })),
+            },
+          ]
+        : []),
+    ],
+    facts: {
+      ...state.facts,
+      subscriptions: { [SUB]: withDowngradeFacts(facts, plan.part(invoice.lots)) },
+    },
+  });
+  return stateAfter(state, change);
 }
 
 /** What is left of each lot, and what still waits, once every invoice is delivered. */
@@ -82,13 +105,15 @@ function outcome(order: readonly Invoice[]) {
     facts: { subscriptions: { [SUB]: {} } },
   };
   const end = order.reduce(deliver, start);
-  const waiting = Object.values(end.facts.subscriptions[SUB]?.downgrades ?? {});
+  const records = Object.values(end.facts.subscriptions[SUB]?.downgrades ?? {});
+  const cut = (each: (typeof records)[number]) =>
+    Object.values(each.cuts ?? {}).reduce((sum, credits) => sum + credits, 0);
   return {
     lots: end.lots
       .filter((each) => each.remaining > 0)
       .map((each) => `${each.id} ${each.remaining}`)
       .sort(),
-    waiting: waiting.reduce((sum, each) => sum + each.credits, 0),
+    waiting: records.reduce((sum, each) => sum + each.credits - cut(each), 0),
   };
 }
 
@@ -102,6 +127,12 @@ function orders<T>(items: readonly T[]): T[][] {
 /** The outcome of every delivery order, which must all be one. */
 function everyOrder(invoices: readonly Invoice[]) {
   const outcomes = orders(invoices).map((order) => JSON.stringify(outcome(order)));
+  if (new Set(outcomes).size !== 1)
+    console.log(
+      orders(invoices)
+        .map((order, i) => `${order.map((each) => each.id)} ${outcomes[i]}`)
+        .join('\n'),
+    );
   expect(new Set(outcomes).size).toBe(1);
   return outcome(invoices);
 }
@@ -114,7 +145,10 @@ const plan: Invoice = {
   lots: months('in_plan#il_1', '2026-07-01T00:00:00Z', 6, 100, '2026-01-01T00:00:00Z'),
 };
 
-describe('Function: downgrade, arrivalOf at the same instant (C16, C19)', () => {
+describe('Function: reconcileCuts at the same instant (C16, C19)', () => {
+  beforeEach(() => {
+    NOW = ms('2026-06-15T00:00:00Z');
+  });
   it('C16 C19 a downgrade billed with an upgrade cuts the plan alone, in every order', () => {
     // Prepare: a top-up and a downgrade of 150, both billed on 15 June.
     const upgrade: Invoice = {
@@ -203,6 +237,79 @@ describe('Function: downgrade, arrivalOf at the same instant (C16, C19)', () => 
       'in_top#proration 40',
       ...Array.from({ length: 6 }, (_, k) => `in_up#proration${k === 0 ? '' : `#${k}`} 20`),
     ]);
+    expect(waiting).toBe(0);
+  });
+});
+
+describe('Function: reconcileCuts, two prorating invoices in Stripe order (C16, C19)', () => {
+  const YEAR = '2027-01-01T00:00:00Z';
+  const atOnce = (id: string, at: string, credits: number): Invoice => ({
+    id,
+    billedAt: at,
+    lots: [],
+    downgrade: { credits, at, before: YEAR },
+  });
+
+  it('C16 C19 a downgrade delivered between the two purchases it cuts cuts latest first among both, in every order', () => {
+    NOW = ms('2026-06-16T00:00:00Z');
+    // Prepare: the plan (July to December, 100 each); a top-up billed on 1 June (30 a month,
+    // July to December); a downgrade on 15 June of 250.
+    const topUp: Invoice = {
+      id: 'in_up',
+      billedAt: '2026-06-01T00:00:00Z',
+      lots: months(topUpIdPrefix('in_up'), '2026-07-01T00:00:00Z', 6, 30, '2026-06-01T00:00:00Z'),
+    };
+    // Act
+    const { lots, waiting } = everyOrder([plan, topUp, atOnce('in_down', CHANGE, 250)]);
+    // Assess: December (130) and November (130) but 10, latest first among both purchases.
+    expect(lots).toEqual([
+      'in_plan#il_1 100',
+      'in_plan#il_1#1 100',
+      'in_plan#il_1#2 100',
+      'in_plan#il_1#3 100',
+      'in_plan#il_1#4 10',
+      ...[0, 1, 2, 3].map((k) => `in_up#proration${k === 0 ? '' : `#${k}`} 30`),
+    ]);
+    expect(waiting).toBe(0);
+  });
+
+  it('C16 C19 two downgrades of one period cut the months of Stripe order in every order', () => {
+    NOW = ms('2026-09-02T00:00:00Z');
+    // Prepare: on 15 June a downgrade of 550, on 1 September one of 300: in Stripe's order the
+    // first takes December to August and 50 of July (granted by then); the second finds
+    // nothing left after its change.
+    const first = atOnce('in_d1', CHANGE, 550);
+    const second = atOnce('in_d2', '2026-09-01T00:00:00Z', 300);
+    // Act
+    const { lots, waiting } = everyOrder([plan, first, second]);
+    // Assess
+    expect(lots).toEqual(['in_plan#il_1 50']);
+    expect(waiting).toBe(300);
+  });
+
+  it('C16 C19 a renewal billing a downgrade cuts the latest top-up billed at once in its period, in every order', () => {
+    NOW = ms('2026-07-02T00:00:00Z');
+    // Prepare: a monthly plan; top-ups billed at once on 15 and 20 June (100 each, granted
+    // then); the renewal of 1 July bills a downgrade of 150 whose prorations start on 10 June.
+    const topUp = (id: string, at: string): Invoice => ({
+      id,
+      billedAt: at,
+      lots: months(topUpIdPrefix(id), at, 1, 100, at),
+    });
+    const renewal: Invoice = {
+      id: 'in_renewal',
+      billedAt: '2026-07-01T00:00:00Z',
+      lots: months('in_renewal#il_1', '2026-07-01T00:00:00Z', 1, 100, '2026-07-01T00:00:00Z'),
+      downgrade: { credits: 150, at: '2026-06-10T00:00:00Z', before: '2026-07-01T00:00:00Z' },
+    };
+    // Act
+    const { lots, waiting } = everyOrder([
+      topUp('in_a', '2026-06-15T00:00:00Z'),
+      topUp('in_b', '2026-06-20T00:00:00Z'),
+      renewal,
+    ]);
+    // Assess: the later top-up gone, the earlier halved; the renewal's own month whole.
+    expect(lots).toEqual(['in_a#proration 50', 'in_renewal#il_1 100']);
     expect(waiting).toBe(0);
   });
 });

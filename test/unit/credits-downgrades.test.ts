@@ -1,10 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { cancelUpcoming } from '../../lib/credits/changes';
-import { arrivalOf, cutOnArrival, downgrade } from '../../lib/credits/downgrades';
+import {
+  arrivalsAfterEnd,
+  reconcileCuts,
+  withDowngrade,
+  withDowngradeFacts,
+} from '../../lib/credits/downgrades';
 import { endSubscription } from '../../lib/credits/forfeits';
 import type { Lot } from '../../lib/credits/lots';
-import { type CustomerState, emptyState, stateAfter } from '../../lib/credits/state';
-import { lot, ms } from '../support/lots';
+import {
+  type CustomerState,
+  emptyState,
+  type SubscriptionFacts,
+  stateAfter,
+} from '../../lib/credits/state';
+import { downgradeOn, lot, ms } from '../support/lots';
 
 /** C19 in any delivery order (C16): lib/credits/downgrades.ts as pure functions. */
 
@@ -23,7 +32,7 @@ function month(id: string, grantedAt: string, credits: number, purchasedAt?: str
 }
 
 function stateWith(
-  lots: Lot[],
+  lots: readonly Lot[],
   subscription: CustomerState['facts']['subscriptions'][string] = {},
 ) {
   return {
@@ -45,7 +54,24 @@ const request = (invoiceId: string, credits: number, atMs = CHANGE) => ({
   nowMs: CHANGE,
 });
 
-describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () => {
+/** The subscription's facts with a downgrade of `credits` on CHANGE recorded. */
+function recorded(facts: SubscriptionFacts, invoiceId: string, credits: number) {
+  return withDowngrade(facts, {
+    invoiceId,
+    invoiceCreatedMs: CHANGE,
+    proration: { credits: -credits, periodStartMs: CHANGE, periodEndMs: YEAR_END },
+  });
+}
+
+const plan = (facts: SubscriptionFacts, arriving: Lot[]) => ({
+  subscriptionId: SUB,
+  facts,
+  arriving,
+  entryId: 'grant#in#downgrade',
+  nowMs: CHANGE,
+});
+
+describe('Function: reconcileCuts (C7, C16, C19)', () => {
   it('C16 C19 a downgrade cuts what was billed by then, and old lots without a billing time as before', () => {
     // Prepare: the plan's November (billed in January), a later top-up's (billed in August),
     // and a lot stored before lots recorded when they were billed.
@@ -55,10 +81,10 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
       month('old', '2026-10-01T00:00:00Z', 100),
     ]);
     // Act
-    const { cancelled, change } = cancelUpcoming(state, { ...request('in_down', 150) });
+    const { cancelled, cuts } = downgradeOn(state, { ...request('in_down', 150) });
     // Assess: latest first among those billed by the downgrade; the later top-up is left alone.
     expect(cancelled).toBe(150);
-    expect(change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([
+    expect(cuts).toEqual([
       ['plan', 100],
       ['old', 50],
     ]);
@@ -71,11 +97,11 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
     const state = stateWith([topUp]);
     const renewal = { ...request('in_renewal', 60), beforeMs: ms('2026-07-01T00:00:00Z') };
     // Act
-    const billedAtRenewal = cancelUpcoming(state, {
+    const billedAtRenewal = downgradeOn(state, {
       ...renewal,
       billedAtMs: ms('2026-07-01T00:00:00Z'),
     });
-    const billedAtChange = cancelUpcoming(state, renewal);
+    const billedAtChange = downgradeOn(state, renewal);
     // Assess: billed after the top-up, the downgrade cuts it; billed before, it does not.
     expect(billedAtRenewal.cancelled).toBe(60);
     expect(billedAtChange.cancelled).toBe(0);
@@ -83,22 +109,42 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
 
   it('C16 C19 what a downgrade could not cancel waits and is cut from the lots that arrive later, latest first', () => {
     // Prepare: nothing of the subscription delivered yet.
-    const first = downgrade(stateWith([]), request('in_down', 150), {});
-    expect(first.cancelled).toBe(0);
-    expect(first.facts.downgrades).toEqual({
-      in_down: { atMs: CHANGE, beforeMs: YEAR_END, billedAtMs: CHANGE, credits: 150 },
-    });
+    const facts = recorded({}, 'in_down', 150);
+    const first = reconcileCuts([], plan(facts, []));
+    expect(first.cancelled).toEqual([]);
+    expect(first.cutsOf('in_down')).toBe(0);
     // Act: the annual invoice, billed in January, arrives.
     const planned = ['07', '08', '09'].map((m) =>
       month(`m${m}`, `2026-${m}-01T00:00:00Z`, 100, '2026-01-01T00:00:00Z'),
     );
-    const arrived = cutOnArrival({ downgrades: first.facts.downgrades }, planned, CHANGE);
-    // Assess: September gone, August halved; nothing left to wait for.
-    expect(arrived.lots.map((each) => [each.id, each.remaining, each.granted])).toEqual([
+    const arrived = reconcileCuts([], plan(facts, planned));
+    // Assess: September gone, August halved; the record says so.
+    expect(arrived.arrivals.map((each) => [each.id, each.remaining, each.granted])).toEqual([
       ['m07', 100, 100],
       ['m08', 50, 50],
     ]);
-    expect(arrived.downgrades).toEqual({});
+    expect(arrived.part(planned).downgrades?.in_down?.cuts).toEqual({ m08: 50, m09: 100 });
+    expect(Object.keys(arrived.part(planned).cutLots ?? {})).toEqual(['m09']);
+  });
+
+  it('C16 C19 a cut that Stripe order puts on a purchase delivered later moves there, giving back the month it took', () => {
+    // Prepare: the plan's months (billed in January) cut by 150 latest first: September gone.
+    const planMonths = ['07', '08', '09'].map((m) =>
+      month(`m${m}`, `2026-${m}-01T00:00:00Z`, 100, '2026-01-01T00:00:00Z'),
+    );
+    const facts = recorded({}, 'in_down', 150);
+    const first = reconcileCuts([], plan(facts, planMonths));
+    const stored = stateWith(first.arrivals, withDowngradeFacts(facts, first.part(planMonths)));
+    // Act: a top-up billed in March (September, 200) arrives after the downgrade.
+    const topUp = {
+      ...month('up', '2026-09-15T00:00:00Z', 200, '2026-03-01T00:00:00Z'),
+      topUp: true as const,
+    };
+    const after = reconcileCuts(stored.lots, plan(stored.facts.subscriptions[SUB] ?? {}, [topUp]));
+    // Assess: the top-up is the latest: it takes the cut; August and September come back whole.
+    expect(after.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([['m08', -50]]);
+    expect(after.created.map((each) => [each.id, each.remaining])).toEqual([['m09', 100]]);
+    expect(after.arrivals.map((each) => [each.id, each.remaining])).toEqual([['up', 50]]);
   });
 
   it('C7 C16 C19 a downgrade after the end counts what the end cancelled first, and two never count it twice', () => {
@@ -116,14 +162,13 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
     const facts = ended.facts.subscriptions[SUB] ?? {};
     expect(facts.endCuts?.reduce((sum, cut) => sum + cut.credits, 0)).toBe(300);
     // Act: a downgrade of 250 is covered by the end; a second of 100 cuts 50 of July.
-    const one = downgrade(ended, request('in_one', 250), facts);
-    const two = downgrade(ended, request('in_two', 100), { ...facts, ...one.facts });
+    const both = recorded(recorded(facts, 'in_one', 250), 'in_two', 100);
+    const one = reconcileCuts(ended.lots, plan(recorded(facts, 'in_one', 250), []));
+    const two = reconcileCuts(ended.lots, plan(both, []));
     // Assess
-    expect(one.cancelled).toBe(0);
-    expect(one.change).toBeUndefined();
-    expect(two.cancelled).toBe(50);
-    expect(two.change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([['m07', 50]]);
-    expect(two.facts.endCuts).toEqual([]);
+    expect(one.cancelled).toEqual([]);
+    expect(two.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([['m07', 50]]);
+    expect(two.cutsOf('in_two')).toBe(50);
   });
 
   it('C7 C8 C16 C19 an invoice delivered after the end keeps what it would have granted after it for late downgrades', () => {
@@ -132,18 +177,17 @@ describe('Function: cancelUpcoming, downgrade, cutOnArrival (C7, C16, C19)', () 
       month(`m${m}`, `2026-${m}-01T00:00:00Z`, 100, '2026-01-01T00:00:00Z'),
     );
     // Act
-    const arrived = arrivalOf({ endedAtMs: ms('2026-07-15T00:00:00Z') }, planned, CHANGE);
-    // Assess: July is created; August and September are the end's cuts.
-    expect(arrived.lots.map((each) => each.id)).toEqual(['m07']);
-    expect(arrived.part.endCuts?.map((cut) => cut.credits)).toEqual([100, 100]);
+    const after = arrivalsAfterEnd({ endedAtMs: ms('2026-07-15T00:00:00Z') }, planned, CHANGE);
+    // Assess: August and September are the end's cuts.
+    expect(after.endCuts?.map((cut) => cut.credits)).toEqual([100, 100]);
   });
 
   it('C19 a downgrade whose period ended a lot lifetime ago is no longer kept', () => {
-    const pending = {
-      downgrades: { in_old: { atMs: CHANGE, beforeMs: YEAR_END, billedAtMs: CHANGE, credits: 10 } },
-    };
+    const facts = recorded({}, 'in_old', 10);
     const later = ms('2027-04-01T00:00:00Z');
-    expect(cutOnArrival(pending, [], later).downgrades).toEqual({});
-    expect(cutOnArrival(pending, [], CHANGE).downgrades).toEqual(pending.downgrades);
+    expect(reconcileCuts([], { ...plan(facts, []), nowMs: later }).part([]).downgrades).toEqual({});
+    expect(Object.keys(reconcileCuts([], plan(facts, [])).part([]).downgrades ?? {})).toEqual([
+      'in_old',
+    ]);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  cancelUpcoming,
   expire,
   expireSettled,
   grantLots,
@@ -30,7 +29,7 @@ import {
   stateAfter,
 } from '../../lib/credits/state';
 import { calendarMonthsBetween } from '../../lib/credits/time';
-import { lot, ms } from '../support/lots';
+import { downgradeOn, lot, ms } from '../support/lots';
 
 function stateWith(lots: Lot[], subscriptions: CustomerState['facts']['subscriptions'] = {}) {
   return { ...emptyState('cus_1'), version: 7, lotsVersion: 3, lots, facts: { subscriptions } };
@@ -463,7 +462,7 @@ describe('Function: endSubscription and reconcileForfeits', () => {
   });
 });
 
-describe('Function: monthlyLots, releaseDue, cancelUpcoming (C19, C20)', () => {
+describe('Function: monthlyLots, releaseDue, reconcileCuts (C19, C20)', () => {
   it('C20 splits a period into monthly lots of equal size, any remainder in the first', () => {
     // Act
     const lots = monthlyLots({
@@ -558,21 +557,20 @@ describe('Function: monthlyLots, releaseDue, cancelUpcoming (C19, C20)', () => {
     const state = stateWith([{ ...granted, subscriptionId: 'sub_1' }, ...upcoming]);
 
     // Act
-    const { cancelled, change } = cancelUpcoming(state, {
+    const { cancelled, cuts, drafts } = downgradeOn(state, {
       subscriptionId: 'sub_1',
       credits: 150,
       atMs: ms('2026-01-15T00:00:00Z'),
       beforeMs: ms('2027-01-01T00:00:00Z'),
-      entryId: 'grant#in_down#downgrade',
     });
 
     // Assess
     expect(cancelled).toBe(150);
-    expect(change?.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([
+    expect(cuts).toEqual([
       ['m2', 100],
       ['m1', 50],
     ]);
-    expect(change?.entries).toEqual([]);
+    expect(drafts).toEqual([]);
   });
 
   it('C16 C19 a downgrade leaves the lots of the next period alone, even delivered after them', () => {
@@ -581,17 +579,16 @@ describe('Function: monthlyLots, releaseDue, cancelUpcoming (C19, C20)', () => {
     const state = stateWith([renewal]);
 
     // Act
-    const { cancelled, change } = cancelUpcoming(state, {
+    const { cancelled, cuts } = downgradeOn(state, {
       subscriptionId: 'sub_1',
       credits: 80,
       atMs: ms('2026-01-15T00:00:00Z'),
       beforeMs: ms('2026-02-01T00:00:00Z'),
-      entryId: 'grant#in_down#downgrade',
     });
 
     // Assess
     expect(cancelled).toBe(0);
-    expect(change).toBeUndefined();
+    expect(cuts).toEqual([]);
   });
 });
 
