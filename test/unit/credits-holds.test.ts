@@ -178,12 +178,12 @@ describe('Rules: lapse by time alone (C25)', () => {
     // Act
     const first = givingBackLapses(state, later);
 
-    // Assess: a batch of 8 (6 items each, at most 50), and the rest left for the next decision.
+    // Assess: a batch of 7 (7 items each, at most 50), and the rest left for the next decision.
     if (first.kind !== 'batch') throw new Error('expected a batch');
-    expect(first.change.holds?.ended).toHaveLength(8);
+    expect(first.change.holds?.ended).toHaveLength(7);
     const after = stateAfter(state, first.change);
     expect(spendableAt(after, later)).toBe(100);
-    expect(after.holds).toHaveLength(22);
+    expect(after.holds).toHaveLength(23);
   });
 });
 
