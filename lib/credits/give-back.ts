@@ -20,7 +20,8 @@ import {
  * credits back to a lot and a spend taking them again is one take, or nothing). DynamoDB allows
  * one operation per item in a transaction, and each operation keeps the condition its kind
  * needs: a drain the exact credit read, a take "more than it takes", a return "still there, not
- * forfeited, not above what it granted", a re-created lot its absence.
+ * forfeited, not above what it granted", a re-created lot its absence, a lot marked forfeited
+ * its exact credit, credits joining a forfeit record "still that end's record".
  */
 export type Plan = {
   readonly read: CustomerState;
@@ -126,9 +127,12 @@ type Fate = 'back' | 'expired' | { readonly forfeitedBy: string };
 
 /**
  * C26: gives `parts` back to the lots they came from at `atMs`. A lot expired by then keeps
- * nothing (C6); a lot that a subscription's end took (C7) neither. Those credits are gone, and
- * an expiry or forfeit entry after the caller's own entry says so. A lot that was drained (and
- * so deleted) since is re-created as it was, holding what comes back.
+ * nothing (C6). Credits coming back to a lot that a subscription's end took (C7) are gone from
+ * the balance too, but kept in that lot's forfeit record (keptByForfeit): should a grant
+ * delivered later show the forfeit wrong (C8), undoing it gives them back, as the release would
+ * have had Stripe delivered that grant first (C16). Gone credits are said by an expiry or
+ * forfeit entry after the caller's own entry. A lot that was drained (and so deleted) since is
+ * re-created as it was, holding what comes back.
  */
 export function giveBack(
   plan: Plan,
@@ -139,13 +143,19 @@ export function giveBack(
   let working = plan.working;
   const expired: LotPart[] = [];
   const forfeited = new Map<string, LotPart[]>();
+  const marks: EntryDraft[] = [];
   for (const part of parts) {
     const fate = fateOf(working, part, atMs);
     if (fate === 'back') working = returnedTo(working, part);
     else if (fate === 'expired') expired.push(part);
-    else forfeited.set(fate.forfeitedBy, [...(forfeited.get(fate.forfeitedBy) ?? []), part]);
+    else {
+      const marking = unmarkedForfeit(working, part.lot.id, fate.forfeitedBy, cause.id);
+      if (marking) marks.push(marking);
+      working = keptByForfeit(working, part, fate.forfeitedBy);
+      forfeited.set(fate.forfeitedBy, [...(forfeited.get(fate.forfeitedBy) ?? []), part]);
+    }
   }
-  const gone: EntryDraft[] = [];
+  const gone: EntryDraft[] = [...marks];
   if (expired.length > 0) {
     const reason = 'their lot had expired when they came back (C6)';
     gone.push(
@@ -166,7 +176,8 @@ export function giveBack(
       ),
     );
   }
-  const goneCredits = gone.reduce((sum, each) => sum - each.amount, 0);
+  const goneCredits =
+    creditsOf(expired) + [...forfeited.values()].reduce((sum, lost) => sum + creditsOf(lost), 0);
   return {
     plan: withDrafts({ ...plan, working }, ...gone),
     back: creditsOf(parts) - goneCredits,
@@ -181,6 +192,52 @@ function fateOf(working: CustomerState, part: LotPart, atMs: number): Fate {
   // The rules' own reading of C7/C8 (effectiveLots) on the lot as it would be with the credit.
   const [probe] = effectiveLots({ ...working, lots: [{ ...revived(part), remaining: 1 }] }, atMs);
   return probe?.forfeit ? { forfeitedBy: probe.forfeit.by } : 'back';
+}
+
+/**
+ * C7: a lot an end takes whose forfeit is not written yet (effectiveLots) still holds its own
+ * credit; it is marked forfeited with the credits coming back (keptByForfeit), so its own
+ * credit leaves the book here, with the forfeit entry reconcileForfeits would have written,
+ * dated at the end.
+ */
+function unmarkedForfeit(
+  working: CustomerState,
+  lotId: string,
+  by: string,
+  causeId: string,
+): EntryDraft | undefined {
+  const stored = working.lots.find((lot) => lot.id === lotId);
+  if (!stored || stored.forfeit || stored.remaining <= 0) return undefined;
+  return {
+    id: `${causeId}#forfeit#${by}#${lotId}`,
+    type: EntryType.forfeit,
+    amount: -stored.remaining,
+    atMs: working.facts.subscriptions[by]?.endedAtMs ?? stored.grantedAtMs,
+    ref: by,
+    reason: 'taken by the end of the last active subscription (C7)',
+    lots: [{ lotId, amount: -stored.remaining }],
+  };
+}
+
+/**
+ * C7 C8: credits coming back to a lot an end took join its forfeit record (`credits` grows;
+ * `remaining` stays 0), so that undoing that forfeit gives them back too. A lot drained since is
+ * re-created as such a record; one not marked yet is marked, holding its own credit and these.
+ */
+function keptByForfeit(working: CustomerState, part: LotPart, by: string): CustomerState {
+  const stored = working.lots.find((lot) => lot.id === part.lot.id);
+  if (!stored) {
+    const record: Lot = { ...revived(part), remaining: 0, forfeit: { by, credits: part.amount } };
+    return { ...working, lots: [...working.lots, record] };
+  }
+  const forfeit = {
+    by: stored.forfeit?.by ?? by,
+    credits: (stored.forfeit?.credits ?? stored.remaining) + part.amount,
+  };
+  const lots = working.lots.map((lot) =>
+    lot.id === part.lot.id ? { ...lot, remaining: 0, forfeit } : lot,
+  );
+  return { ...working, lots };
 }
 
 function returnedTo(working: CustomerState, part: LotPart): CustomerState {
@@ -210,10 +267,16 @@ export function finish(plan: Plan): StateChange {
   const after = new Map(working.lots.map((lot) => [lot.id, lot]));
   const taken: LotTake[] = [];
   const returned: LotReturn[] = [];
+  const forfeited: { lot: Lot; by: string; credits: number }[] = [];
+  const kept: LotReturn[] = [];
   for (const lot of read.lots) {
     const now = after.get(lot.id);
     if (!now) taken.push({ lot, amount: lot.remaining, drains: true });
-    else if (now.remaining < lot.remaining) {
+    else if (now.forfeit && !lot.forfeit) {
+      forfeited.push({ lot, by: now.forfeit.by, credits: now.forfeit.credits });
+    } else if (now.forfeit && lot.forfeit && now.forfeit.credits > lot.forfeit.credits) {
+      kept.push({ lot, amount: now.forfeit.credits - lot.forfeit.credits });
+    } else if (now.remaining < lot.remaining) {
       taken.push({ lot, amount: lot.remaining - now.remaining, drains: false });
     } else if (now.remaining > lot.remaining) {
       returned.push({ lot, amount: now.remaining - lot.remaining });
@@ -232,13 +295,13 @@ export function finish(plan: Plan): StateChange {
     customerId: read.customerId,
     created: working.lots.filter((lot) => !before.has(lot.id)),
     taken,
-    forfeited: [],
+    forfeited,
     unforfeited: [],
     // C20: a spend that takes from an upcoming lot come due records its grant first (spend).
     released: read.lots.filter((lot) => lot.upcoming && !after.get(lot.id)?.upcoming),
     cancelled: [],
     reclaimed: [],
     entries,
-    holds: { returned, placed: plan.placed, ended: plan.ended, restores: plan.restores },
+    holds: { returned, kept, placed: plan.placed, ended: plan.ended, restores: plan.restores },
   };
 }

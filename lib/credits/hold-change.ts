@@ -44,22 +44,45 @@ export type RestoreCount = {
 /** The parts of a StateChange that holds and give-backs add (lib/store/hold-items.ts writes them). */
 export type HoldChange = {
   readonly returned: readonly LotReturn[];
+  /**
+   * Credits given back to a lot whose forfeit record was read (C7): they join that record, so
+   * that undoing the forfeit (C8) gives them back with the rest.
+   */
+  readonly kept: readonly LotReturn[];
   readonly placed: readonly Hold[];
   readonly ended: readonly HoldEnd[];
   readonly restores: readonly RestoreCount[];
 };
 
-export const noHoldChange: HoldChange = { returned: [], placed: [], ended: [], restores: [] };
+export const noHoldChange: HoldChange = {
+  returned: [],
+  kept: [],
+  placed: [],
+  ended: [],
+  restores: [],
+};
 
-/** The lots after credits were given back to some of them. */
+/** The lots after credits were given back to some of them (or to their forfeit records). */
 export function lotsWithReturns(lots: readonly Lot[], change: HoldChange | undefined): Lot[] {
-  if (!change || change.returned.length === 0) return [...lots];
-  const back = new Map<string, number>();
-  for (const { lot, amount } of change.returned) back.set(lot.id, (back.get(lot.id) ?? 0) + amount);
+  if (!change || (change.returned.length === 0 && change.kept.length === 0)) return [...lots];
+  const back = sumsByLot(change.returned);
+  const kept = sumsByLot(change.kept);
   return lots.map((lot) => {
     const amount = back.get(lot.id);
-    return amount === undefined ? lot : { ...lot, remaining: lot.remaining + amount };
+    const withBack = amount === undefined ? lot : { ...lot, remaining: lot.remaining + amount };
+    const keeps = kept.get(lot.id);
+    if (keeps === undefined || !withBack.forfeit) return withBack;
+    return {
+      ...withBack,
+      forfeit: { ...withBack.forfeit, credits: withBack.forfeit.credits + keeps },
+    };
   });
+}
+
+function sumsByLot(returns: readonly LotReturn[]): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const { lot, amount } of returns) sums.set(lot.id, (sums.get(lot.id) ?? 0) + amount);
+  return sums;
 }
 
 /** The holds after a change: those it ended gone, those it placed added. */
@@ -80,6 +103,7 @@ export function mergeHoldChanges(
   if (!first || !second) return first ?? second;
   return {
     returned: [...first.returned, ...second.returned],
+    kept: [...first.kept, ...second.kept],
     placed: [...first.placed, ...second.placed],
     ended: [...first.ended, ...second.ended],
     restores: [...first.restores, ...second.restores],

@@ -135,8 +135,9 @@ function lapse(plan: Plan, hold: Hold, recordsLapse: boolean): Given {
 export type LapseBatch = { readonly kind: 'batch'; readonly change: StateChange };
 
 function lapseItems(hold: Hold): number {
-  // The hold, its fact, one item per lot, its release entry and up to two entries of gone credit.
-  return 5 + hold.parts.length;
+  // The hold, its fact, one item per lot, its release entry and up to two entries of gone credit;
+  // and per lot the forfeit entry of its own credit, should an end take it unmarked (give-back.ts).
+  return 5 + 2 * hold.parts.length;
 }
 
 function fitting(holds: readonly Hold[]): Hold[] {

@@ -156,7 +156,9 @@ export type LotCancel = { readonly lot: Lot; readonly amount: number };
  * command's fact), each part conditioned on what the decision read:
  * - `created`: new lot items (absent before); an upcoming one with its due marker (C20);
  * - `taken`: credits taken from lots, a drained lot deleted (its credit exactly as read);
- * - `forfeited`: lots whose credit an end takes (exactly as read), kept as records;
+ * - `forfeited`: lots whose credit an end takes (exactly as read), kept as records; a record
+ *   keeps `credits` when given (credits given back to the lot as it is taken, C26), else the
+ *   lot's remaining credit;
  * - `unforfeited`: such records given back their credit (C8: the forfeit was wrong);
  * - `released`: upcoming lots whose grant time has come, entering the ledger (C20);
  * - `cancelled`: credits removed from lots never granted (C7, C19), a lot with none left gone;
@@ -169,7 +171,11 @@ export type StateChange = {
   readonly customerId: string;
   readonly created: readonly Lot[];
   readonly taken: readonly LotTake[];
-  readonly forfeited: readonly { readonly lot: Lot; readonly by: string }[];
+  readonly forfeited: readonly {
+    readonly lot: Lot;
+    readonly by: string;
+    readonly credits?: number;
+  }[];
   readonly unforfeited: readonly Lot[];
   readonly released: readonly Lot[];
   readonly cancelled: readonly LotCancel[];
@@ -264,11 +270,11 @@ export function lotsAfter(state: CustomerState, change: StateChange): Lot[] {
       take.drains ? undefined : { ...lot, remaining: lot.remaining - take.amount },
     );
   }
-  for (const { lot: forfeited, by } of change.forfeited) {
+  for (const { lot: forfeited, by, credits } of change.forfeited) {
     update(forfeited.id, (lot) => ({
       ...lot,
       remaining: 0,
-      forfeit: { by, credits: lot.remaining },
+      forfeit: { by, credits: credits ?? lot.remaining },
     }));
   }
   for (const restored of change.unforfeited) {

@@ -137,6 +137,7 @@ export function holdItems(deps: StoreDeps, change: StateChange): TransactItem[] 
   const customerId = change.customerId;
   return [
     ...holds.returned.map((back) => returnItem(deps, customerId, back)),
+    ...holds.kept.map((back) => keptItem(deps, customerId, back)),
     ...holds.placed.map(
       (hold): TransactItem => ({
         Put: {
@@ -176,6 +177,30 @@ function returnItem(deps: StoreDeps, customerId: string, back: LotReturn): Trans
       ConditionExpression:
         'attribute_exists(pk) AND attribute_not_exists(forfeit) AND remaining <= :cap',
       ExpressionAttributeValues: { ':back': back.amount, ':cap': back.lot.granted - back.amount },
+    },
+  };
+}
+
+/**
+ * C7 C8 C26: credits given back to a lot an end took join its forfeit record, so that undoing
+ * the forfeit gives them back too. The record must still be that end's (an unforfeit since
+ * gave the lot its credit back: the give-back is decided again, and then comes back to the
+ * lot), and not come to more than the lot granted (C14). The unforfeit checks the record's
+ * credits as it read them (transact.ts), so one of the two always sees the other.
+ */
+function keptItem(deps: StoreDeps, customerId: string, back: LotReturn): TransactItem {
+  return {
+    Update: {
+      TableName: deps.tableName,
+      Key: lotKey(customerId, back.lot),
+      UpdateExpression: 'SET forfeit.#credits = forfeit.#credits + :back',
+      ConditionExpression: 'forfeit.#by = :by AND forfeit.#credits <= :cap',
+      ExpressionAttributeNames: { '#by': 'by', '#credits': 'credits' },
+      ExpressionAttributeValues: {
+        ':back': back.amount,
+        ':by': back.lot.forfeit?.by,
+        ':cap': back.lot.granted - back.amount,
+      },
     },
   };
 }

@@ -65,7 +65,7 @@ export function changeItems(
         : takeItem(table, customerId, take),
     );
   }
-  for (const { lot, by } of change.forfeited) {
+  for (const { lot, by, credits } of change.forfeited) {
     const condition = remainingIs(lot.remaining);
     items.push({
       Update: {
@@ -76,7 +76,7 @@ export function changeItems(
         ExpressionAttributeValues: {
           ...condition.ExpressionAttributeValues,
           ':zero': 0,
-          ':forfeit': { by, credits: lot.remaining },
+          ':forfeit': { by, credits: credits ?? lot.remaining },
         },
       },
     });
@@ -87,9 +87,10 @@ export function changeItems(
         TableName: table,
         Key: lotKey(customerId, lot),
         UpdateExpression: 'SET remaining = :credits REMOVE forfeit',
-        // Still the record of that end's forfeit: nobody gave it back meanwhile.
-        ConditionExpression: 'forfeit.#by = :by',
-        ExpressionAttributeNames: { '#by': 'by' },
+        // Still the record of that end's forfeit as read: nobody gave it back meanwhile, and no
+        // credits given back to the lot joined it since (hold-items.ts), which would be lost.
+        ConditionExpression: 'forfeit.#by = :by AND forfeit.#credits = :credits',
+        ExpressionAttributeNames: { '#by': 'by', '#credits': 'credits' },
         ExpressionAttributeValues: {
           ':credits': lot.forfeit?.credits ?? 0,
           ':by': lot.forfeit?.by,

@@ -35,6 +35,27 @@ const SEED = propertySeed('PROPERTY_SEED');
 /** A run takes well under a second against DynamoDB Local; leave room on a busy machine. */
 const TIMEOUT_MS = 60_000 + RUNS * 1_000;
 
+/**
+ * Histories run before the generated ones, since generation seldom lines them up. C7 C8 C16
+ * C26: a hold (part of a lot, or all of it) released after the end of the customer's only
+ * subscription, and then a grant of another subscription whose period started before that end:
+ * the forfeit is undone, and the released credits come back with it.
+ */
+const releasedIntoForfeit = (share: 0.5 | 1): Op[] => [
+  { kind: 'grant', customer: 0, subscription: 0, credits: [50], startHoursAgo: 0 },
+  { kind: 'advance', hours: 24 },
+  { kind: 'reserve', customer: 0, share, ttlSeconds: 7200 },
+  { kind: 'end', customer: 0, subscription: 0, endedHoursAgo: 0 },
+  { kind: 'release', of: 0 },
+  { kind: 'grant', customer: 0, subscription: 1, credits: [10], startHoursAgo: 1 },
+];
+const EXAMPLES: [{ startMs: number; customers: number; ops: Op[] }][] = [
+  0.5 as const,
+  1 as const,
+].map((share) => [
+  { startMs: Date.parse('2026-01-01T00:00:00Z'), customers: 1, ops: releasedIntoForfeit(share) },
+]);
+
 /** Everything in the ledger, oldest first. */
 async function wholeLedger(deps: StoreDeps, customerId: string): Promise<LedgerEntryView[]> {
   const entries: LedgerEntryView[] = [];
@@ -283,7 +304,7 @@ describe('Property: the ledger on DynamoDB Local behaves like the reference mode
             );
           }
         }),
-        { numRuns: RUNS, ...(SEED !== undefined && { seed: SEED }) },
+        { numRuns: RUNS, examples: EXAMPLES, ...(SEED !== undefined && { seed: SEED }) },
       );
     },
     TIMEOUT_MS,

@@ -21,7 +21,10 @@ import {
  *   the expiry job later finds, so the model must do it at the same moments.
  * - Credits come back to the lot they came from at the moment they come back (a lapse: the
  *   hold's expiry), unless the lot had expired by then (C6) or a subscription's end covers it
- *   (C7: granted at or before the end, alive at the end): then they are gone (C26).
+ *   (C7: granted at or before the end, alive at the end): then they are gone (C26). Those an
+ *   end covers are gone with what that end took from the lot: should a grant arriving later
+ *   show that another subscription was active at the end (C8), they come back with it, as they
+ *   would have had that grant arrived first (C16).
  * - A restore gives back what a consumption took last first, never more than it took.
  */
 const HOLD_LAPSED = { ok: false, error: 'hold_lapsed' };
@@ -238,13 +241,34 @@ export class HoldsModel extends CreditsModel {
   ): { back: number; gone: number } {
     let back = 0;
     for (const part of parts) {
-      if (!this.comesBack(customer, part.lot, atMs)) continue;
+      if (!this.comesBack(customer, part.lot, atMs)) {
+        if (atMs < part.lot.expiresAtMs) this.keepWithForfeit(customer, part);
+        continue;
+      }
       back += part.amount;
       const stored = customer.lots.find((lot) => lot.id === part.lot.id);
       if (stored) stored.remaining += part.amount;
       else customer.lots.push({ ...part.lot, remaining: part.amount });
     }
     return { back, gone: sum(parts) - back };
+  }
+
+  /** C7 C8: what an end took from the part's lot grows by the part (the lot kept if it went). */
+  private keepWithForfeit(customer: Customer, part: ModelPart): void {
+    let stored = customer.lots.find((lot) => lot.id === part.lot.id);
+    if (!stored) {
+      stored = { ...part.lot, remaining: 0 };
+      customer.lots.push(stored);
+    }
+    if (stored.takenBy) {
+      // A new record, not the old one grown: a refusal puts back copies that share it (undo).
+      stored.takenBy = { ...stored.takenBy, credits: stored.takenBy.credits + part.amount };
+      return;
+    }
+    const by = this.takingEnd(customer, stored);
+    if (by === undefined) throw new Error(`no end takes ${stored.id}`);
+    stored.takenBy = { subscriptionId: by, credits: stored.remaining + part.amount };
+    stored.remaining = 0;
   }
 
   /** Writes back every hold lapsed by `atMs`, as of its expiry; how many there were. */

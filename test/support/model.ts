@@ -332,12 +332,7 @@ export class CreditsModel {
    * unless it has expired by `nowMs`.
    */
   private settleForfeits(customer: Customer, nowMs: number): void {
-    // Only a subscription that was itself paid for by its end can be the last active one to
-    // end; ends in one second go by subscription id, so the order of arrival never decides.
-    const ends = [...customer.ended.entries()]
-      .filter(([id, endedAtMs]) => (customer.paidSince.get(id) ?? Infinity) <= endedAtMs)
-      .filter(([id, endedAtMs]) => !this.anotherActive(customer, id, endedAtMs))
-      .sort(([idA, a], [idB, b]) => a - b || (idA < idB ? -1 : idA > idB ? 1 : 0));
+    const ends = this.forfeitingEnds(customer);
     for (const lot of customer.lots) {
       if (lot.pack) continue;
       const taking = ends.find(
@@ -357,6 +352,27 @@ export class CreditsModel {
         lot.remaining = 0;
       }
     }
+  }
+
+  /**
+   * The ends that leave no subscription active, earliest first. Only a subscription that was
+   * itself paid for by its end can be the last active one to end; ends in one second go by
+   * subscription id, so the order of arrival never decides.
+   */
+  private forfeitingEnds(customer: Customer): [string, number][] {
+    return [...customer.ended.entries()]
+      .filter(([id, endedAtMs]) => (customer.paidSince.get(id) ?? Infinity) <= endedAtMs)
+      .filter(([id, endedAtMs]) => !this.anotherActive(customer, id, endedAtMs))
+      .sort(([idA, a], [idB, b]) => a - b || (idA < idB ? -1 : idA > idB ? 1 : 0));
+  }
+
+  /** C7: the subscription whose end takes `lot` (the earliest end covering it), if any. */
+  protected takingEnd(customer: Customer, lot: ModelLot & { pack?: boolean }): string | undefined {
+    if (lot.pack) return undefined;
+    const taking = this.forfeitingEnds(customer).find(
+      ([, endedAtMs]) => lot.grantedAtMs <= endedAtMs && endedAtMs < lot.expiresAtMs,
+    );
+    return taking?.[0];
   }
 
   /** C7: whether a subscription's end takes `lot` (granted by then, alive then, none other active). */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { reconcileForfeits } from '../../lib/credits/forfeits';
 import type { Hold } from '../../lib/credits/hold-change';
 import {
   givingBackLapses,
@@ -177,12 +178,12 @@ describe('Rules: lapse by time alone (C25)', () => {
     // Act
     const first = givingBackLapses(state, later);
 
-    // Assess: a batch of 8 (6 items each, at most 50), and the rest left for the next decision.
+    // Assess: a batch of 7 (7 items each, at most 50), and the rest left for the next decision.
     if (first.kind !== 'batch') throw new Error('expected a batch');
-    expect(first.change.holds?.ended).toHaveLength(8);
+    expect(first.change.holds?.ended).toHaveLength(7);
     const after = stateAfter(state, first.change);
     expect(spendableAt(after, later)).toBe(100);
-    expect(after.holds).toHaveLength(22);
+    expect(after.holds).toHaveLength(23);
   });
 });
 
@@ -246,7 +247,7 @@ describe('Rules: settle and release (C25)', () => {
     );
   });
 
-  it('C7 C26 credits whose lot a subscription end took meanwhile are forfeited, not given back', () => {
+  it('C7 C26 credits whose lot a subscription end took meanwhile are forfeited, kept in the forfeit records', () => {
     // Prepare: the hold is made; then the subscription ends (its lots forfeited).
     const { state } = held(stateWith([jan, feb]), 'h1', 10);
     const ended: CustomerState = {
@@ -271,8 +272,17 @@ describe('Rules: settle and release (C25)', () => {
       ['release#h1', 10, 'h1'],
       ['release#h1#forfeit#sub_1', -10, 'sub_1'],
     ]);
-    expect(planned.change.created).toEqual([]);
+    // January's lot was drained by the hold: it comes back as a record of sub_1's forfeit.
+    expect(planned.change.created).toEqual([
+      { ...jan, remaining: 0, forfeit: { by: 'sub_1', credits: 4 } },
+    ]);
     expect(planned.change.holds?.returned).toEqual([]);
+    const febAsRead = ended.lots.find((each) => each.id === 'feb');
+    expect(planned.change.holds?.kept).toEqual([{ lot: febAsRead, amount: 6 }]);
+    expect(stateAfter(ended, planned.change).lots.map((each) => each.forfeit)).toEqual([
+      { by: 'sub_1', credits: 50 },
+      { by: 'sub_1', credits: 4 },
+    ]);
   });
 });
 
@@ -341,4 +351,64 @@ describe('Rules: restore (C26)', () => {
     ]);
     expect(planned.change.created).toEqual([]);
   });
+});
+
+describe('Rules: credits given back to a lot an end took, and the forfeit undone (C7 C8 C16 C26)', () => {
+  const DAY_MS = 86_400_000;
+  const ENDED_MS = NOW + 1;
+  const oldSub = { activeSinceMs: ms('2026-01-01T00:00:00Z'), endedAtMs: ENDED_MS };
+  // sub_new was paid for a period started a day before sub_old's end: it was active then (C7).
+  const newSub = { activeSinceMs: ENDED_MS - DAY_MS };
+
+  /**
+   * A hold of 10 from February's lot; sub_old ends with its forfeit NOT written yet (the end's
+   * reconciliation lags, effectiveLots); the hold is released; sub_new's grant is known before
+   * the release (Stripe's order) or only after it (late), and the forfeits are reconciled.
+   */
+  function febAfter(order: 'stripe' | 'late') {
+    const { state } = held(stateWith([feb]), 'h1', 10);
+    const withFacts =
+      (subscriptions: CustomerState['facts']['subscriptions']) =>
+      (at: CustomerState): CustomerState => ({ ...at, facts: { subscriptions } });
+    const lateFacts = withFacts({ sub_old: oldSub, sub_new: newSub });
+    const ended = order === 'stripe' ? lateFacts(state) : withFacts({ sub_old: oldSub })(state);
+    const planned = releaseHold(ended, { holdId: 'h1', atMs: NOW + MINUTE_MS });
+    if (planned.kind !== 'released') throw new Error(planned.kind);
+    const released = stateAfter(ended, planned.change);
+    const known = lateFacts(released);
+    const { change } = reconcileForfeits(known, NOW + 2 * MINUTE_MS);
+    const after = change ? stateAfter(known, change) : known;
+    return { planned, released, after };
+  }
+
+  it('C7 C26 a release to a lot whose forfeit is not written yet marks it, keeping the credits in the record', () => {
+    // Act
+    const { planned, released } = febAfter('late');
+
+    // Assess: the lot's own 40 leave with the end's forfeit (dated at it), the 10 with theirs.
+    expect(planned.back).toBe(0);
+    expect(
+      planned.change.entries.map((entry) => [entry.id, entry.amount, entry.atMs - NOW]),
+    ).toEqual([
+      ['release#h1', 10, MINUTE_MS],
+      ['release#h1#forfeit#sub_old#feb', -40, 1],
+      ['release#h1#forfeit#sub_old', -10, MINUTE_MS],
+    ]);
+    expect(planned.change.forfeited).toEqual([
+      { lot: { ...feb, remaining: 40 }, by: 'sub_old', credits: 50 },
+    ]);
+    expect(released.lots).toEqual([
+      { ...feb, remaining: 0, forfeit: { by: 'sub_old', credits: 50 } },
+    ]);
+  });
+
+  for (const order of ['stripe', 'late'] as const) {
+    it(`C8 C16 a forfeit undone gives back the credits released into it (forfeit not yet written, ${order} order)`, () => {
+      // Act
+      const { after } = febAfter(order);
+
+      // Assess: the same lot in both orders, all 50 back.
+      expect(after.lots).toEqual([feb]);
+    });
+  }
 });
