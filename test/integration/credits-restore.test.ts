@@ -48,25 +48,13 @@ describe('Function: credits, restore (C26)', () => {
     };
 
     // Act
-    let t = Date.now();
-    const lap = (l: string) => {
-      console.log(l, Date.now() - t);
-      t = Date.now();
-    };
     const first = await credits.call(restore);
-    lap('first');
     const retry = await credits.call(restore);
-    lap('retry');
     const conflict = await credits.call({ ...restore, amount: 2 });
-    lap('conflict');
     const tooMuch = await credits.call({ ...restore, restoreKey: 'r2', amount: 4 });
-    lap('toomuch');
     const rest = await credits.call({ ...restore, restoreKey: 'r2', amount: undefined });
-    lap('rest');
     const nothingLeft = await credits.call({ ...restore, restoreKey: 'r3', amount: undefined });
-    lap('nothing');
     const unknown = await credits.call({ ...restore, idempotencyKey: 'never', restoreKey: 'r4' });
-    lap('unknown');
 
     // Assess: what was taken last comes back first: February's 2, then one of January's.
     expect(first).toEqual({ ok: true, balance: 51, restored: 3, expired: 0 });
