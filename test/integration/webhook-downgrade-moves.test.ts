@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type LineSpec, paidInvoiceEvent } from '../support/stripe-events';
+import { type LineSpec, paidInvoiceEvent, quantityChangeEvent } from '../support/stripe-events';
 import { harnessesWithStripeFake, type WebhookHarness } from '../support/webhook-harness';
 
 /**
@@ -46,24 +46,19 @@ describe('Function: stripeWebhook, downgrades moved to Stripe order (C16, C19, C
     });
 
   /** C19: YEARLY's quantity from `from` to `to` at `at` (`left` of the year to go), at once. */
-  const change = (invoiceId: string, at: string, from: number, to: number, left: number) => {
-    const spec = (quantity: number, sign: number): LineSpec => ({
-      priceId: YEARLY,
-      kind: 'proration',
-      quantity,
-      periodStart: at,
-      periodEnd: YEAR_END,
-      unitAmount: 20000,
-      amount: sign * Math.round(20000 * quantity * left),
-    });
-    return paidInvoiceEvent({
+  const change = (invoiceId: string, at: string, from: number, to: number, left: number) =>
+    quantityChangeEvent({
       customerId,
       subscriptionId,
       invoiceId,
-      billingReason: 'subscription_update',
-      lines: [spec(from, -1), spec(to, 1)],
+      priceId: YEARLY,
+      unitAmount: 20000,
+      at,
+      periodEnd: YEAR_END,
+      from,
+      to,
+      left,
     });
-  };
 
   async function lotsAfter(now: string, events: readonly Record<string, unknown>[]) {
     const h: WebhookHarness = await start(now);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type LineSpec,
   paidInvoiceEvent,
+  quantityChangeEvent,
   subscriptionDeletedEvent,
 } from '../support/stripe-events';
 import { harnessesWithStripeFake, type WebhookHarness } from '../support/webhook-harness';
@@ -51,24 +51,19 @@ describe('Function: stripeWebhook, downgrades in any delivery order (C7, C16, C1
     });
 
   /** C19: YEARLY's quantity from `from` to `to` at `at`, invoiced at once. */
-  const change = (invoiceId: string, at: string, from: number, to: number, left: number) => {
-    const spec = (quantity: number, sign: number): LineSpec => ({
-      priceId: YEARLY,
-      kind: 'proration',
-      quantity,
-      periodStart: at,
-      periodEnd: YEAR_END,
-      unitAmount: 20000,
-      amount: sign * Math.round(20000 * quantity * left),
-    });
-    return paidInvoiceEvent({
+  const change = (invoiceId: string, at: string, from: number, to: number, left: number) =>
+    quantityChangeEvent({
       customerId,
       subscriptionId,
       invoiceId,
-      billingReason: 'subscription_update',
-      lines: [spec(from, -1), spec(to, 1)],
+      priceId: YEARLY,
+      unitAmount: 20000,
+      at,
+      periodEnd: YEAR_END,
+      from,
+      to,
+      left,
     });
-  };
 
   const ended = (at: string) =>
     subscriptionDeletedEvent({ customerId, subscriptionId, endedAt: at, status: 'canceled' });

@@ -219,6 +219,41 @@ export function paidInvoiceEvent(options: PaidInvoiceEventOptions): Json {
   });
 }
 
+/**
+ * C19: the invoice Stripe bills at once (`subscription_update`) when one price's quantity goes
+ * from `from` to `to` at `at`: a line for the unused time of the old quantity and one for the
+ * rest of the period at the new, `left` being the part of the period still to go.
+ */
+export function quantityChangeEvent(change: {
+  readonly customerId: string;
+  readonly subscriptionId: string;
+  readonly invoiceId: string;
+  readonly priceId: string;
+  readonly unitAmount: number;
+  readonly at: Time;
+  readonly periodEnd: Time;
+  readonly from: number;
+  readonly to: number;
+  readonly left: number;
+}): Json {
+  const line = (quantity: number, sign: number): LineSpec => ({
+    priceId: change.priceId,
+    kind: 'proration',
+    quantity,
+    periodStart: change.at,
+    periodEnd: change.periodEnd,
+    unitAmount: change.unitAmount,
+    amount: sign * Math.round(change.unitAmount * quantity * change.left),
+  });
+  return paidInvoiceEvent({
+    customerId: change.customerId,
+    subscriptionId: change.subscriptionId,
+    invoiceId: change.invoiceId,
+    billingReason: 'subscription_update',
+    lines: [line(change.from, -1), line(change.to, 1)],
+  });
+}
+
 export type SubscriptionOptions = {
   readonly customerId: string;
   readonly subscriptionId: string;
