@@ -55,14 +55,21 @@ export function inStripeOrder(
   );
 }
 
+type CutsByLot = Map<string, Map<string, number>>;
+
+/** Counts `credits` cut from lot `lotId` by downgrade `id`. */
+function addCut(byLot: CutsByLot, lotId: string, id: string, credits: number): void {
+  const cutsOfLot = byLot.get(lotId) ?? new Map<string, number>();
+  cutsOfLot.set(id, (cutsOfLot.get(id) ?? 0) + credits);
+  byLot.set(lotId, cutsOfLot);
+}
+
 /** What the records say was cut from each lot, by lot id. */
-function recordedCuts(records: readonly (readonly [string, DowngradeRecord])[]) {
-  const byLot = new Map<string, Map<string, number>>();
+function recordedCuts(records: readonly (readonly [string, DowngradeRecord])[]): CutsByLot {
+  const byLot: CutsByLot = new Map();
   for (const [id, record] of records) {
     for (const [lotId, credits] of Object.entries(record.cuts ?? {})) {
-      const cutsOfLot = byLot.get(lotId) ?? new Map<string, number>();
-      cutsOfLot.set(id, credits);
-      byLot.set(lotId, cutsOfLot);
+      addCut(byLot, lotId, id, credits);
     }
   }
   return byLot;
@@ -163,13 +170,9 @@ export function planCuts(
   const slots = slotsOf(lots, arriving, facts, recorded, nowMs);
   const flexible = new Set(slots.filter((slot) => slot.flexible).map((slot) => slot.id));
   const left = new Map(slots.map((slot) => [slot.id, slot.base]));
-  const byLot = new Map<string, Map<string, number>>();
+  const byLot: CutsByLot = new Map();
   const cutBy = new Map<string, DowngradeRecord>();
-  const add = (lotId: string, id: string, credits: number) => {
-    const cutsOfLot = byLot.get(lotId) ?? new Map<string, number>();
-    cutsOfLot.set(id, (cutsOfLot.get(id) ?? 0) + credits);
-    byLot.set(lotId, cutsOfLot);
-  };
+  const add = (lotId: string, id: string, credits: number) => addCut(byLot, lotId, id, credits);
   // Cuts that stay where they are (a granted lot, or one gone): their downgrade made them.
   for (const [lotId, cutsOfLot] of recorded) {
     if (flexible.has(lotId)) continue;

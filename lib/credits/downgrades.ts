@@ -1,3 +1,4 @@
+import { isTopUp } from './changes';
 import { planCuts, type Slot } from './cut-plan';
 import { type Lot, LotSource, newLot } from './lots';
 import {
@@ -346,7 +347,7 @@ export function endCutsAfter(
     ...cancelled.map((lot) => ({
       grantedAtMs: lot.grantedAtMs,
       ...(lot.purchasedAtMs !== undefined && { purchasedAtMs: lot.purchasedAtMs }),
-      ...(lot.topUp || lot.id.includes('#proration') ? { topUp: true as const } : {}),
+      ...(isTopUp(lot) && { topUp: true as const }),
       credits: lot.remaining + cutOf(lot.id),
     })),
     ...zeroed.map(([id, meta]) => ({
