@@ -388,12 +388,7 @@ function grantChange(
   const cuts = plan.cancelled.length + plan.created.length;
   if (cuts > 0 && (plan.more || missing.length > 0)) {
     // Stored lots first, on their own: the invoice's lots follow in the command's next run.
-    const change = changeOf(customer, {
-      cancelled: plan.cancelled,
-      created: plan.created,
-      drafts: plan.drafts,
-      facts: withPart(plan.part([])),
-    });
+    const change = storedLotsCut(customer, plan, withPart(plan.part([])));
     return { change, credits, cancelled: 0, more: true, ignored: false };
   }
   // Every lot after the end: nothing to grant, but what the end would have cancelled is kept.
@@ -430,14 +425,7 @@ function grantChange(
     });
     return { change, credits, cancelled: 0, more, ignored: false };
   }
-  const storedCuts =
-    cuts > 0
-      ? changeOf(customer, {
-          cancelled: plan.cancelled,
-          created: plan.created,
-          drafts: plan.drafts,
-        })
-      : undefined;
+  const storedCuts = cuts > 0 ? storedLotsCut(customer, plan) : undefined;
   return lastTransaction(customer, grant, {
     entry,
     chunk,
@@ -446,6 +434,16 @@ function grantChange(
     credits,
     plan,
     facts: withPart(cutFacts),
+  });
+}
+
+/** C19: the plan's changes to stored lots (cut more, given back, or a month coming back). */
+function storedLotsCut(customer: CustomerState, plan: CutChange, facts?: CustomerFacts) {
+  return changeOf(customer, {
+    cancelled: plan.cancelled,
+    created: plan.created,
+    drafts: plan.drafts,
+    ...(facts && { facts }),
   });
 }
 
