@@ -30,6 +30,13 @@ export type PackPurchase = {
   readonly lines: readonly PackLine[];
   /** The invoice's paid_at, or the created of the event that completed the Checkout Session. */
   readonly purchasedAtMs: number;
+  /**
+   * C10/C16: the purchase's time among the customer's purchases, as Stripe's lists give it
+   * (lib/stripe/customer-history.ts), so that who was new does not depend on which purchase is
+   * delivered first: a Checkout Session without an invoice at its creation (the one time Stripe
+   * keeps on a Session, before an asynchronous payment), else `purchasedAtMs`.
+   */
+  readonly listedAtMs?: number;
   /** C10: money paid, in minor units; only a pack above zero is a purchase for referrals. */
   readonly amountPaid: number;
   /** C24: the payment a refund names, for a pack bought without an invoice. */
@@ -132,7 +139,7 @@ function decidePack(
           purchaseCredits: credits,
           periodStartMs: pack.purchasedAtMs,
           nowMs: lookup.nowMs,
-          purchasedAtMs: pack.purchasedAtMs,
+          purchasedAtMs: listedAt(pack),
           earlierPurchase: lookup.earlierPurchase,
         })
       : pack.referral
@@ -167,6 +174,11 @@ function decidePack(
 /** C10: a pack above zero is a purchase; the earliest purchase decides who is new. */
 function purchaseFacts(facts: CustomerFacts, pack: PackPurchase): CustomerFacts {
   const first = facts.firstPurchase;
-  if (pack.amountPaid <= 0 || (first && first.atMs <= pack.purchasedAtMs)) return facts;
-  return { ...facts, firstPurchase: { id: pack.purchaseId, atMs: pack.purchasedAtMs } };
+  const atMs = listedAt(pack);
+  if (pack.amountPaid <= 0 || (first && first.atMs <= atMs)) return facts;
+  return { ...facts, firstPurchase: { id: pack.purchaseId, atMs } };
+}
+
+function listedAt(pack: PackPurchase): number {
+  return pack.listedAtMs ?? pack.purchasedAtMs;
 }

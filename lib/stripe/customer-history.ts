@@ -17,9 +17,10 @@ export type EarlierPurchaseAnswer = { readonly earlier: boolean; readonly note?:
  *   it once delivered: a manual invoice (a pack, C21) at `status_transitions.paid_at`, any
  *   other at `created`;
  * - the customer's complete Checkout Sessions in `payment` mode, `payment_status` `paid`,
- *   with `amount_total` above zero, at the Session's `created` (Stripe keeps no completion time
- *   on the Session; the facts keep the completing event's time, which is later, so a Session
- *   created before the purchase and paid after it counts as earlier here).
+ *   with `amount_total` above zero and no invoice, at the Session's `created`: Stripe keeps no
+ *   payment time on a Session, so the facts count such a pack at its creation too
+ *   (lib/stripe/packs.ts), even when an asynchronous payment completed it later. A Session
+ *   that created an invoice is that invoice's purchase, listed above at its payment.
  * A purchase in the same second counts as earlier: Stripe's times cannot order the two, and
  * so the code is rejected whichever is delivered first (the facts keep the first delivered
  * as the customer's first purchase and then reject the other). A deployment without
@@ -132,7 +133,9 @@ function isOtherPack(
   purchaseId: string,
 ): boolean {
   if (session.mode !== 'payment' || session.payment_status !== 'paid') return false;
-  if (session.id === purchaseId || idOf(session.invoice) === purchaseId) return false;
+  if (session.id === purchaseId) return false;
+  // Its invoice is the purchase, listed with the invoices at its payment as the facts count it.
+  if (idOf(session.invoice) !== undefined) return false;
   const total = session.amount_total;
   if (total === null) return false;
   if (typeof total !== 'number') {

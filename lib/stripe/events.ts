@@ -383,6 +383,7 @@ const checkoutSessionSchema = z.object({
   id: z.string().min(1),
   mode: z.string(),
   payment_status: z.string(),
+  created: unixSeconds,
   customer: expandableId.nullable(),
   invoice: expandableId.nullable().optional(),
   payment_intent: expandableId.nullable().optional(),
@@ -394,6 +395,11 @@ export type CheckoutSession = {
   readonly id: string;
   readonly mode: string;
   readonly paymentStatus: string;
+  /**
+   * When the Session was created: the only time Stripe keeps on it, so the time its lists give
+   * a pack bought without an invoice (C10, lib/stripe/customer-history.ts).
+   */
+  readonly createdMs: number;
   readonly customerId: string | null;
   /** Set when the Session created an invoice: the purchase's natural key then (C21). */
   readonly invoiceId: string | null;
@@ -408,6 +414,7 @@ export function parseCheckoutSession(object: unknown): CheckoutSession {
     id: session.id,
     mode: session.mode,
     paymentStatus: session.payment_status,
+    createdMs: session.created * 1000,
     customerId: session.customer,
     invoiceId: session.invoice ?? null,
     paymentIntentId: session.payment_intent ?? null,

@@ -53,6 +53,8 @@ export async function translateCheckoutCompleted(
       purchaseId,
       lines,
       purchasedAtMs: event.createdMs,
+      // C10: Stripe lists an invoiced Session's purchase by its invoice, paid when this event came.
+      ...(!session.invoiceId && { listedAtMs: session.createdMs }),
       amountPaid: session.amountTotal,
       ...(session.paymentIntentId && { paymentIntentId: session.paymentIntentId }),
       ...referralOf(session.metadata),

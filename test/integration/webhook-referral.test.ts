@@ -200,7 +200,6 @@ describe('The first purchase as Stripe made it, in any delivery order (C10 C12 C
   const PACK = 'price_pack_1000';
   const harnesses = harnessesWithStripeFake();
   const fake = () => harnesses.fake;
-  const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
   async function start(options: { stripeSecretKey?: undefined } = {}) {
     const h = await harnesses.start({
@@ -246,9 +245,38 @@ describe('The first purchase as Stripe made it, in any delivery order (C10 C12 C
   /** A pack bought through Checkout, without an invoice (C21). */
   function pack(customerId: string, sessionId: string, at: string) {
     fake().checkoutLines.set(sessionId, [checkoutLineItem(PACK, 1)]);
-    const event = checkoutEvent({ customerId, sessionId, amountTotal: 2000, created: at });
-    (event.data as { object: Record<string, unknown> }).object.created = unix(at);
-    return known(event);
+    return known(checkoutEvent({ customerId, sessionId, amountTotal: 2000, created: at }));
+  }
+
+  /**
+   * A pack paid asynchronously (C21): the Session completes unpaid at `createdAt` and its
+   * payment succeeds at `paidAt`; Stripe then lists it paid, with `created` still `createdAt`.
+   */
+  function asyncPack(
+    customerId: string,
+    sessionId: string,
+    times: { createdAt: string; paidAt: string },
+    code?: string,
+  ) {
+    fake().checkoutLines.set(sessionId, [checkoutLineItem(PACK, 1)]);
+    const session = {
+      customerId,
+      sessionId,
+      amountTotal: 2000,
+      sessionCreated: times.createdAt,
+      metadata: code ? { referral_code: code } : ({} as Record<string, string>),
+    };
+    const completed = checkoutEvent({
+      ...session,
+      paymentStatus: 'unpaid',
+      created: times.createdAt,
+    });
+    const paid = checkoutEvent({
+      ...session,
+      type: 'checkout.session.async_payment_succeeded',
+      created: times.paidAt,
+    });
+    return [completed, known(paid)] as const;
   }
 
   const asksAbout = (customerId: string) =>
@@ -301,6 +329,88 @@ describe('The first purchase as Stripe made it, in any delivery order (C10 C12 C
       expect((await h.balance(customerId)).balance).toBe(1000 + 500);
     }
     expect((await h.balance('cus_ref')).balance).toBe(100);
+  });
+
+  it("C10 C12 C16 C21: a pack paid asynchronously counts at its Session's creation, as Stripe lists it, in either order", async () => {
+    // Prepare: the Session is created at 08:00 and paid at 12:00; a first invoice falls at 10:00.
+    const { h, code } = await start();
+    const times = { createdAt: '2026-03-01T08:00:00Z', paidAt: '2026-03-01T12:00:00Z' };
+    for (const reversed of [false, true]) {
+      const packFirst = `cus_async_pack_${reversed}`;
+      const bought = asyncPack(packFirst, `cs_async_${reversed}`, times, code);
+      const between = firstInvoice(
+        packFirst,
+        `sub_async_${reversed}`,
+        BASIC,
+        '2026-03-01T10:00:00Z',
+      );
+      const invoiceFirst = `cus_async_sub_${reversed}`;
+      const uncoded = asyncPack(invoiceFirst, `cs_async_u_${reversed}`, times);
+      const coded = firstInvoice(
+        invoiceFirst,
+        `sub_async_u_${reversed}`,
+        PRO,
+        '2026-03-01T10:00:00Z',
+        code,
+      );
+      // Act
+      for (const event of reversed ? [between, ...bought] : [...bought, between]) {
+        expect((await h.deliver(event)).statusCode).toBe(200);
+      }
+      for (const event of reversed ? [coded, ...uncoded] : [...uncoded, coded]) {
+        expect((await h.deliver(event)).statusCode).toBe(200);
+      }
+      // Assess: the pack's Session came first, so its code redeems (half its 1000) and the
+      // invoice's is rejected (not new), whichever is delivered first.
+      const pack = await h.balance(packFirst);
+      expect(pack.balance).toBe(1000 + 500 + 100);
+      // The pack's credits are granted when it was paid, not when the Session was created.
+      const packLot = pack.lots.find((lot: { source: string }) => lot.source === 'pack');
+      expect(packLot?.grantedAt).toBe(times.paidAt.replace('Z', '.000Z'));
+      expect((await h.balance(invoiceFirst)).balance).toBe(1000 + 500);
+    }
+    expect((await h.balance('cus_ref')).balance).toBe(100 + 500 + 500);
+  });
+
+  it("C10 C16 C21: a Session that created an invoice counts at the invoice's payment, in either order", async () => {
+    // Prepare: created at 08:00 and paid at 12:00 with its invoice; a coded first invoice at 10:00.
+    const { h, code } = await start();
+    const times = { createdAt: '2026-03-01T08:00:00Z', paidAt: '2026-03-01T12:00:00Z' };
+    for (const reversed of [false, true]) {
+      const customerId = `cus_invoiced_${reversed}`;
+      const invoiceId = `in_cs_${reversed}`;
+      const paidInvoice = known(
+        paidInvoiceEvent({
+          customerId,
+          subscriptionId: 'sub_none',
+          invoiceId,
+          billingReason: 'manual',
+          amountPaid: 2000,
+          paidAt: times.paidAt,
+          lines: [{ kind: 'invoice_item', priceId: PACK, periodStart: times.paidAt }],
+        }),
+      );
+      const [completed, paid] = asyncPack(customerId, `cs_inv_${reversed}`, times);
+      for (const event of [completed, paid]) {
+        (event.data as { object: Record<string, unknown> }).object.invoice = invoiceId;
+      }
+      const coded = firstInvoice(
+        customerId,
+        `sub_inv_${reversed}`,
+        PRO,
+        '2026-03-01T10:00:00Z',
+        code,
+      );
+      const pack = [completed, paid, paidInvoice];
+      // Act
+      for (const event of reversed ? [...pack, coded] : [coded, ...pack]) {
+        const answer = await h.deliver(event);
+        expect(answer.statusCode, String(answer.body)).toBe(200);
+      }
+      // Assess: paid after the invoice at 10:00, the pack leaves that invoice the first purchase.
+      expect((await h.balance(customerId)).balance).toBe(500 + 250 + 1000);
+    }
+    expect((await h.balance('cus_ref')).balance).toBe(100 + 250 + 250);
   });
 
   it("C10 C11 C16 C21: a coded first invoice made before the customer's other purchases redeems in either order; a renewal never asks", async () => {

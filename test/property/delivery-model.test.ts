@@ -554,32 +554,33 @@ class HistoryRun {
   /**
    * The invoice or Checkout Session an event carries, listed by Stripe's API from now on (C10:
    * a trial's paid invoices, a customer's purchases). A Session is listed as it last changed
-   * (paid once its asynchronous payment succeeded), created when it first completed: Stripe
-   * keeps no later time on it. Keyed by its own id: refunds find their purchase otherwise.
+   * (paid once its asynchronous payment succeeded), with the `created` its events all carry;
+   * a paid Session that created an invoice brings that invoice into the lists with it, as
+   * Stripe has it from then on. Keyed by its own id: refunds find their purchase otherwise.
    */
   private publish(event: PlannedEvent): void {
     if (event.kind === 'end' || event.kind === 'trouble' || event.kind === 'reversal') return;
-    const object = (this.body(event).data as { object: Record<string, unknown> }).object;
-    let sessionCreated: number | undefined;
-    if (object.object === 'invoice') {
-      fake.invoices.set(String(object.id), object);
-    } else {
-      const id = String(object.id);
-      const created =
-        fake.checkoutSessions.get(id)?.created ?? Math.floor(this.atMsOf(event) / 1000);
-      fake.checkoutSessions.set(id, { ...object, created });
-      sessionCreated = Number(created);
+    const object = this.objectOf(event);
+    if (object.object === 'invoice') fake.invoices.set(String(object.id), object);
+    else fake.checkoutSessions.set(String(object.id), object);
+    if (event.kind === 'checkout' && event.invoiceId !== null && event.paid) {
+      const invoice = this.objectOf({
+        ...event,
+        type: 'invoice.paid',
+        eventId: `${event.eventId}i`,
+      });
+      fake.invoices.set(String(invoice.id), invoice);
     }
     // C10/C16: the model reads the customer's purchases as Stripe lists them to lib/.
-    const listed = stripeListing(event, sessionCreated);
+    const listed = stripeListing(event);
     if (listed) {
       const customerId = this.customerId(event.customer);
       this.model.listedByStripe(customerId, this.scoped(listed.purchaseId), listed.atSeconds);
     }
   }
 
-  private atMsOf(event: PlannedEvent): number {
-    return event.kind === 'checkout' ? event.atMs : this.nowMs;
+  private objectOf(event: PlannedEvent): Record<string, unknown> {
+    return (this.body(event).data as { object: Record<string, unknown> }).object;
   }
 
   /** One delivery through the real webhook handler, signed at the current time. */

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { type AnnualIntent, annualRenewalIntent, resolveAnnualRenewal } from './delivery-annual';
-import { firstPurchaseConflicts } from './delivery-first-purchase';
 import {
   describeReversal,
   type ReversalEvent,
@@ -808,8 +807,8 @@ class Planner {
  * shuffled batch. (A redemption and the referrer's own events may: C12 sets no condition on the
  * referrer, and C7/C8 forfeit a referrer's bonus in either order.) C10/C12: two first purchases
  * of one customer may share a part, since lib/ asks Stripe for the customer's purchases before
- * a redemption (lib/stripe/customer-history.ts) and the model reads the same list, except a
- * Checkout pack paid asynchronously (test/support/delivery-first-purchase.ts). A trial's
+ * a redemption (lib/stripe/customer-history.ts) and the model reads the same list
+ * (test/support/delivery-first-purchase.ts), a Checkout pack paid asynchronously too. A trial's
  * invoices may share a part too: a paid renewal delivered before its $0 start asks Stripe whether it is its
  * subscription's first paid invoice (lib/stripe/subscription-history.ts). C16 C19: plan changes
  * (test/support/delivery-upgrades.ts) share parts in every pairing, two prorating invoices of
@@ -817,8 +816,7 @@ class Planner {
  * delivery (lib/credits/downgrades.ts).
  */
 function conflicts(a: PlannedEvent, b: PlannedEvent): boolean {
-  if (reversalConflicts(a, b)) return true;
-  return firstPurchaseConflicts(a, b);
+  return reversalConflicts(a, b);
 }
 
 /**

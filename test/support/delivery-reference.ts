@@ -192,7 +192,8 @@ export class DeliveryModel {
 
   /**
    * C21: a pack grants `credits x quantity` as one lot at its purchase time, once per invoice,
-   * living 12 months and forfeited by no end (model.ts); it is a purchase for C10.
+   * living 12 months and forfeited by no end (model.ts); it is a purchase for C10, at
+   * `listedAtMs` (a Checkout Session's creation) or else its payment.
    */
   packPaid(
     pack: {
@@ -201,6 +202,7 @@ export class DeliveryModel {
       priceId: string;
       quantity: number;
       paidAtMs: number;
+      listedAtMs?: number;
       amountPaid: number;
     },
     nowMs: number,
@@ -213,8 +215,9 @@ export class DeliveryModel {
     );
     const person = this.person(pack.customerId);
     if (pack.amountPaid <= 0) return;
-    if (!person.firstPurchase || pack.paidAtMs < person.firstPurchase.createdMs) {
-      person.firstPurchase = { invoiceId: pack.invoiceId, createdMs: pack.paidAtMs };
+    const listedAtMs = pack.listedAtMs ?? pack.paidAtMs;
+    if (!person.firstPurchase || listedAtMs < person.firstPurchase.createdMs) {
+      person.firstPurchase = { invoiceId: pack.invoiceId, createdMs: listedAtMs };
     }
   }
 

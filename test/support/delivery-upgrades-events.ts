@@ -97,6 +97,7 @@ export function upgradeBody(event: UpgradeEvent, context: BodyContext): Record<s
     paymentStatus: event.paid ? 'paid' : 'unpaid',
     metadata,
     created: seconds(event.atMs),
+    sessionCreated: seconds(event.sessionCreatedMs),
   });
 }
 
@@ -125,6 +126,8 @@ export function upgradeFacts(
         purchaseId: scoped(event.invoiceId ?? event.sessionId),
         quantity: event.quantity,
         purchasedAtMs: event.atMs,
+        // C10: as Stripe lists it: an invoiced Session by its invoice, paid now; else its creation.
+        listedAtMs: event.invoiceId === null ? event.sessionCreatedMs : event.atMs,
         amountPaid: event.amountPaid,
         referralCode: context.typedCode(event.referral),
       },

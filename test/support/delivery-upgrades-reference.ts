@@ -145,13 +145,18 @@ export class UpgradesModel extends DeliveryModel {
     return Math.floor(total);
   }
 
-  /** C21: a Checkout purchase, once, when paid; C10/C11 a first purchase redeems its code. */
+  /**
+   * C21: a Checkout purchase, once, when paid; C10/C11 a first purchase redeems its code. Its
+   * lot is granted at `purchasedAtMs` (the payment); among the customer's purchases it counts at
+   * `listedAtMs`, the time Stripe's lists give it.
+   */
   checkoutPaid(
     purchase: {
       customerId: string;
       purchaseId: string;
       quantity: number;
       purchasedAtMs: number;
+      listedAtMs: number;
       amountPaid: number;
       referralCode: string | null;
     },
@@ -166,6 +171,7 @@ export class UpgradesModel extends DeliveryModel {
         priceId: this.packPriceId,
         quantity: purchase.quantity,
         paidAtMs: purchase.purchasedAtMs,
+        listedAtMs: purchase.listedAtMs,
         amountPaid: purchase.amountPaid,
       },
       nowMs,
@@ -177,6 +183,7 @@ export class UpgradesModel extends DeliveryModel {
         customerId: purchase.customerId,
         invoiceId: purchase.purchaseId,
         referralCode: purchase.referralCode,
+        createdMs: purchase.listedAtMs,
       },
       credits,
       purchase.purchasedAtMs,

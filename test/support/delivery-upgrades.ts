@@ -108,6 +108,8 @@ export type CheckoutEvent = {
   quantity: number;
   /** The event's `created` (and the invoice's paid_at): the purchase time when it pays. */
   atMs: number;
+  /** The Session's `created`, the same in each of its events: when it first completed. */
+  sessionCreatedMs: number;
   amountPaid: number;
   referral: PlannedReferral | null;
 };
@@ -271,8 +273,9 @@ export function withPendingProrations(
 
 /**
  * C21: the events of one Checkout purchase, all at the purchase time (an asynchronous payment's
- * unpaid completion an hour before). The Session's invoice, when it creates one, is paid at the
- * same moment and carries the code too (the app sets it on both, lib/stripe/packs.ts).
+ * unpaid completion an hour before, when the Session was created). The Session's invoice, when
+ * it creates one, is paid at the same moment and carries the code too (the app sets it on both,
+ * lib/stripe/packs.ts).
  */
 function checkout(
   intent: Extract<UpgradeIntent, { kind: 'checkout' }>,
@@ -281,7 +284,7 @@ function checkout(
 ): Made {
   const referral = view.referralOf(customer, intent.referral);
   const number = view.eventId().replace('evt_', '');
-  const purchase = {
+  const sale = {
     kind: 'checkout' as const,
     customer,
     subscriptionId: `sub_none_c${customer}`,
@@ -292,6 +295,8 @@ function checkout(
     referral,
   };
   const atMs = view.nowMs;
+  const sessionCreatedMs = intent.payment === 'sync' ? atMs : atMs - HOUR_MS;
+  const purchase = { ...sale, sessionCreatedMs };
   const events: CheckoutEvent[] =
     intent.payment === 'sync'
       ? [{ ...purchase, type: 'checkout.session.completed', paid: true, atMs, eventId: '' }]

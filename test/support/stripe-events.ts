@@ -329,13 +329,17 @@ export type CheckoutOptions = {
   readonly paymentStatus?: string;
   readonly mode?: string;
   readonly metadata?: Record<string, string>;
+  /** The Session's own `created`; checkoutEvent defaults it to the event's. */
+  readonly sessionCreated?: Time;
 };
 
 /** A Checkout Session (Stripe's `checkout.session` sample), completed. */
 export function checkoutSession(options: CheckoutOptions): Json {
+  const sample = stripeFixture('checkout.session');
   return {
-    ...stripeFixture('checkout.session'),
+    ...sample,
     id: options.sessionId ?? stripeId('cs'),
+    created: options.sessionCreated === undefined ? sample.created : unix(options.sessionCreated),
     customer: options.customerId,
     invoice: options.invoiceId ?? null,
     payment_intent: options.paymentIntentId ?? stripeId('pi'),
@@ -357,11 +361,12 @@ export function checkoutEvent(
     readonly created?: Time;
   },
 ): Json {
+  const created = options.created ?? '2026-11-01T00:00:00Z';
   return stripeEvent({
     type: options.type ?? 'checkout.session.completed',
-    object: checkoutSession(options),
+    object: checkoutSession({ ...options, sessionCreated: options.sessionCreated ?? created }),
     ...(options.eventId && { id: options.eventId }),
-    created: options.created ?? '2026-11-01T00:00:00Z',
+    created,
   });
 }
 

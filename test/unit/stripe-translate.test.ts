@@ -5,12 +5,14 @@ import type { StripeAccess } from '../../lib/stripe/client';
 import { UnexpectedPayloadError } from '../../lib/stripe/errors';
 import {
   LineKind,
+  parseCheckoutSession,
   parseInvoice,
   parseStripeEvent,
   parseSubscription,
 } from '../../lib/stripe/events';
 import { type DomainCommand, translateEvent } from '../../lib/stripe/translate';
 import {
+  checkoutSession,
   ms,
   paidInvoiceEvent,
   stripeEvent,
@@ -115,6 +117,16 @@ describe('Function: parseInvoice / parseSubscription on Stripe sample objects', 
     invoice.lines.data[0].period = { start: 'yesterday', end: 1 };
     expect(() => parseInvoice(invoice)).toThrow(UnexpectedPayloadError);
     expect(() => parseInvoice(invoice)).toThrow(/data\.object\.lines\.data\.0\.period\.start/);
+  });
+
+  it("C10 C21: reads a Checkout Session's own created time, and names it when it is missing", () => {
+    const session = checkoutSession({
+      customerId: 'cus_x',
+      sessionCreated: '2026-03-01T08:00:00Z',
+    });
+    expect(parseCheckoutSession(session).createdMs).toBe(Date.parse('2026-03-01T08:00:00Z'));
+    const { created: _created, ...withoutCreated } = session;
+    expect(() => parseCheckoutSession(withoutCreated)).toThrow(/data\.object\.created/);
   });
 });
 
