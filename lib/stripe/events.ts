@@ -143,8 +143,7 @@ const decimalString = z
     ),
   ])
   .transform((value) => String(value))
-  .refine((text) => /^-?\d+(\.\d+)?$/.test(text), 'must be a decimal number')
-  .transform(Number);
+  .refine((text) => /^-?\d+(\.\d+)?$/.test(text), 'must be a decimal number');
 
 const lineSchema = z.object({
   id: z.string().min(1),
@@ -189,8 +188,11 @@ export type InvoiceLine = {
   readonly amount: number;
   readonly quantity: number | null;
   readonly priceId: string | null;
-  /** The price's unit amount in minor units, when Stripe sent it (C19's unit amount). */
-  readonly unitAmount: number | null;
+  /**
+   * The price's unit amount in minor units, when Stripe sent it (C19's unit amount): the decimal
+   * as Stripe wrote it, so that C19's sum is exact (lib/credits/proration.ts).
+   */
+  readonly unitAmount: string | null;
   readonly subscriptionId: string | null;
   readonly periodStartMs: number;
   readonly periodEndMs: number;

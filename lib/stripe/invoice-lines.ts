@@ -1,3 +1,4 @@
+import { type ProrationTerm, proratedCredits } from '../credits/proration';
 import { calendarMonthsBetween } from '../credits/time';
 import type { GrantLine, ProrationGrant } from '../ledger/subscriptions';
 import type { PlanCatalog } from './catalog';
@@ -86,7 +87,7 @@ async function prorationOf(
   plain: readonly { line: InvoiceLine; priceId: string }[],
 ): Promise<ProrationGrant | undefined> {
   if (prorations.length === 0) return undefined;
-  let total = 0;
+  const terms: ProrationTerm[] = [];
   for (const { line, priceId } of prorations) {
     const full = plain.find((each) => each.priceId === priceId)?.line;
     const fullMonths = full && calendarMonthsBetween(full.periodStartMs, full.periodEndMs);
@@ -94,15 +95,17 @@ async function prorationOf(
       intervalMonths: fullMonths === undefined,
       unitAmount: line.unitAmount === null,
     });
-    const months = price.intervalMonths ?? fullMonths ?? 1;
-    const unitAmount = line.unitAmount ?? price.unitAmount ?? 0;
-    // A free price prorates to nothing whatever its credits.
-    if (unitAmount !== 0) total += (price.credits * months * line.amount) / unitAmount;
+    terms.push({
+      credits: price.credits,
+      months: price.intervalMonths ?? fullMonths ?? 1,
+      amount: line.amount,
+      unitAmount: line.unitAmount ?? String(price.unitAmount ?? 0),
+    });
   }
   const startMs = Math.min(...prorations.map(({ line }) => line.periodStartMs));
   const endMs = Math.max(...prorations.map(({ line }) => line.periodEndMs));
   return {
-    credits: Math.floor(total + 1e-9),
+    credits: proratedCredits(terms),
     periodStartMs: startMs,
     periodEndMs: endMs,
     months: calendarMonthsBetween(startMs, endMs),

@@ -136,13 +136,18 @@ export class UpgradesModel extends DeliveryModel {
 
   /** C19: Stripe's proration factor per line, summed, rounded down (whole cents, exactly). */
   prorated(prorations: readonly Omit<ModelProration, 'periodStartMs' | 'periodEndMs'>[]): number {
-    let total = 0;
+    // Over the product of the (whole-cent) unit amounts, so the sum is exact: in floating point
+    // -2699.55 + 1799.55 is -900.0000000000002, one credit too many once rounded down.
+    const denominator = prorations.reduce((product, line) => product * BigInt(line.unitAmount), 1n);
+    let numerator = 0n;
     for (const line of prorations) {
       const months = this.intervalMonths[line.priceId] ?? 1;
-      total +=
-        ((this.credits[line.priceId] ?? Number.NaN) * months * line.amount) / line.unitAmount;
+      const credits = this.credits[line.priceId];
+      if (credits === undefined) throw new Error(`no credits for ${line.priceId} in the model`);
+      numerator += (BigInt(credits * months * line.amount) * denominator) / BigInt(line.unitAmount);
     }
-    return Math.floor(total);
+    const quotient = numerator / denominator;
+    return Number(numerator % denominator < 0n ? quotient - 1n : quotient);
   }
 
   /**
