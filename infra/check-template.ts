@@ -15,7 +15,7 @@
  * real packaged template and broken copies of it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parsePlanCatalog } from '../lib/config';
 import { MetricName } from '../lib/metrics';
@@ -476,7 +476,10 @@ export function checkTemplate(template: Template, options: CheckOptions = {}): s
   return check.problems;
 }
 
-/** Imports each built bundle once: a handler that cannot load fails here, not in AWS. */
+/**
+ * Imports each built bundle once, and each chunk it imports lazily: a handler that cannot load,
+ * or a look-up whose chunk (stripe-node's, for one) is missing, fails here, not in AWS.
+ */
 export async function checkBundlesLoad(bundleDir = BUNDLE_DIR): Promise<string[]> {
   const problems: string[] = [];
   for (const [name, spec] of Object.entries(FUNCTIONS)) {
@@ -487,6 +490,38 @@ export async function checkBundlesLoad(bundleDir = BUNDLE_DIR): Promise<string[]
         problems.push(`${name}: ${file} exports no handler`);
     } catch (error) {
       problems.push(`${name}: ${file} fails to load: ${(error as Error).message}`);
+      continue;
+    }
+    problems.push(...(await checkLazyChunksLoad(name, file)));
+  }
+  return problems;
+}
+
+/** A relative import in esbuild's output: `from"./x.mjs"` (static) or `import("./x.mjs")`. */
+const CHUNK_IMPORT = /\bfrom\s*"(\.\.?\/[^"]+\.mjs)"|\bimport\(\s*"(\.\.?\/[^"]+\.mjs)"\s*\)/g;
+
+/** Every chunk the bundle reaches, through static or dynamic imports, exists; the lazy ones load. */
+async function checkLazyChunksLoad(name: string, bundle: string): Promise<string[]> {
+  const problems: string[] = [];
+  const seen = new Set([bundle]);
+  const pending = [bundle];
+  for (let file = pending.pop(); file; file = pending.pop()) {
+    for (const [, staticPath, lazyPath] of readFileSync(file, 'utf8').matchAll(CHUNK_IMPORT)) {
+      const chunk = resolve(dirname(file), staticPath ?? lazyPath ?? '');
+      if (seen.has(chunk)) continue;
+      seen.add(chunk);
+      if (!existsSync(chunk)) {
+        problems.push(`${name}: ${file} imports ${chunk}, which is not there`);
+        continue;
+      }
+      pending.push(chunk);
+      if (lazyPath) {
+        try {
+          await import(chunk);
+        } catch (error) {
+          problems.push(`${name}: lazy chunk ${chunk} fails to load: ${(error as Error).message}`);
+        }
+      }
     }
   }
   return problems;
@@ -510,7 +545,9 @@ async function main() {
     for (const problem of problems) console.error(`  - ${problem}`);
     process.exit(1);
   }
-  console.log(`template check passed: ${path} (and every handler bundle loads)`);
+  console.log(
+    `template check passed: ${path} (every handler bundle and the chunks it imports lazily load)`,
+  );
   process.exit(0);
 }
 

@@ -12,7 +12,9 @@ import { median } from './stats';
  * with serverless.yml's `custom.esbuild`, read through `serverless print`, so the settings cannot
  * drift), plus a `floor` bundle of just `stripe` and the DynamoDB client and an `sdkFloor` bundle
  * of the DynamoDB client alone, built the same way. For
- * each: the bundled .mjs size, and the median time a FRESH `node` takes to import it, measured
+ * each: the KB a cold start reads (the entry .mjs and the chunks it imports statically; chunks
+ * reached only through a dynamic import(), stripe-node's for one, are counted apart, as they
+ * load only when that import runs), and the median time a FRESH `node` takes to import it, measured
  * inside that process (performance.now() before the import and after it resolves), so node's
  * own start-up is not counted. Runs go round-robin over the bundles, so a busy moment of the
  * machine hits them all alike.
@@ -20,7 +22,10 @@ import { median } from './stats';
 export type BundleRow = {
   readonly name: string;
   readonly entry: string;
+  /** The entry .mjs and the chunks it imports statically: what importing it reads. */
   readonly kb: number;
+  /** Chunks reached only through a dynamic import(): read when that import first runs. */
+  readonly lazyKb: number;
   readonly initMs: number;
   readonly initRunsMs: readonly number[];
   /**
@@ -29,7 +34,7 @@ export type BundleRow = {
    */
   readonly initCpuMs: number;
   readonly initCpuRunsMs: readonly number[];
-  /** KB of the output by origin (a package, or `ours` for this repository's code), largest first. */
+  /** KB of `kb` by origin (a package, or `ours` for this repository's code), largest first. */
   readonly composition: readonly { readonly origin: string; readonly kb: number }[];
 };
 
@@ -130,12 +135,17 @@ export async function measureBundles(options: {
         dir,
         `${entry.slice(entry.lastIndexOf('/') + 1, -'.ts'.length)}${extension}`,
       );
+      const coldStart = coldStartOutputs(result.metafile, file);
+      const lazy = Object.entries(result.metafile.outputs).filter(
+        ([path]) => path.endsWith(extension) && !coldStart.some((output) => output === path),
+      );
       built.push({
         name,
         entry,
         file,
-        kb: kilobytes(statSync(file).size),
-        composition: compositionOf(result.metafile),
+        kb: kilobytes(coldStart.reduce((sum, path) => sum + statSync(resolve(path)).size, 0)),
+        lazyKb: kilobytes(lazy.reduce((sum, [path]) => sum + statSync(resolve(path)).size, 0)),
+        composition: compositionOf(result.metafile, coldStart),
       });
     }
     const runs = new Map<string, ImportTime[]>(built.map((bundle) => [bundle.name, []]));
@@ -166,11 +176,28 @@ export async function measureBundles(options: {
 
 const kilobytes = (bytes: number) => Math.round((bytes / 1024) * 10) / 10;
 
-/** Output bytes by package (node_modules/<package>) or `ours`, from esbuild's metafile. */
-function compositionOf(metafile: Metafile): BundleRow['composition'] {
+/**
+ * The output files importing the entry reads: the entry and, transitively, the chunks it imports
+ * with an import statement (esbuild's `splitting`), not those only a dynamic import() reaches.
+ * Paths as the metafile has them (relative to the working directory).
+ */
+function coldStartOutputs(metafile: Metafile, entryFile: string): string[] {
+  const entry = Object.keys(metafile.outputs).find((path) => resolve(path) === entryFile);
+  if (!entry) throw new Error(`esbuild wrote no ${entryFile}`);
+  const reached = new Set([entry]);
+  for (const path of reached) {
+    for (const { path: imported, kind } of metafile.outputs[path]?.imports ?? []) {
+      if (kind === 'import-statement' && imported in metafile.outputs) reached.add(imported);
+    }
+  }
+  return [...reached];
+}
+
+/** Bytes of the given outputs by package (node_modules/<package>) or `ours`, from the metafile. */
+function compositionOf(metafile: Metafile, outputs: readonly string[]): BundleRow['composition'] {
   const bytes = new Map<string, number>();
-  for (const output of Object.values(metafile.outputs)) {
-    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+  for (const path of outputs) {
+    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[path]?.inputs ?? {})) {
       const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
       const origin = match?.[1] ?? 'ours';
       bytes.set(origin, (bytes.get(origin) ?? 0) + bytesInOutput);

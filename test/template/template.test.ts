@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,26 @@ describe('Template check', () => {
   it('passes the template serverless.yml packages, and every handler bundle loads', async () => {
     expect(checkTemplate(template)).toEqual([]);
     expect(await checkBundlesLoad()).toEqual([]);
+  });
+
+  it('reports a bundle whose lazily imported chunk is missing from the build (stripe-node)', async () => {
+    // Prepare: a copy of the build without stripe-node's chunk
+    const copy = mkdtempSync(join(tmpdir(), 'image-credits-build-'));
+    try {
+      cpSync('.esbuild/.build', copy, { recursive: true });
+      const chunks = join(copy, 'functions/chunks');
+      const stripeChunks = readdirSync(chunks).filter((name) => name.startsWith('stripe.'));
+      for (const name of stripeChunks) rmSync(join(chunks, name));
+      // Act
+      const problems = await checkBundlesLoad(copy);
+      // Assess
+      expect(stripeChunks).toHaveLength(1);
+      expect(problems).toContainEqual(
+        expect.stringMatching(/^stripeWebhook: .* imports .*stripe\..*, which is not there$/),
+      );
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   const fixtures = readdirSync(FIXTURES).filter((name) => name.endsWith('.json'));
