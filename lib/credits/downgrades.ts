@@ -1,5 +1,6 @@
 import { isTopUp } from './changes';
 import { planCuts, type Slot } from './cut-plan';
+import { repayFromGivenBack } from './debt';
 import { type Lot, LotSource, newLot } from './lots';
 import {
   type CustomerFacts,
@@ -144,6 +145,8 @@ export type CutChange = {
   readonly part: (granted: readonly Lot[]) => DowngradeFacts;
   /** What each downgrade cut from lots, by invoice id. */
   readonly cutsOf: (invoiceId: string) => number;
+  /** C23: the customer's debts once the credits given back repaid them; absent: unchanged. */
+  readonly debts?: NonNullable<CustomerFacts['debts']>;
 };
 
 /**
@@ -160,6 +163,8 @@ export function reconcileCuts(
     entryId: string;
     nowMs: number;
     maxLots?: number;
+    /** C23: the customer's debts, which credits given back repay first. */
+    debts?: CustomerFacts['debts'];
   },
 ): CutChange {
   const nowMs = request.nowMs;
@@ -177,17 +182,39 @@ export function reconcileCuts(
   const batch = differing.slice(0, request.maxLots ?? Number.POSITIVE_INFINITY);
   const written = new Set(batch.map((slot) => slot.id));
   const stays = new Set(differing.filter((slot) => !written.has(slot.id)).map((slot) => slot.id));
-  const cancelled = batch.flatMap((slot): LotCancel[] =>
+  const planned = batch.flatMap((slot): LotCancel[] =>
     slot.kind === 'lot' && slot.lot
       ? [{ lot: slot.lot, amount: slot.lot.remaining - target(slot) }]
       : [],
   );
-  const created = batch
+  const comingBack = batch
     .filter((slot) => slot.kind === 'zeroed')
     .map((slot) => {
       const month = monthOf(slot, request.subscriptionId, facts, target(slot));
       return month.grantedAtMs > nowMs ? { ...month, upcoming: true as const } : month;
     });
+  const repayment = repayFromGivenBack(
+    request.debts,
+    [
+      ...planned
+        .filter((each) => each.amount < 0)
+        .map((each) => ({ lot: each.lot, credits: -each.amount })),
+      ...comingBack.map((lot) => ({ lot, credits: lot.granted })),
+    ],
+    { id: `${request.entryId}#back`, atMs: nowMs, ref: request.entryId },
+  );
+  const repaid = (lot: Lot) => repayment?.repaid.get(lot.id) ?? 0;
+  // What a give-back repaid (C23) stays out of the month: the month keeps only the rest.
+  const cancelled = planned
+    .map((each) => ({ ...each, amount: each.amount + repaid(each.lot) }))
+    .filter((each) => each.amount !== 0);
+  const created = comingBack
+    .map((lot) => ({
+      ...lot,
+      granted: lot.granted - repaid(lot),
+      remaining: lot.remaining - repaid(lot),
+    }))
+    .filter((lot) => lot.granted > 0);
   const cut: EntryDraft[] = cancelled
     .filter((each) => !each.lot.upcoming && each.amount > 0)
     .map((each) => ({
@@ -216,7 +243,7 @@ export function reconcileCuts(
     reason: "a downgrade's cut given back: in Stripe's order it cuts another purchase (C19)",
     lots: [back],
   }));
-  const drafts = [...cut, ...givenBack];
+  const drafts = [...cut, ...givenBack, ...(repayment?.drafts ?? [])];
   const arrivals = plan.slots
     .filter((slot) => slot.kind === 'arriving' && slot.lot && target(slot) > 0)
     .map((slot) => ({ ...(slot.lot as Lot), granted: target(slot), remaining: target(slot) }));
@@ -256,6 +283,7 @@ export function reconcileCuts(
         (sum, byDowngrade) => sum + (byDowngrade.get(invoiceId) ?? 0),
         0,
       ),
+    ...(repayment && { debts: repayment.debts }),
   };
 }
 

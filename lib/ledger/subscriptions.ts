@@ -373,6 +373,7 @@ function grantChange(
     entryId,
     nowMs,
     maxLots: MAX_LOTS_PER_DOWNGRADE,
+    ...(customer.facts.debts && { debts: customer.facts.debts }),
   });
   const recorded =
     subscription === facts.subscriptions[grant.subscriptionId]
@@ -385,7 +386,7 @@ function grantChange(
     withSubscriptionPart(recorded, grant.subscriptionId, part);
   // C22: what the purchase granted, before cuts of downgrades that followed it in Stripe's order.
   const credits = byEnd.reduce((sum, lot) => sum + lot.granted, 0);
-  const cuts = plan.cancelled.length + plan.created.length;
+  const cuts = plan.cancelled.length + plan.created.length + (plan.debts ? 1 : 0);
   if (cuts > 0 && (plan.more || missing.length > 0)) {
     // Stored lots first, on their own: the invoice's lots follow in the command's next run.
     const change = storedLotsCut(customer, plan, withPart(plan.part([])));
@@ -433,18 +434,31 @@ function grantChange(
     nowMs,
     credits,
     plan,
-    facts: withPart(cutFacts),
+    facts: withRepaid(withPart(cutFacts), plan),
   });
 }
 
-/** C19: the plan's changes to stored lots (cut more, given back, or a month coming back). */
-function storedLotsCut(customer: CustomerState, plan: CutChange, facts?: CustomerFacts) {
+/**
+ * C19: the plan's changes to stored lots (cut more, given back, or a month coming back), with
+ * `facts` (the customer's, by default) and the debts its give-backs repaid (C23).
+ */
+function storedLotsCut(
+  customer: CustomerState,
+  plan: CutChange,
+  facts: CustomerFacts = customer.facts,
+) {
+  const next = withRepaid(facts, plan);
   return changeOf(customer, {
     cancelled: plan.cancelled,
     created: plan.created,
     drafts: plan.drafts,
-    ...(facts && { facts }),
+    ...(next !== customer.facts && { facts: next }),
   });
+}
+
+/** The facts with the debts the plan's give-backs leave (C23), when they repaid any. */
+function withRepaid(facts: CustomerFacts, plan: CutChange): CustomerFacts {
+  return plan.debts ? { ...facts, debts: plan.debts } : facts;
 }
 
 /** The invoice's last transaction: its lots, the facts, and forfeits they show due (C8). */
