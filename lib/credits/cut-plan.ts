@@ -1,6 +1,7 @@
 import { cuts, inOrderUpTo, isTopUp } from './changes';
 import type { CutLot, DowngradeRecord } from './downgrades';
 import { isExpiredAt, type Lot } from './lots';
+import type { RefundedBy } from './refunded-months';
 import type { SubscriptionFacts } from './state';
 import { lotExpiresAtMs } from './time';
 
@@ -30,9 +31,19 @@ export type Slot = {
   readonly lot?: Lot;
   /** Cuts recorded on it move with the plan; else they stay (expired, forfeited, spent). */
   readonly flexible: boolean;
-  /** What it holds before the cuts the plan decides. */
+  /** What it holds before the cuts the plan decides (what reversals took of it included). */
   readonly base: number;
+  /**
+   * C22: what reversals took of it, in its base (refunded-months.ts): a downgrade Stripe billed
+   * before a reversal cuts it first, the reversal taking it again elsewhere.
+   */
+  readonly refunds: readonly RefundedBy[];
 };
+
+/** What reversals took of the slot, those after `afterMs` only when given. */
+export function refundedIn(slot: Slot, afterMs = Number.NEGATIVE_INFINITY): number {
+  return sumOf(slot.refunds.filter((each) => each.atMs > afterMs).map((each) => each.credits));
+}
 
 export type CutPlan = {
   readonly slots: readonly Slot[];
@@ -76,6 +87,7 @@ function recordedCuts(records: readonly (readonly [string, DowngradeRecord])[]):
 }
 
 const sumOf = (values: Iterable<number>) => [...values].reduce((sum, each) => sum + each, 0);
+const creditsOf = (each: RefundedBy) => each.credits;
 
 function slotsOf(
   lots: readonly Lot[],
@@ -85,6 +97,7 @@ function slotsOf(
   nowMs: number,
 ): Slot[] {
   const cutOf = (id: string) => sumOf(recorded.get(id)?.values() ?? []);
+  const refunded = (id: string) => Object.values(facts.refunded?.[id]?.by ?? {});
   const endedAtMs = facts.endedAtMs;
   const afterEnd = (grantedAtMs: number) => endedAtMs !== undefined && grantedAtMs > endedAtMs;
   const fields = (lot: Lot) => ({
@@ -98,8 +111,9 @@ function slotsOf(
   const known = new Set([...lots, ...arriving].map((lot) => lot.id));
   const real = lots.map((lot): Slot => {
     const flexible = !lot.forfeit && !isExpiredAt(lot, nowMs);
-    const base = flexible ? lot.remaining + cutOf(lot.id) : lot.remaining;
-    return { ...fields(lot), kind: 'lot', flexible, base };
+    const refunds = flexible ? refunded(lot.id) : [];
+    const base = lot.remaining + (flexible ? cutOf(lot.id) + sumOf(refunds.map(creditsOf)) : 0);
+    return { ...fields(lot), kind: 'lot', flexible, base, refunds };
   });
   const coming = arriving.map(
     (lot): Slot => ({
@@ -107,17 +121,26 @@ function slotsOf(
       kind: afterEnd(lot.grantedAtMs) ? 'ended' : 'arriving',
       flexible: true,
       base: lot.granted,
+      refunds: [],
     }),
   );
-  const zeroed = Object.entries(facts.cutLots ?? {})
+  // Months gone, cut to nothing or taken by a reversal, that a moved cut can give back.
+  const gone: [string, CutLot][] = [
+    ...Object.entries(facts.cutLots ?? {}),
+    ...Object.entries(facts.refunded ?? {}).filter(([id]) => !facts.cutLots?.[id]),
+  ];
+  const zeroed = gone
     .filter(([id]) => !known.has(id))
     .map(([id, meta]): Slot => {
+      const kind = afterEnd(meta.grantedAtMs) ? 'ended' : 'zeroed';
       const flexible = lotExpiresAtMs(meta.grantedAtMs) > nowMs;
+      const refunds = flexible && kind === 'zeroed' ? refunded(id) : [];
       return {
         ...cutLotFields(id, meta),
-        kind: afterEnd(meta.grantedAtMs) ? 'ended' : 'zeroed',
+        kind,
         flexible,
-        base: flexible ? cutOf(id) : 0,
+        base: flexible ? cutOf(id) + sumOf(refunds.map(creditsOf)) : 0,
+        refunds,
       };
     });
   const ended = (facts.endCuts ?? []).map(
@@ -130,6 +153,7 @@ function slotsOf(
       kind: 'ended',
       flexible: true,
       base: cut.credits,
+      refunds: [],
     }),
   );
   return [...real, ...coming, ...zeroed, ...ended];
@@ -182,7 +206,15 @@ export function planCuts(
   for (const [id, record] of records) {
     const stays = sumOf([...byLot.values()].map((cutsOfLot) => cutsOfLot.get(id) ?? 0));
     const reach = ordered.filter((slot) => cuts(record, slot));
-    const taken = inOrderUpTo(reach, record.credits - stays, (slot) => left.get(slot.id) ?? 0);
+    // C22: what a reversal took before Stripe billed the downgrade (or in its second, which
+    // nothing orders: the reversal counts as first) is gone for it; what one took after, the
+    // downgrade cut first (Stripe's order).
+    const cuttable = (slot: Slot) =>
+      Math.max(
+        0,
+        (left.get(slot.id) ?? 0) - (refundedIn(slot) - refundedIn(slot, record.billedAtMs)),
+      );
+    const taken = inOrderUpTo(reach, record.credits - stays, cuttable);
     for (const { item: slot, amount } of taken) {
       left.set(slot.id, (left.get(slot.id) ?? 0) - amount);
       if (slot.kind === 'ended') continue;

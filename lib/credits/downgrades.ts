@@ -1,6 +1,15 @@
 import { isTopUp } from './changes';
-import { planCuts, type Slot } from './cut-plan';
+import { planCuts, refundedIn, type Slot } from './cut-plan';
+import { repayFromGivenBack } from './debt';
 import { type Lot, LotSource, newLot } from './lots';
+import {
+  byPurchase,
+  type RefundedMonth,
+  type RetakeOf,
+  refundedStillMatters,
+  shortfallOf,
+  withMonths,
+} from './refunded-months';
 import {
   type CustomerFacts,
   type EntryDraft,
@@ -37,9 +46,13 @@ import { lotExpiresAtMs } from './time';
  * negative), the rest going to the months before it: then the months cut still depend on the
  * order. A cut that moves off a month already granted gives it back in the ledger (a forfeit
  * entry of the credits, positive), so the ledger of a late delivery shows the move though the
- * lots come out as in Stripe's order. A month a refund (C22) emptied is not given back (it is
- * no longer stored), but one a cut emptied before the refund came can be: the refund found
- * nothing of it to take. Moving cuts off stored lots and creating the arriving invoice's months are
+ * lots come out as in Stripe's order. A refund (C22) Stripe made after a downgrade comes
+ * out as in Stripe's order: the subscription remembers what reversals took from its months
+ * (`refunded`, refunded-months.ts); the plan counts it in a month's base, so a downgrade
+ * delivered after the refund cuts it and the refund takes it again elsewhere (`retakes`), and
+ * credits given back to a month repay debts first (`debts`, C23), as the refund would have
+ * taken the month. A refund Stripe made before the downgrade but delivered after it still finds
+ * the months it cut. Moving cuts off stored lots and creating the arriving invoice's months are
  * separate transactions (stored lots first), so in between the customer holds less than after.
  *
  * Tie rule for two invoices of one subscription billed at the same instant (`cuts`,
@@ -84,7 +97,10 @@ export type EndCut = {
 };
 
 /** The subscription facts this file keeps (the rest of SubscriptionFacts is others'). */
-export type DowngradeFacts = Pick<SubscriptionFacts, 'downgrades' | 'endCuts' | 'cutLots'>;
+export type DowngradeFacts = Pick<
+  SubscriptionFacts,
+  'downgrades' | 'endCuts' | 'cutLots' | 'refunded'
+>;
 
 /**
  * A downgrade whose period ended a lot lifetime (C4) ago can only cut expired lots, and an
@@ -102,6 +118,12 @@ function stillMatters(grantedBeforeMs: number, nowMs: number): boolean {
  * what that batch did, and the command's next run plans again from there.
  */
 export const MAX_LOTS_PER_DOWNGRADE = 25;
+
+/**
+ * Transaction items a reversal's taking again (C22, takeAgain in reversals.ts) may write beside
+ * a downgrade's plan: its lots and its entries; what more it would need is owed (C23).
+ */
+export const MAX_ITEMS_PER_RETAKE = 20;
 
 /** C19: the subscription's facts with an invoice's downgrade recorded (once; it keeps its cuts). */
 export function withDowngrade(
@@ -144,6 +166,12 @@ export type CutChange = {
   readonly part: (granted: readonly Lot[]) => DowngradeFacts;
   /** What each downgrade cut from lots, by invoice id. */
   readonly cutsOf: (invoiceId: string) => number;
+  /** C23: the customer's debts once the credits given back repaid them; absent: unchanged. */
+  readonly debts?: NonNullable<CustomerFacts['debts']>;
+  /** C22: what reversals take again elsewhere, the cut having taken it from their months. */
+  readonly retakes: readonly RetakeOf[];
+  /** The retakes' entries are named by it: the first month they follow, once in its life. */
+  readonly retakeId: string;
 };
 
 /**
@@ -160,34 +188,64 @@ export function reconcileCuts(
     entryId: string;
     nowMs: number;
     maxLots?: number;
+    /** C23: the customer's debts, which credits given back repay first. */
+    debts?: CustomerFacts['debts'];
   },
 ): CutChange {
   const nowMs = request.nowMs;
   const facts = kept(request.facts, nowMs);
   const own = lots.filter((lot) => lot.subscriptionId === request.subscriptionId);
   const plan = planCuts(own, request.arriving, facts, nowMs);
-  const target = (slot: Slot) => plan.targets.get(slot.id) ?? 0;
+  // C22: in Stripe's order the cut comes before a refund delivered ahead of it: a month keeps
+  // what the cut leaves less what reversals took (`target`), and what the cut takes of their
+  // part they take again elsewhere (`shortfall`).
+  const planned = (slot: Slot) => plan.targets.get(slot.id) ?? 0;
+  const target = (slot: Slot) => Math.max(0, planned(slot) - refundedIn(slot));
+  const shortfall = (slot: Slot) => Math.max(0, refundedIn(slot) - planned(slot));
   const differing = plan.slots
     .filter(
       (slot) =>
         (slot.kind === 'lot' && slot.lot && target(slot) !== slot.lot.remaining) ||
-        (slot.kind === 'zeroed' && target(slot) > 0),
+        (slot.kind === 'zeroed' && target(slot) > 0) ||
+        shortfall(slot) > 0,
     )
     .sort((a, b) => b.grantedAtMs - a.grantedAtMs || (a.id < b.id ? 1 : -1));
   const batch = differing.slice(0, request.maxLots ?? Number.POSITIVE_INFINITY);
   const written = new Set(batch.map((slot) => slot.id));
   const stays = new Set(differing.filter((slot) => !written.has(slot.id)).map((slot) => slot.id));
-  const cancelled = batch.flatMap((slot): LotCancel[] =>
-    slot.kind === 'lot' && slot.lot
+  const changed = batch.flatMap((slot): LotCancel[] =>
+    slot.kind === 'lot' && slot.lot && slot.lot.remaining !== target(slot)
       ? [{ lot: slot.lot, amount: slot.lot.remaining - target(slot) }]
       : [],
   );
-  const created = batch
-    .filter((slot) => slot.kind === 'zeroed')
+  const comingBack = batch
+    .filter((slot) => slot.kind === 'zeroed' && target(slot) > 0)
     .map((slot) => {
       const month = monthOf(slot, request.subscriptionId, facts, target(slot));
       return month.grantedAtMs > nowMs ? { ...month, upcoming: true as const } : month;
     });
+  const repayment = repayFromGivenBack(
+    request.debts,
+    [
+      ...changed
+        .filter((each) => each.amount < 0)
+        .map((each) => ({ lot: each.lot, credits: -each.amount })),
+      ...comingBack.map((lot) => ({ lot, credits: lot.granted })),
+    ],
+    { id: `${request.entryId}#back`, atMs: nowMs, ref: request.entryId },
+  );
+  const repaid = (lot: Lot) => repayment?.repaid.get(lot.id) ?? 0;
+  // What a give-back repaid (C23) stays out of the month: the month keeps only the rest.
+  const cancelled = changed
+    .map((each) => ({ ...each, amount: each.amount + repaid(each.lot) }))
+    .filter((each) => each.amount !== 0);
+  const created = comingBack
+    .map((lot) => ({
+      ...lot,
+      granted: lot.granted - repaid(lot),
+      remaining: lot.remaining - repaid(lot),
+    }))
+    .filter((lot) => lot.granted > 0);
   const cut: EntryDraft[] = cancelled
     .filter((each) => !each.lot.upcoming && each.amount > 0)
     .map((each) => ({
@@ -216,7 +274,13 @@ export function reconcileCuts(
     reason: "a downgrade's cut given back: in Stripe's order it cuts another purchase (C19)",
     lots: [back],
   }));
-  const drafts = [...cut, ...givenBack];
+  const drafts = [...cut, ...givenBack, ...(repayment?.drafts ?? [])];
+  // C22: what the cut took of the reversals' part of a month, by month: they take it again.
+  const retaken = batch.flatMap((slot) => {
+    const month = facts.refunded?.[slot.id];
+    const credits = shortfall(slot);
+    return month && credits > 0 ? [[slot.id, shortfallOf(month, credits)] as const] : [];
+  });
   const arrivals = plan.slots
     .filter((slot) => slot.kind === 'arriving' && slot.lot && target(slot) > 0)
     .map((slot) => ({ ...(slot.lot as Lot), granted: target(slot), remaining: target(slot) }));
@@ -238,10 +302,15 @@ export function reconcileCuts(
         return [id, { ...record, cuts }];
       }),
     );
+    const refunded = withMonths(
+      facts.refunded ?? {},
+      retaken.filter(([lotId]) => asPlanned(lotId)).map(([lotId, { month }]) => [lotId, month]),
+    );
     return {
       downgrades,
       ...(facts.endCuts && { endCuts: facts.endCuts }),
       cutLots: cutLotsAfter(plan.slots, downgrades, target, asPlanned, facts),
+      refunded,
     };
   };
   return {
@@ -256,6 +325,9 @@ export function reconcileCuts(
         (sum, byDowngrade) => sum + (byDowngrade.get(invoiceId) ?? 0),
         0,
       ),
+    ...(repayment && { debts: repayment.debts }),
+    retakes: byPurchase(retaken.flatMap(([, each]) => each.retakes)),
+    retakeId: `${request.entryId}#again#${retaken[0]?.[0] ?? ''}`,
   };
 }
 
@@ -265,7 +337,8 @@ function kept(facts: SubscriptionFacts, nowMs: number): SubscriptionFacts {
     Object.entries(facts.downgrades ?? {}).filter(([, each]) => stillMatters(each.beforeMs, nowMs)),
   );
   const endCuts = (facts.endCuts ?? []).filter((cut) => stillMatters(cut.grantedAtMs, nowMs));
-  return withDowngradeFacts(facts, { downgrades, endCuts });
+  const refunded = refundedStillMatters(facts.refunded, nowMs);
+  return withDowngradeFacts(facts, { downgrades, endCuts, refunded });
 }
 
 /**
@@ -282,7 +355,7 @@ function cutLotsAfter(
   const cutIds = new Set(Object.values(downgrades).flatMap((each) => Object.keys(each.cuts ?? {})));
   const entries = slots.flatMap((slot): [string, CutLot][] => {
     if (!cutIds.has(slot.id) || slot.kind === 'ended') return [];
-    const before = facts.cutLots?.[slot.id];
+    const before = facts.cutLots?.[slot.id] ?? monthMeta(facts.refunded?.[slot.id]);
     const gone = asPlanned(slot.id)
       ? target(slot) === 0
       : slot.kind === 'zeroed' || (slot.lot?.remaining ?? 0) === 0;
@@ -304,6 +377,13 @@ function cutLotsAfter(
   return Object.fromEntries(entries);
 }
 
+/** A month reversals took, as a month cut to nothing remembers it. */
+function monthMeta(month: RefundedMonth | undefined): CutLot | undefined {
+  if (!month) return undefined;
+  const { by: _by, ...meta } = month;
+  return meta;
+}
+
 /** A month cut to nothing, as it comes back with `credits`. */
 function monthOf(
   slot: Slot,
@@ -311,7 +391,7 @@ function monthOf(
   facts: SubscriptionFacts,
   credits: number,
 ): Lot {
-  const meta = facts.cutLots?.[slot.id];
+  const meta = facts.cutLots?.[slot.id] ?? facts.refunded?.[slot.id];
   return newLot({
     id: slot.id,
     source: LotSource.subscription,
@@ -396,15 +476,23 @@ export function withDowngradeFacts(
   facts: SubscriptionFacts,
   part: DowngradeFacts,
 ): SubscriptionFacts {
-  const { downgrades: _downgrades, endCuts: _endCuts, cutLots: _cutLots, ...rest } = facts;
+  const {
+    downgrades: _downgrades,
+    endCuts: _endCuts,
+    cutLots: _cutLots,
+    refunded: _refunded,
+    ...rest
+  } = facts;
   const downgrades = part.downgrades ?? facts.downgrades;
   const endCuts = part.endCuts ?? facts.endCuts;
   const cutLots = part.cutLots ?? facts.cutLots;
+  const refunded = part.refunded ?? facts.refunded;
   return {
     ...rest,
     ...(downgrades && Object.keys(downgrades).length > 0 && { downgrades }),
     ...(endCuts && endCuts.length > 0 && { endCuts }),
     ...(cutLots && Object.keys(cutLots).length > 0 && { cutLots }),
+    ...(refunded && Object.keys(refunded).length > 0 && { refunded }),
   };
 }
 

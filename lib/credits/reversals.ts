@@ -1,6 +1,7 @@
 import { firstFitting, grantLots } from './changes';
 import { byBurnOrder, isExpiredAt, type Lot, LotSource, type LotTake } from './lots';
 import { type PurchaseRecord, refereeTarget, referrerTarget } from './purchase';
+import { withoutRefunded, withRefundedMonths } from './refunded-months';
 import {
   andThen,
   type CustomerFacts,
@@ -39,6 +40,8 @@ export type Settled = {
 export type TakeBackBatch = {
   readonly maxItems: number;
   readonly created?: ReadonlySet<string>;
+  /** Lots the transaction changes already, which it cannot write twice: left alone. */
+  readonly skip?: ReadonlySet<string>;
 };
 
 /**
@@ -84,9 +87,14 @@ export function settleTakeBack(
  * other lots likewise (C22). Lots not yet granted are taken too, so that a debt is owed only
  * when nothing at all is left, and every credit granted later repays it first (C23).
  */
-function takeBackOrder(state: CustomerState, purchaseId: string, atMs: number): Lot[] {
+function takeBackOrder(
+  state: CustomerState,
+  purchaseId: string,
+  atMs: number,
+  skip: ReadonlySet<string> = new Set(),
+): Lot[] {
   const alive = state.lots.filter(
-    (lot) => lot.remaining > 0 && !lot.forfeit && !isExpiredAt(lot, atMs),
+    (lot) => lot.remaining > 0 && !lot.forfeit && !isExpiredAt(lot, atMs) && !skip.has(lot.id),
   );
   const granted = (lots: Lot[]) => lots.filter((lot) => !lot.upcoming).sort(byBurnOrder);
   const upcoming = (lots: Lot[]) =>
@@ -123,7 +131,7 @@ function takeBack(
   step: ReversalStep,
   batch: TakeBackBatch,
 ): { change: StateChange; short: number } {
-  const needed = lotsHolding(takeBackOrder(state, purchaseId, step.atMs), credits);
+  const needed = lotsHolding(takeBackOrder(state, purchaseId, step.atMs, batch.skip), credits);
   const itemsOf = (lot: Lot) => (batch.created?.has(lot.id) ? 0 : lot.upcoming ? 2 : 1);
   const lots = firstFitting(needed, itemsOf, batch.maxItems - TAKE_BACK_ENTRIES);
   const taken: LotTake[] = [];
@@ -137,6 +145,13 @@ function takeBack(
   }
   const short = lots.length < needed.length ? left : 0;
   const fromLots = taken.reduce((sum, take) => sum + take.amount, 0);
+  // C19: the months taken are remembered, for a downgrade delivered later (refunded-months.ts).
+  const remembered = withRefundedMonths(
+    state.facts,
+    purchaseId,
+    [...taken, ...cancelled],
+    step.atMs,
+  );
   const drafts: EntryDraft[] = [];
   if (lots.length > 0) {
     const notYet = credits - left - fromLots;
@@ -153,11 +168,43 @@ function takeBack(
       lots: taken.map((take) => ({ lotId: take.lot.id, amount: -take.amount })),
     });
   }
-  if (left === 0 || short > 0)
-    return { change: changeOf(state, { taken, cancelled, drafts }), short };
+  if (left === 0 || short > 0) {
+    const facts = remembered === state.facts ? {} : { facts: remembered };
+    return { change: changeOf(state, { taken, cancelled, drafts, ...facts }), short };
+  }
   drafts.push(debtEntry(step, purchaseId, left));
-  const facts = withDebt(state.facts, purchaseId, left, step.atMs);
+  const facts = withDebt(remembered, purchaseId, left, step.atMs);
   return { change: changeOf(state, { taken, cancelled, drafts, facts }), short };
+}
+
+/**
+ * C19 C22 C16: the reversals of `retakes` take again what a downgrade delivered after them cut
+ * from the months they had taken: in Stripe's order the cut came first and they took the rest
+ * of what they take elsewhere, in their own order, as debt what they cannot find. `skip`: the
+ * lots the same transaction already changes. At most `maxItems` items a reversal; what more it
+ * would need is owed (C23), to be repaid by the next credits.
+ */
+export function takeAgain(
+  state: CustomerState,
+  retakes: readonly { purchaseId: string; credits: number; atMs: number }[],
+  entryId: string,
+  batch: { maxItems: number; skip: ReadonlySet<string> },
+): StateChange | undefined {
+  let result: { state: CustomerState; change?: StateChange } = { state };
+  for (const retake of retakes) {
+    const step = { entryId: `${entryId}#${retake.purchaseId}`, atMs: retake.atMs };
+    result = andThen(state, result.change, (after) => {
+      const taken = takeBack(after, retake.purchaseId, retake.credits, step, batch);
+      if (taken.short === 0) return taken.change;
+      return andThen(after, taken.change, (rest) =>
+        changeOf(rest, {
+          drafts: [debtEntry(step, retake.purchaseId, taken.short)],
+          facts: withDebt(rest.facts, retake.purchaseId, taken.short, step.atMs),
+        }),
+      ).change;
+    });
+  }
+  return result.change;
 }
 
 /**
@@ -174,11 +221,13 @@ function giveBack(
   const owed = state.facts.debts?.[record.id]?.credits ?? 0;
   const cancel = Math.min(credits, owed);
   const rest = credits - cancel;
+  // C19: what comes back as a lot is no longer the months' to lose to a later cut.
+  const forgotten = withoutRefunded(state.facts, record.id, rest);
   const cancelling =
-    cancel > 0
+    cancel > 0 || forgotten !== state.facts
       ? changeOf(state, {
-          drafts: [debtEntry(step, record.id, -cancel)],
-          facts: withDebt(state.facts, record.id, -cancel, step.atMs),
+          drafts: cancel > 0 ? [debtEntry(step, record.id, -cancel)] : [],
+          facts: cancel > 0 ? withDebt(forgotten, record.id, -cancel, step.atMs) : forgotten,
         })
       : undefined;
   const granted = record.granted;

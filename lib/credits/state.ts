@@ -8,6 +8,7 @@ import {
 } from './hold-change';
 import { type Burn, bookBalance, type Lot, type LotTake } from './lots';
 import type { PurchaseRecord } from './purchase';
+import type { RefundedMonth } from './refunded-months';
 
 /** Why a ledger entry exists (C13). */
 export const EntryType = {
@@ -81,6 +82,11 @@ export type SubscriptionFacts = {
   readonly endCuts?: readonly EndCut[];
   /** C19/C16: months downgrades cut to nothing, by lot id, kept to give a moved cut back. */
   readonly cutLots?: Readonly<Record<string, CutLot>>;
+  /**
+   * C19/C22/C16: what reversals took from its months, by lot id, so that a downgrade delivered
+   * later cuts them as in Stripe's order (lib/credits/refunded-months.ts).
+   */
+  readonly refunded?: Readonly<Record<string, RefundedMonth>>;
 };
 
 /** The customer's facts other than lots: small, and changed only by Stripe events and codes. */

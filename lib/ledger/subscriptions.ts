@@ -9,6 +9,7 @@ import {
   arrivalsAfterEnd,
   type CutChange,
   type DowngradeFacts,
+  MAX_ITEMS_PER_RETAKE,
   MAX_LOTS_PER_DOWNGRADE,
   reconcileCuts,
   withDowngrade,
@@ -24,6 +25,7 @@ import { spendableAt } from '../credits/holds';
 import { type Lot, LotSource } from '../credits/lots';
 import type { PurchaseGrant, PurchaseRecord, ReferralOfPurchase } from '../credits/purchase';
 import { normalizeReferralCode } from '../credits/referral';
+import { takeAgain } from '../credits/reversals';
 import {
   andThen,
   type CustomerFacts,
@@ -373,6 +375,7 @@ function grantChange(
     entryId,
     nowMs,
     maxLots: MAX_LOTS_PER_DOWNGRADE,
+    ...(customer.facts.debts && { debts: customer.facts.debts }),
   });
   const recorded =
     subscription === facts.subscriptions[grant.subscriptionId]
@@ -385,11 +388,13 @@ function grantChange(
     withSubscriptionPart(recorded, grant.subscriptionId, part);
   // C22: what the purchase granted, before cuts of downgrades that followed it in Stripe's order.
   const credits = byEnd.reduce((sum, lot) => sum + lot.granted, 0);
-  const cuts = plan.cancelled.length + plan.created.length;
+  const stored = plan.cancelled.length + plan.created.length + (plan.debts ? 1 : 0);
+  const cuts = stored + plan.retakes.length;
   if (cuts > 0 && (plan.more || missing.length > 0)) {
     // Stored lots first, on their own: the invoice's lots follow in the command's next run.
-    const change = storedLotsCut(customer, plan, withPart(plan.part([])));
-    return { change, credits, cancelled: 0, more: true, ignored: false };
+    const changed = storedLotsCut(customer, plan, withPart(plan.part([])));
+    const { change } = andThen(customer, changed, (after) => retaken(after, plan));
+    return { ...(change && { change }), credits, cancelled: 0, more: true, ignored: false };
   }
   // Every lot after the end: nothing to grant, but what the end would have cancelled is kept.
   if (byEnd.length === 0 && planned.length > 0) {
@@ -425,7 +430,7 @@ function grantChange(
     });
     return { change, credits, cancelled: 0, more, ignored: false };
   }
-  const storedCuts = cuts > 0 ? storedLotsCut(customer, plan) : undefined;
+  const storedCuts = stored > 0 ? storedLotsCut(customer, plan) : undefined;
   return lastTransaction(customer, grant, {
     entry,
     chunk,
@@ -433,18 +438,43 @@ function grantChange(
     nowMs,
     credits,
     plan,
-    facts: withPart(cutFacts),
+    facts: withRepaid(withPart(cutFacts), plan),
   });
 }
 
-/** C19: the plan's changes to stored lots (cut more, given back, or a month coming back). */
-function storedLotsCut(customer: CustomerState, plan: CutChange, facts?: CustomerFacts) {
+/**
+ * C19 C22: the reversals whose months the plan cuts take that much again elsewhere (takeAgain),
+ * after the plan's own changes, leaving the lots those change alone (one write per lot).
+ */
+function retaken(after: CustomerState, plan: CutChange) {
+  if (plan.retakes.length === 0) return undefined;
+  return takeAgain(after, plan.retakes, plan.retakeId, {
+    maxItems: MAX_ITEMS_PER_RETAKE,
+    skip: new Set(plan.cancelled.map((each) => each.lot.id)),
+  });
+}
+
+/**
+ * C19: the plan's changes to stored lots (cut more, given back, or a month coming back), with
+ * `facts` (the customer's, by default) and the debts its give-backs repaid (C23).
+ */
+function storedLotsCut(
+  customer: CustomerState,
+  plan: CutChange,
+  facts: CustomerFacts = customer.facts,
+) {
+  const next = withRepaid(facts, plan);
   return changeOf(customer, {
     cancelled: plan.cancelled,
     created: plan.created,
     drafts: plan.drafts,
-    ...(facts && { facts }),
+    ...(next !== customer.facts && { facts: next }),
   });
+}
+
+/** The facts with the debts the plan's give-backs leave (C23), when they repaid any. */
+function withRepaid(facts: CustomerFacts, plan: CutChange): CustomerFacts {
+  return plan.debts ? { ...facts, debts: plan.debts } : facts;
 }
 
 /** The invoice's last transaction: its lots, the facts, and forfeits they show due (C8). */
@@ -462,9 +492,11 @@ function lastTransaction(
   },
 ): GrantChange {
   const nowMs = last.nowMs;
-  const active = andThen(customer, last.storedCuts, (after) =>
+  const granted = andThen(customer, last.storedCuts, (after) =>
     grantLots(after, last.entry, last.chunk, { facts: activeFacts(last.facts, grant), nowMs }),
   );
+  // C22: after the grant, whose facts are the plan's, the reversals take again what it cut.
+  const active = andThen(customer, granted.change, (after) => retaken(after, last.plan));
   // C8: this subscription's new facts may show an earlier forfeit wrong (or due).
   const reconciled = andThen(
     customer,

@@ -100,6 +100,17 @@ export type SubscriptionItem = {
   cutLots?: Record<string, { grantedAt: string; purchasedAt?: string; topUp?: true; ref: string }>;
   /** C7/C19: what the end cancelled after it, for downgrades delivered later. */
   endCuts?: { grantedAt: string; purchasedAt?: string; topUp?: true; credits: number }[];
+  /** C19/C22: what reversals took from its months, by lot, then by purchase reversed. */
+  refunded?: Record<
+    string,
+    {
+      grantedAt: string;
+      purchasedAt?: string;
+      topUp?: true;
+      ref: string;
+      by: Record<string, { credits: number; at: string }>;
+    }
+  >;
 };
 
 export type LedgerItem = {
@@ -218,6 +229,25 @@ export function subscriptionToItem(
         credits: cut.credits,
       })),
     }),
+    ...(facts.refunded && {
+      refunded: Object.fromEntries(
+        Object.entries(facts.refunded).map(([id, month]) => [
+          id,
+          {
+            grantedAt: toIso(month.grantedAtMs),
+            ...(month.purchasedAtMs !== undefined && { purchasedAt: toIso(month.purchasedAtMs) }),
+            ...(month.topUp && { topUp: true as const }),
+            ref: month.ref,
+            by: Object.fromEntries(
+              Object.entries(month.by).map(([purchaseId, each]) => [
+                purchaseId,
+                { credits: each.credits, at: toIso(each.atMs) },
+              ]),
+            ),
+          },
+        ]),
+      ),
+    }),
   };
 }
 
@@ -261,6 +291,27 @@ function subscriptionFromItem(item: SubscriptionItem): SubscriptionFacts {
         ...(cut.topUp && { topUp: true as const }),
         credits: cut.credits,
       })),
+    }),
+    ...(item.refunded && {
+      refunded: Object.fromEntries(
+        Object.entries(item.refunded).map(([id, month]) => [
+          id,
+          {
+            grantedAtMs: Date.parse(month.grantedAt),
+            ...(month.purchasedAt !== undefined && {
+              purchasedAtMs: Date.parse(month.purchasedAt),
+            }),
+            ...(month.topUp && { topUp: true as const }),
+            ref: month.ref,
+            by: Object.fromEntries(
+              Object.entries(month.by).map(([purchaseId, each]) => [
+                purchaseId,
+                { credits: each.credits, atMs: Date.parse(each.at) },
+              ]),
+            ),
+          },
+        ]),
+      ),
     }),
   };
 }

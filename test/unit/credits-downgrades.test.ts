@@ -190,4 +190,56 @@ describe('Function: reconcileCuts (C7, C16, C19)', () => {
       'in_old',
     ]);
   });
+
+  /** The plan's months (billed in January) as a refund at `refundedAt` left them. */
+  function refundedMonths(refundedAt: string) {
+    const by = (credits: number) => ({ in_plan: { credits, atMs: ms(refundedAt) } });
+    const meta = (id: string, grantedAt: string) => ({
+      grantedAtMs: ms(grantedAt),
+      purchasedAtMs: ms('2026-01-01T00:00:00Z'),
+      ref: `in_${id}`,
+    });
+    const refunded = {
+      m08: { ...meta('m08', '2026-08-01T00:00:00Z'), by: by(50) },
+      m09: { ...meta('m09', '2026-09-01T00:00:00Z'), by: by(100) },
+    };
+    const lots = [
+      month('m07', '2026-07-01T00:00:00Z', 100, '2026-01-01T00:00:00Z'),
+      { ...month('m08', '2026-08-01T00:00:00Z', 100, '2026-01-01T00:00:00Z'), remaining: 50 },
+    ];
+    return { lots, facts: recorded({ refunded }, 'in_down', 150) };
+  }
+
+  it('C16 C19 C22 a downgrade delivered after a refund Stripe made after it cuts what the refund took, and the refund takes it again', () => {
+    // Prepare: a refund on 20 Jun, after the downgrade of 15 Jun, took September and half of
+    // August.
+    const { lots, facts } = refundedMonths('2026-06-20T00:00:00Z');
+    // Act
+    const change = reconcileCuts(lots, plan(facts, []));
+    // Assess: in Stripe's order the cut came first (September, 50 of August) and the refund
+    // took the rest of August and 100 elsewhere: August goes, July stays, the refund takes 100.
+    expect(change.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([['m08', 50]]);
+    expect(change.retakes).toEqual([
+      { purchaseId: 'in_plan', credits: 100, atMs: ms('2026-06-20T00:00:00Z') },
+    ]);
+    const part = change.part([]);
+    expect(part.downgrades?.in_down?.cuts).toEqual({ m08: 50, m09: 100 });
+    expect(part.refunded?.m09).toBeUndefined();
+    expect(part.refunded?.m08?.by).toEqual({
+      in_plan: { credits: 50, atMs: ms('2026-06-20T00:00:00Z') },
+    });
+  });
+
+  it('C16 C19 C22 a downgrade Stripe billed after a refund cuts only what the refund left', () => {
+    // Prepare: the same refund on 1 Jun, before the downgrade.
+    const { lots, facts } = refundedMonths('2026-06-01T00:00:00Z');
+    // Act
+    const change = reconcileCuts(lots, plan(facts, []));
+    // Assess: the 150 come out of what is left, August's 50 and July's 100; nothing again.
+    expect(change.cancelled.map((each) => [each.lot.id, each.amount])).toEqual([
+      ['m08', 50],
+      ['m07', 100],
+    ]);
+    expect(change.retakes).toEqual([]);
+  });
 });
