@@ -11,7 +11,7 @@ import { referralCodeOf } from '../../lib/ledger/referrals';
 import { consume } from '../../lib/ledger/spending';
 import { grantSubscriptionInvoice } from '../../lib/ledger/subscriptions';
 import { capturingLogger } from '../../lib/log';
-import { ACCOUNT_SK, customerPk, LOT_SHARDS, lotShard } from '../../lib/store/keys';
+import { ACCOUNT_SK, customerPk, LOT_PREFIX, LOT_SHARDS, lotShard } from '../../lib/store/keys';
 import { webhookDepsFromConfig } from '../../lib/stripe/deps';
 import {
   type DynamoOperation,
@@ -25,6 +25,7 @@ import { refundEvent, refundObject } from '../support/reversal-events';
 import {
   ms,
   paidInvoiceEvent,
+  quantityChangeEvent,
   signedApiGatewayEvent,
   subscriptionDeletedEvent,
   TEST_WEBHOOK_SECRET,
@@ -57,7 +58,15 @@ import { freshTable, localClientConfig } from '../support/table';
 
 const PRO = 'price_pro_500';
 const BASIC = 'price_basic_100';
-const PLAN_CREDITS = { [PRO]: 500, [BASIC]: 100 };
+/** 100 credits a month, billed once a year at $200 a unit (C20). */
+const YEARLY = 'price_yearly_100';
+/** 1,000 credits bought once (C21). */
+const PACK = 'price_pack_1000';
+const PLAN_CREDITS = { [PRO]: 500, [BASIC]: 100, [YEARLY]: 100, [PACK]: 1000 };
+const PLAN_INTERVAL_MONTHS = { [YEARLY]: 12 };
+/** The annual plan's year: half of it is left on 1 March, when its quantity changes (C19). */
+const YEAR_START = '2025-09-01T00:00:00Z';
+const YEAR_END = '2026-09-01T00:00:00Z';
 const FEB = '2026-02-01T08:00:00Z';
 const MARCH = '2026-03-01T08:00:00Z';
 /** The processor's clock for webhook deliveries and spends (signatures are made at it). */
@@ -106,7 +115,11 @@ type OperationSpec = {
     | 'reserve'
     | 'settle'
     | 'expiry'
-    | 'reversal';
+    | 'reversal'
+    | 'downgrade'
+    | 'upgrade'
+    | 'pack'
+    | 'unforfeit';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -173,7 +186,11 @@ async function grantHealthy(
 function webhookCaller(env: Env, event: Record<string, unknown>): () => Promise<Attempt> {
   const log = capturingLogger();
   const deps = webhookDepsFromConfig(
-    { planCredits: PLAN_CREDITS, webhookSecrets: [TEST_WEBHOOK_SECRET] },
+    {
+      planCredits: PLAN_CREDITS,
+      planIntervalMonths: PLAN_INTERVAL_MONTHS,
+      webhookSecrets: [TEST_WEBHOOK_SECRET],
+    },
     env.deps,
     log.logger,
   );
@@ -222,6 +239,61 @@ function factsOf(items: readonly Item[], customerId: string): string[] {
 
 const typesAndAmounts = (entries: ReturnType<typeof ledgerOf>) =>
   entries.map((entry) => [entry.type, entry.amount]);
+
+/** Delivers an event through the healthy store (a customer's history before the operation). */
+async function deliverHealthy(env: Env, event: Record<string, unknown>) {
+  const attempt = await webhookCaller(env, event)();
+  expect(attempt).toMatchObject({ ok: true });
+}
+
+/** The annual plan's first invoice: `quantity` x YEARLY for the year from 1 September. */
+function annualInvoiceEvent(ids: Ids, quantity: number): Record<string, unknown> {
+  return paidInvoiceEvent({
+    customerId: ids.customer,
+    subscriptionId: idsOf(ids).subscription,
+    invoiceId: idsOf(ids).invoice,
+    eventId: `evt_${ids.customer}_year`,
+    lines: [
+      {
+        priceId: YEARLY,
+        quantity,
+        periodStart: YEAR_START,
+        periodEnd: YEAR_END,
+        unitAmount: 20000,
+        lineId: 'il_1',
+      },
+    ],
+  });
+}
+
+/** C19: YEARLY's quantity from `from` to `to` on 1 March, half the year left, invoiced at once. */
+function annualQuantityChangeEvent(ids: Ids, from: number, to: number): Record<string, unknown> {
+  return quantityChangeEvent({
+    customerId: ids.customer,
+    subscriptionId: idsOf(ids).subscription,
+    invoiceId: `${idsOf(ids).invoice}_change`,
+    priceId: YEARLY,
+    unitAmount: 20000,
+    at: '2026-03-01T00:00:00Z',
+    periodEnd: YEAR_END,
+    from,
+    to,
+    left: 0.5,
+  });
+}
+
+/** The annual plan's months still to come (C20), as `YYYY-MM credits`, from the lots. */
+function upcomingOf(items: readonly Item[], customerId: string): string[] {
+  return items
+    .filter(
+      (item) =>
+        item.pk === customerPk(customerId) &&
+        String(item.sk).startsWith(LOT_PREFIX) &&
+        item.upcoming === true,
+    )
+    .map((item) => `${String(item.grantedAt).slice(0, 7)} ${item.remaining}`)
+    .sort();
+}
 
 const OPERATIONS: readonly OperationSpec[] = [
   {
@@ -496,6 +568,117 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(expiredLots.sort()).toEqual([
         `in_${ids.customer}_feb#il_1`,
         `in_${ids.customer}_mar#il_1`,
+      ]);
+    },
+  },
+  {
+    name: 'downgrade',
+    rules: 'C19 C20',
+    // The change's fact (a proration may need Stripe's API, which is asked only for what was not
+    // applied before), the customer's state, and one transaction for the cut and the fact.
+    calls: ['GetItem', 'Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await deliverHealthy(env, annualInvoiceEvent(ids, 5));
+    },
+    async caller(env, _healthy, ids) {
+      // 5 -> 3 units with half the year left: 100 x 12 x (-5 + 3) / 2 = -1,200, cut from the
+      // months not granted yet, latest first (August, July, and 200 of June).
+      return webhookCaller(env, annualQuantityChangeEvent(ids, 5, 3));
+    },
+    assessOnce(items, ids) {
+      expect(upcomingOf(items, ids.customer)).toEqual([
+        '2026-04 500',
+        '2026-05 500',
+        '2026-06 300',
+      ]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_change`);
+    },
+  },
+  {
+    name: 'upgrade',
+    rules: 'C19 C20',
+    // As for a downgrade: the fact, the state, one transaction for the top-up's lots.
+    calls: ['GetItem', 'Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await deliverHealthy(env, annualInvoiceEvent(ids, 3));
+    },
+    async caller(env, _healthy, ids) {
+      // 3 -> 5 units with half the year left: +1,200 over the six months left (C19, C20):
+      // March's 200 granted at once, April's to August's to come.
+      return webhookCaller(env, annualQuantityChangeEvent(ids, 3, 5));
+    },
+    assessOnce(items, ids) {
+      const topUps = ledgerOf(items, ids.customer).filter(
+        (entry) => entry.ref === `${idsOf(ids).invoice}_change`,
+      );
+      expect(typesAndAmounts(topUps)).toEqual([['grant', 200]]);
+      // Each month to come: the plan's 3 units (300) and the top-up's 2 (200), a lot each.
+      const months = ['2026-04', '2026-05', '2026-06', '2026-07', '2026-08'];
+      expect(upcomingOf(items, ids.customer)).toEqual(
+        months.flatMap((month) => [`${month} 200`, `${month} 300`]),
+      );
+    },
+  },
+  {
+    name: 'pack',
+    rules: 'C21',
+    // As for a first grant: a new customer's state, the table's SCHEMA item, the transaction.
+    calls: ['Query', 'GetItem', 'TransactWriteItems'],
+    prepare: async () => {},
+    async caller(env, _healthy, ids) {
+      // A manual invoice for two packs, with no subscription: one lot of 2,000 for a year.
+      return webhookCaller(
+        env,
+        paidInvoiceEvent({
+          customerId: ids.customer,
+          subscriptionId: 'sub_none',
+          invoiceId: idsOf(ids).invoice,
+          billingReason: 'manual',
+          lines: [{ priceId: PACK, quantity: 2, periodStart: MARCH, kind: 'invoice_item' }],
+        }),
+      );
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([['grant', 2000]]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}`);
+    },
+  },
+  {
+    name: 'unforfeit',
+    rules: 'C7 C8',
+    calls: ['Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      // The only subscription known ends on 10 March: its 100 credits are forfeited (C7).
+      await grantHealthy(env, ids.customer, idsOf(ids).invoice, 100, MARCH);
+      await deliverHealthy(
+        env,
+        subscriptionDeletedEvent({
+          customerId: ids.customer,
+          subscriptionId: idsOf(ids).subscription,
+          endedAt: ENDED_AT,
+          eventId: `evt_${ids.customer}_end`,
+        }),
+      );
+    },
+    async caller(env, _healthy, ids) {
+      // Delivered late: a second subscription paid on 5 March was active at that end (C8).
+      return webhookCaller(
+        env,
+        paidInvoiceEvent({
+          customerId: ids.customer,
+          subscriptionId: `sub_${ids.customer}_b`,
+          invoiceId: `in_${ids.customer}_b`,
+          eventId: `evt_${ids.customer}_b`,
+          lines: [{ priceId: BASIC, periodStart: '2026-03-05T00:00:00Z', lineId: 'il_1' }],
+        }),
+      );
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
+        ['grant', 100],
+        ['forfeit', -100],
+        ['grant', 100],
+        ['forfeit', 100],
       ]);
     },
   },
