@@ -119,7 +119,8 @@ type OperationSpec = {
     | 'downgrade'
     | 'upgrade'
     | 'pack'
-    | 'unforfeit';
+    | 'unforfeit'
+    | 'annualEnd';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -680,6 +681,37 @@ const OPERATIONS: readonly OperationSpec[] = [
         ['grant', 100],
         ['forfeit', 100],
       ]);
+    },
+  },
+  {
+    name: 'annualEnd',
+    rules: 'C7 C20',
+    calls: ['Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await deliverHealthy(env, annualInvoiceEvent(ids, 1));
+    },
+    async caller(env, _healthy, ids) {
+      // The annual plan, the only subscription, ends on 10 March: the months granted are
+      // forfeited and the five to come (April to August) cancelled, in one transaction.
+      return webhookCaller(
+        env,
+        subscriptionDeletedEvent({
+          customerId: ids.customer,
+          subscriptionId: idsOf(ids).subscription,
+          endedAt: ENDED_AT,
+          eventId: `evt_${ids.customer}_end`,
+        }),
+      );
+    },
+    assessOnce(items, ids) {
+      // September to March came due by the end (700, one entry); the forfeit takes the three
+      // months not yet expired (C4: three months each), the expiry job the rest (C6).
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
+        ['grant', 700],
+        ['forfeit', -300],
+      ]);
+      expect(upcomingOf(items, ids.customer)).toEqual([]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#end#${idsOf(ids).subscription}`);
     },
   },
 ];
