@@ -23,6 +23,8 @@ import {
 } from '../support/faults';
 import { refundEvent, refundObject } from '../support/reversal-events';
 import {
+  checkoutEvent,
+  checkoutLineItem,
   ms,
   paidInvoiceEvent,
   quantityChangeEvent,
@@ -30,6 +32,7 @@ import {
   subscriptionDeletedEvent,
   TEST_WEBHOOK_SECRET,
 } from '../support/stripe-events';
+import { type StripeFake, startStripeFake } from '../support/stripe-fake';
 import { freshTable, localClientConfig } from '../support/table';
 
 /**
@@ -120,7 +123,8 @@ type OperationSpec = {
     | 'upgrade'
     | 'pack'
     | 'unforfeit'
-    | 'annualEnd';
+    | 'annualEnd'
+    | 'checkoutPack';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -184,13 +188,18 @@ async function grantHealthy(
 }
 
 /** The stripeWebhook handler on `env`, and one signed delivery it is handed again and again. */
-function webhookCaller(env: Env, event: Record<string, unknown>): () => Promise<Attempt> {
+function webhookCaller(
+  env: Env,
+  event: Record<string, unknown>,
+  stripe?: { readonly stripeApiBase: string; readonly stripeSecretKey: string },
+): () => Promise<Attempt> {
   const log = capturingLogger();
   const deps = webhookDepsFromConfig(
     {
       planCredits: PLAN_CREDITS,
       planIntervalMonths: PLAN_INTERVAL_MONTHS,
       webhookSecrets: [TEST_WEBHOOK_SECRET],
+      ...stripe,
     },
     env.deps,
     log.logger,
@@ -294,6 +303,13 @@ function upcomingOf(items: readonly Item[], customerId: string): string[] {
     )
     .map((item) => `${String(item.grantedAt).slice(0, 7)} ${item.remaining}`)
     .sort();
+}
+
+/** Stripe's API for the Checkout pack's line items: a local fake, started by the suite. */
+let stripeFake: StripeFake | undefined;
+function stripeApi(): StripeFake {
+  if (!stripeFake) throw new Error('the Stripe fake is started in the suite beforeAll');
+  return stripeFake;
 }
 
 const OPERATIONS: readonly OperationSpec[] = [
@@ -714,6 +730,36 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(factsOf(items, ids.customer)).toContain(`FACT#end#${idsOf(ids).subscription}`);
     },
   },
+  {
+    name: 'checkoutPack',
+    rules: 'C21',
+    // The Session's fact (its lines are a Stripe call, made only for what was not applied), a
+    // new customer's state and the table's SCHEMA item, the transaction.
+    calls: ['GetItem', 'Query', 'GetItem', 'TransactWriteItems'],
+    async prepare(_env, ids) {
+      stripeApi().checkoutLines.set(`cs_${ids.customer}`, [checkoutLineItem(PACK, 2)]);
+    },
+    async caller(env, _healthy, ids) {
+      // Two packs bought through Checkout in payment mode, no invoice: Stripe's API lists the
+      // lines (a local fake of it); one lot of 2,000.
+      const session = checkoutEvent({
+        customerId: ids.customer,
+        sessionId: `cs_${ids.customer}`,
+        paymentIntentId: `pi_${ids.customer}`,
+        amountTotal: 4000,
+        eventId: `evt_${ids.customer}`,
+        created: MARCH,
+      });
+      return webhookCaller(env, session, {
+        stripeApiBase: stripeApi().apiBase,
+        stripeSecretKey: 'sk_test_fake',
+      });
+    },
+    assessOnce(items, ids) {
+      expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([['grant', 2000]]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#cs_${ids.customer}`);
+    },
+  },
 ];
 
 /** Customer ids of fixed width (no id is a prefix of another), all in EXPIRY_SHARD for expiry. */
@@ -946,10 +992,12 @@ describe('Faults at each DynamoDB call of each operation, then the caller retrie
   beforeAll(async () => {
     maxAttempts = await sdkDefaultMaxAttempts();
     retries = await quickRetries(maxAttempts, RETRY_DELAY_MS);
+    stripeFake = await startStripeFake();
   });
-  afterAll(() => {
+  afterAll(async () => {
     // One line for the README's figures.
     console.info(`fault matrix: ${JSON.stringify(tally)}`);
+    await stripeFake?.stop();
   });
 
   for (const spec of OPERATIONS) {
