@@ -256,6 +256,16 @@ async function deliverHealthy(env: Env, event: Record<string, unknown>) {
   expect(attempt).toMatchObject({ ok: true });
 }
 
+/** The customer's subscription ending on 10 March (`customer.subscription.deleted`). */
+function subscriptionEndEvent(ids: Ids): Record<string, unknown> {
+  return subscriptionDeletedEvent({
+    customerId: ids.customer,
+    subscriptionId: idsOf(ids).subscription,
+    endedAt: ENDED_AT,
+    eventId: `evt_${ids.customer}_end`,
+  });
+}
+
 /** The annual plan's first invoice: `quantity` x YEARLY for the year from 1 September. */
 function annualInvoiceEvent(ids: Ids, quantity: number): Record<string, unknown> {
   return paidInvoiceEvent({
@@ -310,6 +320,32 @@ let stripeFake: StripeFake | undefined;
 function stripeApi(): StripeFake {
   if (!stripeFake) throw new Error('the Stripe fake is started in the suite beforeAll');
   return stripeFake;
+}
+
+/** C19 C20: the annual plan of `from` units changed to `to` on 1 March, invoiced at once. */
+function annualChangeSpec(
+  name: 'downgrade' | 'upgrade',
+  from: number,
+  to: number,
+  assessLots: OperationSpec['assessOnce'],
+): OperationSpec {
+  return {
+    name,
+    rules: 'C19 C20',
+    // The change's fact (a proration may need Stripe's API, which is asked only for what was
+    // not applied before), the customer's state, and one transaction for the cut or top-up.
+    calls: ['GetItem', 'Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await deliverHealthy(env, annualInvoiceEvent(ids, from));
+    },
+    async caller(env, _healthy, ids) {
+      return webhookCaller(env, annualQuantityChangeEvent(ids, from, to));
+    },
+    assessOnce(items, ids) {
+      assessLots(items, ids);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_change`);
+    },
+  };
 }
 
 const OPERATIONS: readonly OperationSpec[] = [
@@ -444,15 +480,7 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(spent).toEqual({ ok: true, balance: 70 });
     },
     async caller(env, _healthy, ids) {
-      return webhookCaller(
-        env,
-        subscriptionDeletedEvent({
-          customerId: ids.customer,
-          subscriptionId: idsOf(ids).subscription,
-          endedAt: ENDED_AT,
-          eventId: `evt_${ids.customer}`,
-        }),
-      );
+      return webhookCaller(env, subscriptionEndEvent(ids));
     },
     assessOnce(items, ids) {
       expect(typesAndAmounts(ledgerOf(items, ids.customer))).toEqual([
@@ -588,54 +616,23 @@ const OPERATIONS: readonly OperationSpec[] = [
       ]);
     },
   },
-  {
-    name: 'downgrade',
-    rules: 'C19 C20',
-    // The change's fact (a proration may need Stripe's API, which is asked only for what was not
-    // applied before), the customer's state, and one transaction for the cut and the fact.
-    calls: ['GetItem', 'Query', 'TransactWriteItems'],
-    async prepare(env, ids) {
-      await deliverHealthy(env, annualInvoiceEvent(ids, 5));
-    },
-    async caller(env, _healthy, ids) {
-      // 5 -> 3 units with half the year left: 100 x 12 x (-5 + 3) / 2 = -1,200, cut from the
-      // months not granted yet, latest first (August, July, and 200 of June).
-      return webhookCaller(env, annualQuantityChangeEvent(ids, 5, 3));
-    },
-    assessOnce(items, ids) {
-      expect(upcomingOf(items, ids.customer)).toEqual([
-        '2026-04 500',
-        '2026-05 500',
-        '2026-06 300',
-      ]);
-      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_change`);
-    },
-  },
-  {
-    name: 'upgrade',
-    rules: 'C19 C20',
-    // As for a downgrade: the fact, the state, one transaction for the top-up's lots.
-    calls: ['GetItem', 'Query', 'TransactWriteItems'],
-    async prepare(env, ids) {
-      await deliverHealthy(env, annualInvoiceEvent(ids, 3));
-    },
-    async caller(env, _healthy, ids) {
-      // 3 -> 5 units with half the year left: +1,200 over the six months left (C19, C20):
-      // March's 200 granted at once, April's to August's to come.
-      return webhookCaller(env, annualQuantityChangeEvent(ids, 3, 5));
-    },
-    assessOnce(items, ids) {
-      const topUps = ledgerOf(items, ids.customer).filter(
-        (entry) => entry.ref === `${idsOf(ids).invoice}_change`,
-      );
-      expect(typesAndAmounts(topUps)).toEqual([['grant', 200]]);
-      // Each month to come: the plan's 3 units (300) and the top-up's 2 (200), a lot each.
-      const months = ['2026-04', '2026-05', '2026-06', '2026-07', '2026-08'];
-      expect(upcomingOf(items, ids.customer)).toEqual(
-        months.flatMap((month) => [`${month} 200`, `${month} 300`]),
-      );
-    },
-  },
+  // 5 -> 3 units with half the year left: 100 x 12 x (-5 + 3) / 2 = -1,200, cut from the
+  // months not granted yet, latest first (August, July, and 200 of June).
+  annualChangeSpec('downgrade', 5, 3, (items, ids) => {
+    expect(upcomingOf(items, ids.customer)).toEqual(['2026-04 500', '2026-05 500', '2026-06 300']);
+  }),
+  // 3 -> 5 units: +1,200 over the six months left (C19, C20): March's 200 granted at once,
+  // April's to August's to come, each month a lot of the plan's 3 units and one of the top-up's 2.
+  annualChangeSpec('upgrade', 3, 5, (items, ids) => {
+    const topUps = ledgerOf(items, ids.customer).filter(
+      (entry) => entry.ref === `${idsOf(ids).invoice}_change`,
+    );
+    expect(typesAndAmounts(topUps)).toEqual([['grant', 200]]);
+    const months = ['2026-04', '2026-05', '2026-06', '2026-07', '2026-08'];
+    expect(upcomingOf(items, ids.customer)).toEqual(
+      months.flatMap((month) => [`${month} 200`, `${month} 300`]),
+    );
+  }),
   {
     name: 'pack',
     rules: 'C21',
@@ -667,15 +664,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     async prepare(env, ids) {
       // The only subscription known ends on 10 March: its 100 credits are forfeited (C7).
       await grantHealthy(env, ids.customer, idsOf(ids).invoice, 100, MARCH);
-      await deliverHealthy(
-        env,
-        subscriptionDeletedEvent({
-          customerId: ids.customer,
-          subscriptionId: idsOf(ids).subscription,
-          endedAt: ENDED_AT,
-          eventId: `evt_${ids.customer}_end`,
-        }),
-      );
+      await deliverHealthy(env, subscriptionEndEvent(ids));
     },
     async caller(env, _healthy, ids) {
       // Delivered late: a second subscription paid on 5 March was active at that end (C8).
@@ -709,15 +698,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     async caller(env, _healthy, ids) {
       // The annual plan, the only subscription, ends on 10 March: the months granted are
       // forfeited and the five to come (April to August) cancelled, in one transaction.
-      return webhookCaller(
-        env,
-        subscriptionDeletedEvent({
-          customerId: ids.customer,
-          subscriptionId: idsOf(ids).subscription,
-          endedAt: ENDED_AT,
-          eventId: `evt_${ids.customer}_end`,
-        }),
-      );
+      return webhookCaller(env, subscriptionEndEvent(ids));
     },
     assessOnce(items, ids) {
       // September to March came due by the end (700, one entry); the forfeit takes the three
