@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type LineSpec, paidInvoiceEvent, quantityChangeEvent } from '../support/stripe-events';
+import { annualQuantityChanges, type LineSpec, paidInvoiceEvent } from '../support/stripe-events';
 import { harnessesWithStripeFake, type WebhookHarness } from '../support/webhook-harness';
 
 /**
@@ -46,19 +46,10 @@ describe('Function: stripeWebhook, downgrades moved to Stripe order (C16, C19, C
     });
 
   /** C19: YEARLY's quantity from `from` to `to` at `at` (`left` of the year to go), at once. */
-  const change = (invoiceId: string, at: string, from: number, to: number, left: number) =>
-    quantityChangeEvent({
-      customerId,
-      subscriptionId,
-      invoiceId,
-      priceId: YEARLY,
-      unitAmount: 20000,
-      at,
-      periodEnd: YEAR_END,
-      from,
-      to,
-      left,
-    });
+  const change = annualQuantityChanges(
+    { customerId, subscriptionId },
+    { priceId: YEARLY, unitAmount: 20000, periodEnd: YEAR_END },
+  );
 
   async function lotsAfter(now: string, events: readonly Record<string, unknown>[]) {
     const h: WebhookHarness = await start(now);

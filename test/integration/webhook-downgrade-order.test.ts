@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  annualQuantityChanges,
   paidInvoiceEvent,
-  quantityChangeEvent,
   subscriptionDeletedEvent,
 } from '../support/stripe-events';
 import { harnessesWithStripeFake, type WebhookHarness } from '../support/webhook-harness';
@@ -50,20 +50,11 @@ describe('Function: stripeWebhook, downgrades in any delivery order (C7, C16, C1
       ],
     });
 
-  /** C19: YEARLY's quantity from `from` to `to` at `at`, invoiced at once. */
-  const change = (invoiceId: string, at: string, from: number, to: number, left: number) =>
-    quantityChangeEvent({
-      customerId,
-      subscriptionId,
-      invoiceId,
-      priceId: YEARLY,
-      unitAmount: 20000,
-      at,
-      periodEnd: YEAR_END,
-      from,
-      to,
-      left,
-    });
+  /** C19: YEARLY's quantity from `from` to `to` at `at` (`left` of the year to go), at once. */
+  const change = annualQuantityChanges(
+    { customerId, subscriptionId },
+    { priceId: YEARLY, unitAmount: 20000, periodEnd: YEAR_END },
+  );
 
   const ended = (at: string) =>
     subscriptionDeletedEvent({ customerId, subscriptionId, endedAt: at, status: 'canceled' });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { audit } from '../../lib/jobs/audit';
 import { refundEvent, refundObject } from '../support/reversal-events';
-import { paidInvoiceEvent, quantityChangeEvent } from '../support/stripe-events';
+import { annualQuantityChanges, paidInvoiceEvent } from '../support/stripe-events';
 import { harnessesWithStripeFake } from '../support/webhook-harness';
 
 /**
@@ -24,19 +24,11 @@ describe('Function: stripeWebhook, a refund of months a downgrade cuts (C16, C19
   const customerId = 'cus_refund_cut';
   const subscriptionId = 'sub_year';
 
-  const change = (invoiceId: string, at: string, from: number, to: number, left: number) =>
-    quantityChangeEvent({
-      customerId,
-      subscriptionId,
-      invoiceId,
-      priceId: YEARLY,
-      unitAmount: 20000,
-      at,
-      periodEnd: YEAR_END,
-      from,
-      to,
-      left,
-    });
+  /** C19: YEARLY's quantity from `from` to `to` at `at` (`left` of the year to go), at once. */
+  const change = annualQuantityChanges(
+    { customerId, subscriptionId },
+    { priceId: YEARLY, unitAmount: 20000, periodEnd: YEAR_END },
+  );
 
   // 3 x YEARLY from 1 Nov (300 a month, $600); on 1 Feb up to 5 (+200 a month, February to
   // October); on 1 May down to 2: -1800, latest first among both purchases (October,

@@ -254,6 +254,26 @@ export function quantityChangeEvent(change: {
   });
 }
 
+/** The annual price whose seat count a test changes (C19), and the end of its year. */
+export type AnnualSeats = {
+  readonly priceId: string;
+  readonly unitAmount: number;
+  readonly periodEnd: Time;
+};
+
+/**
+ * C19: quantityChangeEvent for one annual subscription's price, so a test that moves its seats
+ * up and down several times names only what differs between the changes: the invoice, when,
+ * from and to how many seats, and how much of the year is left.
+ */
+export function annualQuantityChanges(
+  subscription: { readonly customerId: string; readonly subscriptionId: string },
+  seats: AnnualSeats,
+): (invoiceId: string, at: Time, from: number, to: number, left: number) => Json {
+  return (invoiceId, at, from, to, left) =>
+    quantityChangeEvent({ ...subscription, ...seats, invoiceId, at, from, to, left });
+}
+
 export type SubscriptionOptions = {
   readonly customerId: string;
   readonly subscriptionId: string;
