@@ -1,4 +1,5 @@
 import { firstFitting, grantLots } from './changes';
+import { type CutAfter, withCutsTaken } from './cuts-after';
 import { byBurnOrder, isExpiredAt, type Lot, LotSource, type LotTake } from './lots';
 import { type PurchaseRecord, refereeTarget, referrerTarget } from './purchase';
 import { withoutRefunded, withRefundedMonths } from './refunded-months';
@@ -42,6 +43,11 @@ export type TakeBackBatch = {
   readonly created?: ReadonlySet<string>;
   /** Lots the transaction changes already, which it cannot write twice: left alone. */
   readonly skip?: ReadonlySet<string>;
+  /**
+   * C19 C22: what downgrades Stripe billed after the reversal cut, by month (cuts-after.ts):
+   * the take-back finds it as in Stripe's order, before the cut.
+   */
+  readonly cutAfter?: ReadonlyMap<string, CutAfter>;
 };
 
 /**
@@ -81,42 +87,62 @@ export function settleTakeBack(
   return { record: next };
 }
 
+/** A lot a take-back can take from: what it holds, and a later downgrade's cut of it. */
+type Source = { readonly lot: Lot; readonly cut: number };
+
+const holding = (source: Source) => source.lot.remaining + source.cut;
+
 /**
  * The lots a take-back finds at `atMs`, in the order it takes them: the purchase's own first
  * (those granted in burn order, then those not yet granted, latest first), then the customer's
  * other lots likewise (C22). Lots not yet granted are taken too, so that a debt is owed only
- * when nothing at all is left, and every credit granted later repays it first (C23).
+ * when nothing at all is left, and every credit granted later repays it first (C23). A month a
+ * later downgrade cut holds its cut as well (`cutAfter`), a month cut to nothing included.
  */
 function takeBackOrder(
   state: CustomerState,
   purchaseId: string,
   atMs: number,
-  skip: ReadonlySet<string> = new Set(),
-): Lot[] {
-  const alive = state.lots.filter(
-    (lot) => lot.remaining > 0 && !lot.forfeit && !isExpiredAt(lot, atMs) && !skip.has(lot.id),
+  batch: TakeBackBatch,
+): Source[] {
+  const skip = batch.skip ?? new Set<string>();
+  const cutAfter = batch.cutAfter ?? new Map<string, CutAfter>();
+  const stored = new Set(state.lots.map((lot) => lot.id));
+  const cutOf = (lot: Lot) => (lot.forfeit ? 0 : (cutAfter.get(lot.id)?.credits ?? 0));
+  const gone = [...cutAfter.values()].flatMap((each) =>
+    each.month && !stored.has(each.month.id) ? [each.month] : [],
   );
-  const granted = (lots: Lot[]) => lots.filter((lot) => !lot.upcoming).sort(byBurnOrder);
-  const upcoming = (lots: Lot[]) =>
-    lots
-      .filter((lot) => lot.upcoming)
-      .sort(byBurnOrder)
+  const alive = [...state.lots, ...gone]
+    .map((lot) => ({ lot, cut: cutOf(lot) }))
+    .filter(
+      (source) =>
+        holding(source) > 0 &&
+        !source.lot.forfeit &&
+        !isExpiredAt(source.lot, atMs) &&
+        !skip.has(source.lot.id),
+    );
+  const granted = (sources: Source[]) =>
+    sources.filter((each) => !each.lot.upcoming).sort((a, b) => byBurnOrder(a.lot, b.lot));
+  const upcoming = (sources: Source[]) =>
+    sources
+      .filter((each) => each.lot.upcoming)
+      .sort((a, b) => byBurnOrder(a.lot, b.lot))
       .reverse();
-  const own = alive.filter((lot) => lot.ref === purchaseId);
-  const others = alive.filter((lot) => lot.ref !== purchaseId);
+  const own = alive.filter((each) => each.lot.ref === purchaseId);
+  const others = alive.filter((each) => each.lot.ref !== purchaseId);
   return [...granted(own), ...upcoming(own), ...granted(others), ...upcoming(others)];
 }
 
-/** The first lots of `order` that hold `credits`, or all of them when they hold less. */
-function lotsHolding(order: readonly Lot[], credits: number): Lot[] {
-  const lots: Lot[] = [];
+/** The first sources of `order` that hold `credits`, or all of them when they hold less. */
+function lotsHolding(order: readonly Source[], credits: number): Source[] {
+  const sources: Source[] = [];
   let held = 0;
-  for (const lot of order) {
+  for (const source of order) {
     if (held >= credits) break;
-    lots.push(lot);
-    held += lot.remaining;
+    sources.push(source);
+    held += holding(source);
   }
-  return lots;
+  return sources;
 }
 
 /**
@@ -131,31 +157,40 @@ function takeBack(
   step: ReversalStep,
   batch: TakeBackBatch,
 ): { change: StateChange; short: number } {
-  const needed = lotsHolding(takeBackOrder(state, purchaseId, step.atMs, batch.skip), credits);
-  const itemsOf = (lot: Lot) => (batch.created?.has(lot.id) ? 0 : lot.upcoming ? 2 : 1);
+  const needed = lotsHolding(takeBackOrder(state, purchaseId, step.atMs, batch), credits);
+  // A cut taken back writes no lot: only what the lot holds costs items.
+  const itemsOf = ({ lot }: Source) => {
+    if (batch.created?.has(lot.id) || lot.remaining === 0) return 0;
+    return lot.upcoming ? 2 : 1;
+  };
   const lots = firstFitting(needed, itemsOf, batch.maxItems - TAKE_BACK_ENTRIES);
   const taken: LotTake[] = [];
   const cancelled: LotCancel[] = [];
+  const fromCuts: LotTake[] = [];
   let left = credits;
-  for (const lot of lots) {
-    const amount = Math.min(left, lot.remaining);
-    if (lot.upcoming) cancelled.push({ lot, amount });
-    else taken.push({ lot, amount, drains: amount === lot.remaining });
-    left -= amount;
+  for (const { lot, cut } of lots) {
+    // In Stripe's order the reversal came before the cut: it takes the cut's part first.
+    const ofCut = Math.min(left, cut);
+    if (ofCut > 0) fromCuts.push({ lot, amount: ofCut, drains: false });
+    const amount = Math.min(left - ofCut, lot.remaining);
+    if (amount > 0 && lot.upcoming) cancelled.push({ lot, amount });
+    else if (amount > 0) taken.push({ lot, amount, drains: amount === lot.remaining });
+    left -= ofCut + amount;
   }
   const short = lots.length < needed.length ? left : 0;
   const fromLots = taken.reduce((sum, take) => sum + take.amount, 0);
   // C19: the months taken are remembered, for a downgrade delivered later (refunded-months.ts).
   const remembered = withRefundedMonths(
-    state.facts,
+    withCutsTaken(state.facts, fromCuts, step.atMs),
     purchaseId,
-    [...taken, ...cancelled],
+    [...fromCuts, ...taken, ...cancelled],
     step.atMs,
   );
   const drafts: EntryDraft[] = [];
   if (lots.length > 0) {
-    const notYet = credits - left - fromLots;
-    const first = taken[0]?.lot.id ?? cancelled[0]?.lot.id;
+    const ofCuts = fromCuts.reduce((sum, take) => sum + take.amount, 0);
+    const notYet = credits - left - fromLots - ofCuts;
+    const first = taken[0]?.lot.id ?? cancelled[0]?.lot.id ?? fromCuts[0]?.lot.id;
     drafts.push({
       id: short > 0 ? `${step.entryId}#${first}` : step.entryId,
       type: EntryType.reversal,
@@ -164,7 +199,8 @@ function takeBack(
       ref: purchaseId,
       reason:
         `money paid for ${purchaseId} went back (C22)` +
-        (notYet > 0 ? `; ${notYet} credits not yet granted are cancelled` : ''),
+        (notYet > 0 ? `; ${notYet} credits not yet granted are cancelled` : '') +
+        (ofCuts > 0 ? `; ${ofCuts} credits a later downgrade had cut are taken instead (C19)` : ''),
       lots: taken.map((take) => ({ lotId: take.lot.id, amount: -take.amount })),
     });
   }

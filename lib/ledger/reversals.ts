@@ -1,5 +1,6 @@
 import { itemsAtMost } from '../credits/batches';
 import { settleByTime } from '../credits/changes';
+import { cutAfter, hasLaterDowngrade } from '../credits/cuts-after';
 import { effectiveLots } from '../credits/forfeits';
 import { spendableBalance } from '../credits/lots';
 import {
@@ -7,6 +8,7 @@ import {
   latestReversalMs,
   type PurchaseGrant,
   type PurchaseRecord,
+  refereeTarget,
   withReversal,
 } from '../credits/purchase';
 import {
@@ -35,6 +37,7 @@ import {
 } from '../store/command';
 import { readPurchase } from '../store/purchases';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
+import { replanCuts } from './recut';
 
 /** Money going back for a purchase (C22), or coming back again (C23: a reversal undone). */
 export type ReversalRequest = {
@@ -167,8 +170,23 @@ function takeBackBatch(
 ): TakeBackTransaction {
   const read = stateIn(states, record.customerId);
   const settled = settleByTime(read, atNowMs);
+  const later = laterCut(settled.state, step.atMs);
+  if (record.granted && later.length > 0 && refereeTarget(record) === record.lost) {
+    const recut = recutBatch(settled.state, later, step, atNowMs);
+    if (recut) {
+      const own = andThen(read, settled.change, () => recut.change);
+      const written = { ...record, version: recordIn(read, record.id).version + 1 };
+      return {
+        changes: [withRecord(read, own.change, written)],
+        state: own.state,
+        record: written,
+        more: recut.more,
+      };
+    }
+  }
   const taken = settleTakeBack(settled.state, record, step, {
     maxItems: MAX_ITEMS_PER_TAKE_BACK - itemsAtMost(settled.change),
+    ...(later.length > 0 && { cutAfter: cutAfter(settled.state.facts, step.atMs, atNowMs) }),
   });
   const own = andThen(read, settled.change, () => taken.change);
   const referrerId = record.granted?.referral?.referrerId;
@@ -181,8 +199,41 @@ function takeBackBatch(
     changes: [withRecord(read, own.change, written), ...(referrer.change ? [referrer.change] : [])],
     state: own.state,
     record: written,
-    more: taken.more === true,
+    // A take-back beside a later downgrade's cuts: the next transaction plans them again.
+    more: taken.more === true || (later.length > 0 && taken.change !== undefined),
   };
+}
+
+/**
+ * C19 C22: the customer's subscriptions with a downgrade Stripe billed at or after the
+ * reversal's time, whose cuts a take-back may find before them (cuts-after.ts).
+ */
+function laterCut(state: CustomerState, atMs: number): string[] {
+  return Object.entries(state.facts.subscriptions)
+    .filter(([, subscription]) => hasLaterDowngrade(subscription, atMs))
+    .map(([subscriptionId]) => subscriptionId)
+    .sort();
+}
+
+/**
+ * C19 C22 C16: once the take-back is done, the cuts of the subscriptions it may have taken
+ * from are planned again, one subscription a transaction (the first whose lots differ from its
+ * plan, the others in the next); nothing when all agree.
+ */
+function recutBatch(
+  state: CustomerState,
+  subscriptionIds: readonly string[],
+  step: ReversalStep,
+  atNowMs: number,
+): { change?: StateChange; more: boolean } | undefined {
+  for (const [index, subscriptionId] of subscriptionIds.entries()) {
+    const entryId = `${step.entryId}#recut#${subscriptionId}`;
+    const recut = replanCuts(state, subscriptionId, entryId, atNowMs);
+    // The last subscription's plan done in full: the command's last transaction.
+    const more = recut.more || index < subscriptionIds.length - 1;
+    if (recut.change) return { change: recut.change, more };
+  }
+  return undefined;
 }
 
 /** How the grant names the take-back of the reversals delivered before it, and dates it. */
@@ -248,16 +299,27 @@ export function withPurchaseRecord(
   purchaseId: string,
   granted: PurchaseGrant,
   referrer?: { read: CustomerState; change?: StateChange },
-  settling?: Readonly<Record<string, unknown>>,
+  settling?: { readonly answer: Readonly<Record<string, unknown>>; readonly nowMs: number },
 ): { state: CustomerState; change: StateChange; referrerChange?: StateChange; more: boolean } {
   const before = recordIn(read, purchaseId);
   const record = { ...before, version: before.version + 1, granted };
   const step = grantReversalStep(record);
+  // C19 C22: a subscription's grant may find months a later downgrade cut; its transactions
+  // that follow plan those cuts again (takeBackBatch). A pack's take-back has no later
+  // transaction, and finds the months as they are.
+  const later = settling ? laterCut(own.state, step.atMs) : [];
   const taken = settleTakeBack(
     own.state,
     record,
     step,
-    settling ? besideGrant(own.change, referrer?.change) : undefined,
+    settling
+      ? {
+          ...besideGrant(own.change, referrer?.change),
+          ...(later.length > 0 && {
+            cutAfter: cutAfter(own.state.facts, step.atMs, settling.nowMs),
+          }),
+        }
+      : undefined,
   );
   const change =
     own.change && taken.change
@@ -268,8 +330,10 @@ export function withPurchaseRecord(
     referrer?.change && !taken.more
       ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
       : { record: taken.record };
+  // A take-back beside a later downgrade's cuts goes on too: they are planned again.
+  const more = taken.more === true || (later.length > 0 && taken.change !== undefined);
   const kept =
-    taken.more && settling ? { ...clawed.record, settlingGrant: settling } : clawed.record;
+    more && settling ? { ...clawed.record, settlingGrant: settling.answer } : clawed.record;
   const written = withRecord(read, change, { ...kept, version: record.version });
   const referrerChange =
     referrer?.change && clawed.change
@@ -279,7 +343,7 @@ export function withPurchaseRecord(
     state: stateAfter(read, written),
     change: written,
     ...(referrerChange && { referrerChange }),
-    more: taken.more === true,
+    more,
   };
 }
 

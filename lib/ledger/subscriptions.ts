@@ -9,7 +9,6 @@ import {
   arrivalsAfterEnd,
   type CutChange,
   type DowngradeFacts,
-  MAX_ITEMS_PER_RETAKE,
   MAX_LOTS_PER_DOWNGRADE,
   reconcileCuts,
   withDowngrade,
@@ -25,12 +24,10 @@ import { spendableAt } from '../credits/holds';
 import { type Lot, LotSource } from '../credits/lots';
 import type { PurchaseGrant, PurchaseRecord, ReferralOfPurchase } from '../credits/purchase';
 import { normalizeReferralCode } from '../credits/referral';
-import { takeAgain } from '../credits/reversals';
 import {
   andThen,
   type CustomerFacts,
   type CustomerState,
-  changeOf,
   EntryType,
   LotExistsError,
   type StateChange,
@@ -53,6 +50,7 @@ import {
   firstPaidLookup,
 } from './customer-history';
 import { fingerprint, type LedgerDeps, nowMs } from './deps';
+import { retaken, storedLotsCut, withRepaid } from './recut';
 import { decideRedemption, type RedemptionOutcome, withRedemption } from './redemptions';
 import { expectNoRecord, settleGrantReversals, withPurchaseRecord } from './reversals';
 
@@ -221,7 +219,7 @@ function decideGrant(
             customerId: grant.customerId,
             referrerId: lookup.referrerId,
           }),
-          answer,
+          { answer, nowMs: lookup.nowMs },
         );
   const outcome: GrantOutcome = granted.ignored
     ? {
@@ -440,41 +438,6 @@ function grantChange(
     plan,
     facts: withRepaid(withPart(cutFacts), plan),
   });
-}
-
-/**
- * C19 C22: the reversals whose months the plan cuts take that much again elsewhere (takeAgain),
- * after the plan's own changes, leaving the lots those change alone (one write per lot).
- */
-function retaken(after: CustomerState, plan: CutChange) {
-  if (plan.retakes.length === 0) return undefined;
-  return takeAgain(after, plan.retakes, plan.retakeId, {
-    maxItems: MAX_ITEMS_PER_RETAKE,
-    skip: new Set(plan.cancelled.map((each) => each.lot.id)),
-  });
-}
-
-/**
- * C19: the plan's changes to stored lots (cut more, given back, or a month coming back), with
- * `facts` (the customer's, by default) and the debts its give-backs repaid (C23).
- */
-function storedLotsCut(
-  customer: CustomerState,
-  plan: CutChange,
-  facts: CustomerFacts = customer.facts,
-) {
-  const next = withRepaid(facts, plan);
-  return changeOf(customer, {
-    cancelled: plan.cancelled,
-    created: plan.created,
-    drafts: plan.drafts,
-    ...(next !== customer.facts && { facts: next }),
-  });
-}
-
-/** The facts with the debts the plan's give-backs leave (C23), when they repaid any. */
-function withRepaid(facts: CustomerFacts, plan: CutChange): CustomerFacts {
-  return plan.debts ? { ...facts, debts: plan.debts } : facts;
 }
 
 /** The invoice's last transaction: its lots, the facts, and forfeits they show due (C8). */

@@ -124,7 +124,8 @@ type OperationSpec = {
     | 'pack'
     | 'unforfeit'
     | 'annualEnd'
-    | 'checkoutPack';
+    | 'checkoutPack'
+    | 'refundBeforeCut';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -462,6 +463,46 @@ const OPERATIONS: readonly OperationSpec[] = [
         ['reversal', -70],
         ['debt', -30],
       ]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#reverse#refund#re_${ids.customer}`);
+    },
+  },
+  {
+    name: 'refundBeforeCut',
+    rules: 'C16 C19 C22',
+    // Stripe's invoice payment (cached after), the purchase's record, the customer, the
+    // take-back of the months the downgrade had cut; then the customer again and the cuts
+    // planned again with the record and the fact.
+    calls: ['GetItem', 'GetItem', 'Query', 'TransactWriteItems', 'Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      stripeApi().invoicePayments.set(`pi_${ids.customer}`, {
+        invoiceId: idsOf(ids).invoice,
+        customerId: ids.customer,
+        amount: 40_000,
+      });
+      await deliverHealthy(env, annualInvoiceEvent(ids, 2));
+      await deliverHealthy(env, annualQuantityChangeEvent(ids, 2, 1));
+    },
+    async caller(env, _healthy, ids) {
+      // Three quarters back, made on 20 February, before the downgrade of 1 March.
+      const refund = refundObject({
+        paymentIntentId: `pi_${ids.customer}`,
+        amount: 30_000,
+        id: `re_${ids.customer}`,
+        created: '2026-02-20T00:00:00Z',
+      });
+      return webhookCaller(env, refundEvent('refund.created', refund), {
+        stripeApiBase: stripeApi().apiBase,
+        stripeSecretKey: 'sk_test_fake',
+      });
+    },
+    assessOnce(items, ids) {
+      // 1800 back in Stripe's order: the four months granted and alive on 20 February (800),
+      // then all those to come, so the downgrade cuts nothing more and nothing is owed; had the
+      // refund taken the months as the cut left them, it would owe the 600 cut of June to August.
+      expect(upcomingOf(items, ids.customer)).toEqual([]);
+      const ledger = typesAndAmounts(ledgerOf(items, ids.customer));
+      expect(ledger.filter(([type]) => type === 'debt')).toEqual([]);
+      expect(ledger).toContainEqual(['reversal', -800]);
       expect(factsOf(items, ids.customer)).toContain(`FACT#reverse#refund#re_${ids.customer}`);
     },
   },

@@ -75,6 +75,8 @@ export class UpgradesModel extends DeliveryModel {
   private readonly seen = new Set<string>();
   /** C19: when Stripe billed each invoice with a top-up, by invoice id. */
   private readonly topUps = new Map<string, number>();
+  /** C19 C22: each customer's downgrades, when Stripe billed them and what they cancel. */
+  private readonly downgrades = new Map<string, { billedAtMs: number; credits: number }[]>();
 
   constructor(
     private readonly credits: Readonly<Record<string, number>>,
@@ -104,6 +106,13 @@ export class UpgradesModel extends DeliveryModel {
       this.ledger.cancelUpcoming(invoice.customerId, invoice.subscriptionId, -net, startMs, spared);
     }
     if (first && net > 0) this.topUps.set(invoice.invoiceId, invoice.createdMs);
+    if (first && net < 0) {
+      const known = this.downgrades.get(invoice.customerId) ?? [];
+      this.downgrades.set(invoice.customerId, [
+        ...known,
+        { billedAtMs: invoice.createdMs, credits: -net },
+      ]);
+    }
     const months = monthsSpanned(startMs, endMs);
     const topUp =
       net > 0
@@ -132,6 +141,17 @@ export class UpgradesModel extends DeliveryModel {
       .filter(([, atMs]) => atMs === billedAtMs)
       .map(([invoiceId]) => `${invoiceId}#proration`);
     return (lotId) => prefixes.some((prefix) => lotId === prefix || lotId.startsWith(`${prefix}#`));
+  }
+
+  /**
+   * C19 C22: at most what the customer's downgrades billed at or after `atMs` cancel. A reversal
+   * of that time delivered after them counts as first (Stripe's order): what it takes of their
+   * cuts was gone already, so the customer may lose up to that much less than it asks.
+   */
+  cutAtOrAfter(customerId: string, atMs: number): number {
+    return (this.downgrades.get(customerId) ?? [])
+      .filter((each) => each.billedAtMs >= atMs)
+      .reduce((sum, each) => sum + each.credits, 0);
   }
 
   /** C19: Stripe's proration factor per line, summed, rounded down (whole cents, exactly). */

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { cutAfter } from '../../lib/credits/cuts-after';
 import { bookBalance, newLot } from '../../lib/credits/lots';
 import {
   emptyRecord,
@@ -118,5 +119,96 @@ describe('Function: settleTakeBack', () => {
     expect(proportionalLoss(500, 9000, PAID)).toBe(500);
     expect(proportionalLoss(500, 1, PAID)).toBe(0);
     expect(proportionalLoss(2 ** 40, 3, 7)).toBe(Math.floor((2 ** 40 * 3) / 7));
+  });
+});
+
+describe('Function: settleTakeBack beside a downgrade billed after the reversal (cuts-after.ts)', () => {
+  const DAY = 86_400_000;
+  const BILLED = GRANTED_AT + 10 * DAY;
+  const month = (id: string, credits: number, at: number, upcoming: boolean) => ({
+    ...newLot({
+      id,
+      source: 'subscription',
+      credits: 100,
+      grantedAtMs: at,
+      ref: 'in_1',
+      subscriptionId: 'sub_1',
+    }),
+    remaining: credits,
+    ...(upcoming && { upcoming: true as const }),
+  });
+
+  /** March granted (100); April cut from 100 to 40 and May to nothing by `in_down`. */
+  function annual(): { state: CustomerState; record: PurchaseRecord } {
+    const april = month('in_1#m2', 40, GRANTED_AT + 31 * DAY, true);
+    const state: CustomerState = {
+      ...emptyState('cus_1'),
+      lots: [month('in_1#m1', 100, GRANTED_AT, false), april],
+      facts: {
+        subscriptions: {
+          sub_1: {
+            downgrades: {
+              in_down: {
+                atMs: BILLED,
+                billedAtMs: BILLED,
+                beforeMs: GRANTED_AT + 365 * DAY,
+                credits: 160,
+                cuts: { 'in_1#m2': 60, 'in_1#m3': 100 },
+              },
+            },
+            cutLots: { 'in_1#m3': { grantedAtMs: GRANTED_AT + 61 * DAY, ref: 'in_1' } },
+          },
+        },
+      },
+    };
+    const record: PurchaseRecord = {
+      ...emptyRecord('cus_1', 'in_1'),
+      granted: {
+        credits: 300,
+        amountPaid: 3000,
+        expiresAtMs: april.expiresAtMs,
+        source: 'subscription',
+      },
+    };
+    return { state, record };
+  }
+
+  function refunded(amount: number, atMs: number) {
+    const { state, record } = annual();
+    const next = withReversal(record, 'refund#a', { amount, atMs, undo: false });
+    const settled = settleTakeBack(
+      state,
+      next,
+      { entryId: 'refund#a', atMs },
+      { maxItems: 80, cutAfter: cutAfter(state.facts, atMs, GRANTED_AT + DAY) },
+    );
+    return settled.change ? stateAfter(state, settled.change) : state;
+  }
+
+  it('C16 C19 C22 a refund Stripe made before the downgrade takes the cut months first, as in Stripe order, and the cut gives them up', () => {
+    // Act: half of 300 back, five days in: March (100), then the latest month to come: May,
+    // which the downgrade had cut to nothing (50 of its cut become the refund's).
+    const after = refunded(1500, GRANTED_AT + 5 * DAY);
+
+    // Assess
+    const subscription = after.facts.subscriptions.sub_1;
+    expect(after.lots.map((lot) => [lot.id, lot.remaining])).toEqual([['in_1#m2', 40]]);
+    expect(subscription?.downgrades?.in_down?.cuts).toEqual({ 'in_1#m2': 60, 'in_1#m3': 50 });
+    expect(subscription?.refunded?.['in_1#m3']?.by.in_1?.credits).toBe(50);
+    expect(subscription?.refunded?.['in_1#m1']?.by.in_1?.credits).toBe(100);
+    expect(totalDebt(after.facts)).toBe(0);
+  });
+
+  it('C19 C22 C23 a refund Stripe made after the downgrade finds the months as the cut left them', () => {
+    // Act: the same refund, twenty days in: March, April's 40, and 10 owed.
+    const after = refunded(1500, GRANTED_AT + 20 * DAY);
+
+    // Assess
+    expect(after.lots).toEqual([]);
+    expect(after.facts.subscriptions.sub_1?.downgrades?.in_down?.cuts).toEqual({
+      'in_1#m2': 60,
+      'in_1#m3': 100,
+    });
+    expect(totalDebt(after.facts)).toBe(10);
   });
 });
