@@ -115,15 +115,18 @@ function slotsOf(
     const base = lot.remaining + (flexible ? cutOf(lot.id) + sumOf(refunds.map(creditsOf)) : 0);
     return { ...fields(lot), kind: 'lot', flexible, base, refunds };
   });
-  const coming = arriving.map(
-    (lot): Slot => ({
+  // An arriving month a reversal's debt took before a later downgrade (repaidBeforeCuts in
+  // cuts-after.ts) counts that take as a reversal's: what it holds is its base less the take.
+  const coming = arriving.map((lot): Slot => {
+    const kind = afterEnd(lot.grantedAtMs) ? 'ended' : 'arriving';
+    return {
       ...fields(lot),
-      kind: afterEnd(lot.grantedAtMs) ? 'ended' : 'arriving',
+      kind,
       flexible: true,
       base: lot.granted,
-      refunds: [],
-    }),
-  );
+      refunds: kind === 'arriving' ? refunded(lot.id) : [],
+    };
+  });
   // Months gone, cut to nothing or taken by a reversal, that a moved cut can give back.
   const gone: [string, CutLot][] = [
     ...Object.entries(facts.cutLots ?? {}),

@@ -1,6 +1,8 @@
+import { cuts } from './changes';
 import type { DowngradeRecord } from './downgrades';
-import { type Lot, LotSource, newLot } from './lots';
-import type { CustomerFacts, SubscriptionFacts } from './state';
+import { byBurnOrder, type Lot, LotSource, newLot } from './lots';
+import { withRefundedMonths } from './refunded-months';
+import { type CustomerFacts, type EntryDraft, EntryType, type SubscriptionFacts } from './state';
 import { lotExpiresAtMs } from './time';
 
 /**
@@ -12,7 +14,9 @@ import { lotExpiresAtMs } from './time';
  * (`withCutsTaken`): the month loses nothing more, the downgrade's record cuts less of it and
  * the month remembers the reversal's take (refunded-months.ts). The subscription's cuts are
  * then planned again (reconcileCuts in downgrades.ts), and the downgrade cuts elsewhere what it
- * can, as it would have in Stripe's order.
+ * can, as it would have in Stripe's order. What the reversal could not find because a purchase
+ * had not arrived yet it owes; that purchase's months repay it before the cut
+ * (`repaidBeforeCuts`).
  */
 
 /** What the downgrades billed at or after a reversal cut of one month. */
@@ -106,4 +110,84 @@ export function withCutsTaken(
     subscriptions = { ...subscriptions, [subscriptionId]: { ...subscription, downgrades } };
   }
   return subscriptions === facts.subscriptions ? facts : { ...facts, subscriptions };
+}
+
+/**
+ * C19 C22 C23: what a reversal owes (its debt) and months of an invoice arriving after it that
+ * a downgrade Stripe billed at or after the reversal cuts. In Stripe's order the reversal took
+ * those months (the invoice billed before it), or the debt took them as the next credits (the
+ * invoice billed after it), before the downgrade cut them: so they repay the debt first,
+ * remembered as the reversal's take of each month (`refunded`), and the cut plan then cuts
+ * what is left (cut-plan.ts counts the take in the arriving month). A month is taken as the
+ * reversal takes (granted in burn order, then those to come latest first) when the invoice
+ * was billed by the reversal's time, else as debts are repaid (by grant time). Debts oldest
+ * first. Undefined when nothing repays so.
+ */
+export function repaidBeforeCuts(
+  facts: CustomerFacts,
+  subscription: SubscriptionFacts,
+  arriving: readonly Lot[],
+  entry: { readonly id: string; readonly atMs: number; readonly ref: string },
+  nowMs: number,
+): { facts: CustomerFacts; drafts: EntryDraft[] } | undefined {
+  const debts = Object.entries(facts.debts ?? {})
+    .filter(([, debt]) => debt.credits > 0)
+    .sort(([a, x], [b, y]) => x.atMs - y.atMs || (a < b ? -1 : a > b ? 1 : 0));
+  const records = Object.values(subscription.downgrades ?? {});
+  if (debts.length === 0 || records.length === 0) return undefined;
+  const taken = (lotId: string) =>
+    Object.values(subscription.refunded?.[lotId]?.by ?? {}).reduce(
+      (sum, each) => sum + each.credits,
+      0,
+    );
+  const left = new Map(arriving.map((lot) => [lot.id, lot.granted - taken(lot.id)]));
+  let next = facts;
+  const drafts: EntryDraft[] = [];
+  for (const [purchaseId, debt] of debts) {
+    const cutLater = (lot: Lot) =>
+      records.some((record) => record.billedAtMs >= debt.atMs && cuts(record, lot));
+    // Only beside a cut: else the grant repays the debt as any grant does (debt.ts).
+    if (!arriving.some(cutLater)) continue;
+    const lots = arriving.filter((lot) => !lot.forfeit && lot.expiresAtMs > debt.atMs);
+    let due = debt.credits;
+    const takes: { lot: Lot; amount: number }[] = [];
+    for (const lot of repaymentOrder(lots, debt.atMs, nowMs)) {
+      const amount = Math.min(due, left.get(lot.id) ?? 0);
+      if (amount === 0) continue;
+      takes.push({ lot, amount });
+      left.set(lot.id, (left.get(lot.id) ?? 0) - amount);
+      due -= amount;
+      if (due === 0) break;
+    }
+    const repaid = debt.credits - due;
+    if (repaid === 0) continue;
+    const { [purchaseId]: _repaid, ...others } = next.debts ?? {};
+    const debtsAfter = due > 0 ? { ...others, [purchaseId]: { ...debt, credits: due } } : others;
+    next = { ...withRefundedMonths(next, purchaseId, takes, debt.atMs), debts: debtsAfter };
+    drafts.push({
+      id: `${entry.id}#repays#${purchaseId}`,
+      type: EntryType.debt,
+      // The months are granted less by what they repaid: the entry counts it (C14).
+      amount: repaid,
+      debt: -repaid,
+      atMs: entry.atMs,
+      ref: entry.ref,
+      reason: `repays ${repaid} credits of debt before a later downgrade cuts the months (C19 C23)`,
+      lots: [],
+    });
+  }
+  return drafts.length > 0 ? { facts: next, drafts } : undefined;
+}
+
+/** As the reversal takes a purchase billed by its time, else as a debt takes new credits. */
+function repaymentOrder(lots: readonly Lot[], debtAtMs: number, nowMs: number): Lot[] {
+  const billedBy = lots.filter(
+    (lot) => lot.purchasedAtMs === undefined || lot.purchasedAtMs <= debtAtMs,
+  );
+  const after = lots.filter((lot) => !billedBy.includes(lot));
+  const toCome = (lot: Lot) => lot.upcoming === true || lot.grantedAtMs > nowMs;
+  const granted = billedBy.filter((lot) => !toCome(lot)).sort(byBurnOrder);
+  const upcoming = billedBy.filter(toCome).sort(byBurnOrder).reverse();
+  const byGrant = [...after].sort((a, b) => a.grantedAtMs - b.grantedAtMs || byBurnOrder(a, b));
+  return [...granted, ...upcoming, ...byGrant];
 }

@@ -52,7 +52,8 @@ import { lotExpiresAtMs } from './time';
  * delivered after the refund cuts it and the refund takes it again elsewhere (`retakes`), and
  * credits given back to a month repay debts first (`debts`, C23), as the refund would have
  * taken the month. A refund Stripe made before the downgrade but delivered after it takes what the
- * downgrade cut as still there (cuts-after.ts), and the reversal plans the cuts again. Moving cuts off stored lots and creating the arriving invoice's months are
+ * downgrade cut as still there (cuts-after.ts), and the reversal plans the cuts again; what
+ * such a refund owes is repaid by a purchase arriving later before the cut (repaidBeforeCuts). Moving cuts off stored lots and creating the arriving invoice's months are
  * separate transactions (stored lots first), so in between the customer holds less than after.
  *
  * Tie rule for two invoices of one subscription billed at the same instant (`cuts`,

@@ -5,6 +5,7 @@ import {
   settleByTime,
   topUpIdPrefix,
 } from '../credits/changes';
+import { repaidBeforeCuts } from '../credits/cuts-after';
 import {
   arrivalsAfterEnd,
   type CutChange,
@@ -28,10 +29,13 @@ import {
   andThen,
   type CustomerFacts,
   type CustomerState,
+  changeOf,
   EntryType,
   LotExistsError,
+  mergeChanges,
   type StateChange,
   type SubscriptionFacts,
+  stateAfter,
 } from '../credits/state';
 import { lotExpiresAtMs } from '../credits/time';
 import { ownerOfCode } from '../store/codes';
@@ -352,6 +356,41 @@ type GrantChange = {
  * them, in several transactions when they are many.
  */
 function grantChange(
+  customer: CustomerState,
+  grant: SubscriptionGrant,
+  nowMs: number,
+): GrantChange {
+  const first = debtRepaidBeforeCuts(customer, grant, nowMs);
+  if (!first) return plannedGrant(customer, grant, nowMs);
+  const planned = plannedGrant(stateAfter(customer, first), grant, nowMs);
+  return { ...planned, change: planned.change ? mergeChanges(first, planned.change) : first };
+}
+
+/**
+ * C19 C22 C23: the invoice's months that a downgrade billed after a debt's reversal cuts
+ * repay that debt before the cut plan runs (repaidBeforeCuts in cuts-after.ts), as in
+ * Stripe's order; a change of facts and entries only, the months being granted less.
+ */
+function debtRepaidBeforeCuts(
+  customer: CustomerState,
+  grant: SubscriptionGrant,
+  nowMs: number,
+): StateChange | undefined {
+  if (!customer.facts.debts) return undefined;
+  const stored = customer.facts.subscriptions[grant.subscriptionId] ?? {};
+  const subscription = withDowngrade(stored, grant);
+  const known = new Set(customer.lots.map((lot) => lot.id));
+  const endedAtMs = subscription.endedAtMs;
+  const arriving = lotsOf(grant).filter(
+    (lot) => !known.has(lot.id) && (endedAtMs === undefined || lot.grantedAtMs <= endedAtMs),
+  );
+  const entry = { id: `grant#${grant.invoiceId}#before-cut`, atMs: nowMs, ref: grant.invoiceId };
+  const repaid = repaidBeforeCuts(customer.facts, subscription, arriving, entry, nowMs);
+  return repaid && changeOf(customer, { drafts: repaid.drafts, facts: repaid.facts });
+}
+
+/** The grant's change, once debts the invoice's months repay before any cut are repaid. */
+function plannedGrant(
   customer: CustomerState,
   grant: SubscriptionGrant,
   nowMs: number,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cutAfter } from '../../lib/credits/cuts-after';
+import { cutAfter, repaidBeforeCuts } from '../../lib/credits/cuts-after';
 import { bookBalance, newLot } from '../../lib/credits/lots';
 import {
   emptyRecord,
@@ -210,5 +210,74 @@ describe('Function: settleTakeBack beside a downgrade billed after the reversal 
       'in_1#m3': 100,
     });
     expect(totalDebt(after.facts)).toBe(10);
+  });
+});
+
+describe('Function: repaidBeforeCuts', () => {
+  const DAY = 86_400_000;
+  const BILLED = GRANTED_AT + 10 * DAY;
+  const NOW = GRANTED_AT + 12 * DAY;
+  const topUpMonth = (n: number) =>
+    newLot({
+      id: `in_up#m${n}`,
+      source: 'subscription',
+      credits: 100,
+      grantedAtMs: GRANTED_AT + (n - 1) * 31 * DAY,
+      ref: 'in_up',
+      subscriptionId: 'sub_1',
+      purchasedAtMs: GRANTED_AT + DAY,
+    });
+  const subscription = {
+    downgrades: {
+      in_down: {
+        atMs: BILLED,
+        billedAtMs: BILLED,
+        beforeMs: GRANTED_AT + 365 * DAY,
+        credits: 200,
+        cuts: {},
+      },
+    },
+  };
+  const owing = (atMs: number) => ({
+    subscriptions: { sub_1: subscription },
+    debts: { in_1: { credits: 150, atMs } },
+  });
+  const entry = { id: 'grant#in_up#before-cut', atMs: NOW, ref: 'in_up' };
+  const arriving = [topUpMonth(1), topUpMonth(2), topUpMonth(3)];
+
+  it('C19 C22 C23 a debt older than the downgrade is repaid before the cut, as the refund took the months in Stripe order', () => {
+    // Act: owed since day 5, the downgrade billed on day 10 cuts the months from April.
+    const repaid = repaidBeforeCuts(
+      owing(GRANTED_AT + 5 * DAY),
+      subscription,
+      arriving,
+      entry,
+      NOW,
+    );
+
+    // Assess: March (granted) first, then the latest month to come, May (50).
+    const refunded = repaid?.facts.subscriptions.sub_1?.refunded ?? {};
+    expect(
+      Object.entries(refunded).map(([lotId, month]) => [lotId, month.by.in_1?.credits]),
+    ).toEqual([
+      ['in_up#m1', 100],
+      ['in_up#m3', 50],
+    ]);
+    expect(repaid?.facts.debts).toEqual({});
+    expect(repaid?.drafts).toMatchObject([{ type: 'debt', amount: 150, debt: -150 }]);
+  });
+
+  it('C19 C23 a debt younger than every downgrade is left to the grant: the cut came first', () => {
+    // Act
+    const repaid = repaidBeforeCuts(
+      owing(GRANTED_AT + 11 * DAY),
+      subscription,
+      arriving,
+      entry,
+      NOW,
+    );
+
+    // Assess
+    expect(repaid).toBeUndefined();
   });
 });
