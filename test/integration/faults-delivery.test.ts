@@ -125,7 +125,8 @@ type OperationSpec = {
     | 'unforfeit'
     | 'annualEnd'
     | 'checkoutPack'
-    | 'refundBeforeCut';
+    | 'refundBeforeCut'
+    | 'repaidBeforeCut';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -287,21 +288,36 @@ function annualInvoiceEvent(ids: Ids, quantity: number): Record<string, unknown>
   });
 }
 
-/** C19: YEARLY's quantity from `from` to `to` on 1 March, half the year left, invoiced at once. */
-function annualQuantityChangeEvent(ids: Ids, from: number, to: number): Record<string, unknown> {
+/**
+ * C19: YEARLY's quantity from `from` to `to`, invoiced at once: on 1 March with half the year
+ * left unless `change` says when (and the invoice's suffix).
+ */
+function annualQuantityChangeEvent(
+  ids: Ids,
+  from: number,
+  to: number,
+  change: { at: string; left: number; suffix: string } = {
+    at: '2026-03-01T00:00:00Z',
+    left: 0.5,
+    suffix: 'change',
+  },
+): Record<string, unknown> {
   return quantityChangeEvent({
     customerId: ids.customer,
     subscriptionId: idsOf(ids).subscription,
-    invoiceId: `${idsOf(ids).invoice}_change`,
+    invoiceId: `${idsOf(ids).invoice}_${change.suffix}`,
     priceId: YEARLY,
     unitAmount: 20000,
-    at: '2026-03-01T00:00:00Z',
+    at: change.at,
     periodEnd: YEAR_END,
     from,
     to,
-    left: 0.5,
+    left: change.left,
   });
 }
+
+/** C19: the annual plan's 2 -> 3 of 1 February (seven months of twelve left), at once. */
+const FEBRUARY_UPGRADE = { at: '2026-02-01T00:00:00Z', left: 7 / 12, suffix: 'up' };
 
 /** The annual plan's months still to come (C20), as `YYYY-MM credits`, from the lots. */
 function upcomingOf(items: readonly Item[], customerId: string): string[] {
@@ -504,6 +520,47 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(ledger.filter(([type]) => type === 'debt')).toEqual([]);
       expect(ledger).toContainEqual(['reversal', -800]);
       expect(factsOf(items, ids.customer)).toContain(`FACT#reverse#refund#re_${ids.customer}`);
+    },
+  },
+  {
+    name: 'repaidBeforeCut',
+    rules: 'C16 C19 C22 C23',
+    // The top-up's fact, the customer, one transaction: the debt repaid, the months granted.
+    calls: ['GetItem', 'Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      stripeApi().invoicePayments.set(`pi_${ids.customer}`, {
+        invoiceId: idsOf(ids).invoice,
+        customerId: ids.customer,
+        amount: 40_000,
+      });
+      await deliverHealthy(env, annualInvoiceEvent(ids, 2));
+      // All of the annual invoice back on 20 February, delivered before the top-up of
+      // 1 February: what it would have taken of the top-up is owed. Then the downgrade.
+      const refund = refundObject({
+        paymentIntentId: `pi_${ids.customer}`,
+        amount: 40_000,
+        id: `re_${ids.customer}`,
+        created: '2026-02-20T00:00:00Z',
+      });
+      const stripe = { stripeApiBase: stripeApi().apiBase, stripeSecretKey: 'sk_test_fake' };
+      const refunded = await webhookCaller(env, refundEvent('refund.created', refund), stripe);
+      expect((await refunded()).ok).toBe(true);
+      await deliverHealthy(env, annualQuantityChangeEvent(ids, 3, 2));
+    },
+    async caller(env, _healthy, ids) {
+      return webhookCaller(env, annualQuantityChangeEvent(ids, 2, 3, FEBRUARY_UPGRADE));
+    },
+    assessOnce(items, ids) {
+      // In Stripe's order the refund took the top-up's February and March, then its months to
+      // come from August: the top-up repays the debt so, before the downgrade cuts, and the
+      // downgrade then cuts what is left, April's 100; nothing is owed, nothing is to come.
+      const ledger = typesAndAmounts(ledgerOf(items, ids.customer));
+      expect(ledger.filter(([type]) => type === 'debt')).toEqual([
+        ['debt', -600],
+        ['debt', 600],
+      ]);
+      expect(upcomingOf(items, ids.customer)).toEqual([]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_up`);
     },
   },
   {
