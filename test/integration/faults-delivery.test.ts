@@ -339,6 +339,30 @@ function stripeApi(): StripeFake {
   return stripeFake;
 }
 
+/** The annual plan's first invoice, 2 x YEARLY ($400), paid through a payment Stripe lists. */
+async function payAnnualInvoice(env: Env, ids: Ids): Promise<void> {
+  stripeApi().invoicePayments.set(`pi_${ids.customer}`, {
+    invoiceId: idsOf(ids).invoice,
+    customerId: ids.customer,
+    amount: 40_000,
+  });
+  await deliverHealthy(env, annualInvoiceEvent(ids, 2));
+}
+
+/** C22: `amount` cents of the annual invoice refunded on 20 February (the refund's webhook). */
+function annualRefundCaller(env: Env, ids: Ids, amount: number): () => Promise<Attempt> {
+  const refund = refundObject({
+    paymentIntentId: `pi_${ids.customer}`,
+    amount,
+    id: `re_${ids.customer}`,
+    created: '2026-02-20T00:00:00Z',
+  });
+  return webhookCaller(env, refundEvent('refund.created', refund), {
+    stripeApiBase: stripeApi().apiBase,
+    stripeSecretKey: 'sk_test_fake',
+  });
+}
+
 /** C19 C20: the annual plan of `from` units changed to `to` on 1 March, invoiced at once. */
 function annualChangeSpec(
   name: 'downgrade' | 'upgrade',
@@ -490,26 +514,12 @@ const OPERATIONS: readonly OperationSpec[] = [
     // planned again with the record and the fact.
     calls: ['GetItem', 'GetItem', 'Query', 'TransactWriteItems', 'Query', 'TransactWriteItems'],
     async prepare(env, ids) {
-      stripeApi().invoicePayments.set(`pi_${ids.customer}`, {
-        invoiceId: idsOf(ids).invoice,
-        customerId: ids.customer,
-        amount: 40_000,
-      });
-      await deliverHealthy(env, annualInvoiceEvent(ids, 2));
+      await payAnnualInvoice(env, ids);
       await deliverHealthy(env, annualQuantityChangeEvent(ids, 2, 1));
     },
     async caller(env, _healthy, ids) {
-      // Three quarters back, made on 20 February, before the downgrade of 1 March.
-      const refund = refundObject({
-        paymentIntentId: `pi_${ids.customer}`,
-        amount: 30_000,
-        id: `re_${ids.customer}`,
-        created: '2026-02-20T00:00:00Z',
-      });
-      return webhookCaller(env, refundEvent('refund.created', refund), {
-        stripeApiBase: stripeApi().apiBase,
-        stripeSecretKey: 'sk_test_fake',
-      });
+      // Three quarters back, made before the downgrade of 1 March.
+      return annualRefundCaller(env, ids, 30_000);
     },
     assessOnce(items, ids) {
       // 1800 back in Stripe's order: the four months granted and alive on 20 February (800),
@@ -528,22 +538,10 @@ const OPERATIONS: readonly OperationSpec[] = [
     // The top-up's fact, the customer, one transaction: the debt repaid, the months granted.
     calls: ['GetItem', 'Query', 'TransactWriteItems'],
     async prepare(env, ids) {
-      stripeApi().invoicePayments.set(`pi_${ids.customer}`, {
-        invoiceId: idsOf(ids).invoice,
-        customerId: ids.customer,
-        amount: 40_000,
-      });
-      await deliverHealthy(env, annualInvoiceEvent(ids, 2));
+      await payAnnualInvoice(env, ids);
       // All of the annual invoice back on 20 February, delivered before the top-up of
       // 1 February: what it would have taken of the top-up is owed. Then the downgrade.
-      const refund = refundObject({
-        paymentIntentId: `pi_${ids.customer}`,
-        amount: 40_000,
-        id: `re_${ids.customer}`,
-        created: '2026-02-20T00:00:00Z',
-      });
-      const stripe = { stripeApiBase: stripeApi().apiBase, stripeSecretKey: 'sk_test_fake' };
-      const refunded = await webhookCaller(env, refundEvent('refund.created', refund), stripe);
+      const refunded = annualRefundCaller(env, ids, 40_000);
       expect((await refunded()).ok).toBe(true);
       await deliverHealthy(env, annualQuantityChangeEvent(ids, 3, 2));
     },
