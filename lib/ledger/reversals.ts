@@ -306,7 +306,7 @@ export function withPurchaseRecord(
   const step = grantReversalStep(record);
   // C19 C22: a subscription's grant may find months a later downgrade cut; its transactions
   // that follow plan those cuts again (takeBackBatch). A pack's take-back has no later
-  // transaction, and finds the months as they are.
+  // transaction, and needs none: the pack's lots this transaction creates hold all it takes.
   const later = settling ? laterCut(own.state, step.atMs) : [];
   const taken = settleTakeBack(
     own.state,
