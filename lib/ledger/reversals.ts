@@ -306,7 +306,7 @@ export function withPurchaseRecord(
   const step = grantReversalStep(record);
   // C19 C22: a subscription's grant may find months a later downgrade cut; its transactions
   // that follow plan those cuts again (takeBackBatch). A pack's take-back has no later
-  // transaction, and needs none: the pack's lots this transaction creates hold all it takes.
+  // transaction: the pack's new lots hold what it takes, unless they repaid a debt first.
   const later = settling ? laterCut(own.state, step.atMs) : [];
   const taken = settleTakeBack(
     own.state,
