@@ -1,4 +1,5 @@
 import { cuts } from './changes';
+import { planCuts, refundedIn } from './cut-plan';
 import type { DowngradeRecord } from './downgrades';
 import { byBurnOrder, type Lot, LotSource, newLot } from './lots';
 import { withRefundedMonths } from './refunded-months';
@@ -126,6 +127,7 @@ export function withCutsTaken(
 export function repaidBeforeCuts(
   facts: CustomerFacts,
   subscription: SubscriptionFacts,
+  stored: readonly Lot[],
   arriving: readonly Lot[],
   entry: { readonly id: string; readonly atMs: number; readonly ref: string },
   nowMs: number,
@@ -141,21 +143,34 @@ export function repaidBeforeCuts(
       0,
     );
   const left = new Map(arriving.map((lot) => [lot.id, lot.granted - taken(lot.id)]));
+  // What this call's repayments took of each month, beyond what the facts remember.
+  const used = new Map<string, number>();
   let next = facts;
   const drafts: EntryDraft[] = [];
   for (const [purchaseId, debt] of debts) {
     const cutLater = (lot: Lot) =>
       records.some((record) => record.billedAtMs >= debt.atMs && cuts(record, lot));
-    // Only beside a cut: else the grant repays the debt as any grant does (debt.ts).
+    // Only beside a later cut: else the grant repays the debt as any grant does.
     if (!arriving.some(cutLater)) continue;
-    const lots = arriving.filter((lot) => !lot.forfeit && lot.expiresAtMs > debt.atMs);
+    // A month expired by now is planned without what reversals took of it (C6): left alone.
+    const lots = arriving.filter(
+      (lot) => !lot.forfeit && lot.expiresAtMs > debt.atMs && lot.expiresAtMs > nowMs,
+    );
+    // What the downgrades billed before the debt left of each month: they cut it first.
+    const held = heldAfterEarlierCuts(stored, arriving, subscription, debt.atMs, nowMs);
+    const free = (lot: Lot) =>
+      Math.max(
+        0,
+        Math.min(left.get(lot.id) ?? 0, (held.get(lot.id) ?? 0) - (used.get(lot.id) ?? 0)),
+      );
     let due = debt.credits;
     const takes: { lot: Lot; amount: number }[] = [];
     for (const lot of repaymentOrder(lots, debt.atMs, nowMs)) {
-      const amount = Math.min(due, left.get(lot.id) ?? 0);
+      const amount = Math.min(due, free(lot));
       if (amount === 0) continue;
       takes.push({ lot, amount });
       left.set(lot.id, (left.get(lot.id) ?? 0) - amount);
+      used.set(lot.id, (used.get(lot.id) ?? 0) + amount);
       due -= amount;
       if (due === 0) break;
     }
@@ -177,6 +192,29 @@ export function repaidBeforeCuts(
     });
   }
   return drafts.length > 0 ? { facts: next, drafts } : undefined;
+}
+
+/**
+ * What each arriving month holds, reversals' takes left out, once the subscription's
+ * downgrades billed before `atMs` cut in Stripe's order (cut-plan.ts); `stored` its lots.
+ */
+function heldAfterEarlierCuts(
+  stored: readonly Lot[],
+  arriving: readonly Lot[],
+  subscription: SubscriptionFacts,
+  atMs: number,
+  nowMs: number,
+): Map<string, number> {
+  const downgrades = Object.fromEntries(
+    Object.entries(subscription.downgrades ?? {}).filter(([, record]) => record.billedAtMs < atMs),
+  );
+  const plan = planCuts(stored, arriving, { ...subscription, downgrades }, nowMs);
+  const held = new Map<string, number>();
+  for (const slot of plan.slots) {
+    if (slot.kind !== 'arriving') continue;
+    held.set(slot.id, Math.max(0, (plan.targets.get(slot.id) ?? 0) - refundedIn(slot)));
+  }
+  return held;
 }
 
 /** As the reversal takes a purchase billed by its time, else as a debt takes new credits. */

@@ -172,6 +172,17 @@ function takeBackBatch(
   const settled = settleByTime(read, atNowMs);
   const later = laterCut(settled.state, step.atMs);
   if (record.granted && later.length > 0 && refereeTarget(record) === record.lost) {
+    // What time settled (a month come due) goes alone first: the plan may cut that very lot,
+    // and one transaction writes a lot once.
+    if (settled.change) {
+      const written = { ...record, version: recordIn(read, record.id).version + 1 };
+      return {
+        changes: [withRecord(read, settled.change, written)],
+        state: stateAfter(read, settled.change),
+        record: written,
+        more: true,
+      };
+    }
     const recut = recutBatch(settled.state, later, step, atNowMs);
     if (recut) {
       const own = andThen(read, settled.change, () => recut.change);

@@ -385,7 +385,8 @@ function debtRepaidBeforeCuts(
     (lot) => !known.has(lot.id) && (endedAtMs === undefined || lot.grantedAtMs <= endedAtMs),
   );
   const entry = { id: `grant#${grant.invoiceId}#before-cut`, atMs: nowMs, ref: grant.invoiceId };
-  const repaid = repaidBeforeCuts(customer.facts, subscription, arriving, entry, nowMs);
+  const own = customer.lots.filter((lot) => lot.subscriptionId === grant.subscriptionId);
+  const repaid = repaidBeforeCuts(customer.facts, subscription, own, arriving, entry, nowMs);
   return repaid && changeOf(customer, { drafts: repaid.drafts, facts: repaid.facts });
 }
 

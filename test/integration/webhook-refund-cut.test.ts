@@ -158,4 +158,31 @@ describe('Function: stripeWebhook, a refund of months a downgrade cuts (C16, C19
     const outcome = await everyOrderAsStripe(refundedBeforeDown(PAID), beforeDown);
     expect(outcome).toEqual({ balance: 0, debt: 0, lots: [], upcoming: [] });
   }, 120_000);
+
+  it('C19 C22 C23 a refund between two downgrades, its debt repaid by a top-up delivered last, settles (found by review: it retried until it gave up)', async () => {
+    // A downgrade billed before the refund cuts the top-up's months first; the repayment
+    // before the later downgrade's cut takes only what that first cut leaves, so the plan
+    // never takes the repayment back and the grant does not run again and again.
+    const h = await harnesses.start({
+      planCredits: { [YEARLY]: 100 },
+      planIntervalMonths: { [YEARLY]: 12 },
+      now: '2027-05-02T00:00:00Z',
+    });
+    harnesses.fake.invoicePayments.set('pi_year', {
+      invoiceId: 'in_year',
+      customerId,
+      amount: PAID,
+    });
+    const events = [
+      purchases.yearly,
+      change('in_down1', '2027-03-01T00:00:00Z', 5, 4, 8 / 12),
+      change('in_down2', '2027-05-01T00:00:00Z', 4, 2, 0.5),
+      refund((PAID * 3) / 4, '2027-04-20T00:00:00Z'),
+      purchases.up,
+    ];
+    for (const event of events) {
+      expect((await h.deliver(event as Event)).statusCode).toBe(200);
+    }
+    expect((await audit(h.table, { customerId })).problems).toEqual([]);
+  }, 120_000);
 });

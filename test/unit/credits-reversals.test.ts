@@ -250,6 +250,7 @@ describe('Function: repaidBeforeCuts', () => {
     const repaid = repaidBeforeCuts(
       owing(GRANTED_AT + 5 * DAY),
       subscription,
+      [],
       arriving,
       entry,
       NOW,
@@ -272,6 +273,7 @@ describe('Function: repaidBeforeCuts', () => {
     const repaid = repaidBeforeCuts(
       owing(GRANTED_AT + 11 * DAY),
       subscription,
+      [],
       arriving,
       entry,
       NOW,
