@@ -61,11 +61,8 @@ describe('Function: stripeWebhook, a refund of months a downgrade cuts (C16, C19
 
   type Refund = { readonly amount: number; readonly created?: string };
 
-  async function outcomeOf(order: readonly string[], refunded: Refund) {
-    const events: Readonly<Record<string, Event>> = {
-      ...purchases,
-      refund: refund(refunded.amount, refunded.created),
-    };
+  /** A handler on a fresh table on 2 May, the annual invoice's payment listed by Stripe. */
+  async function annualCustomer() {
     const h = await harnesses.start({
       planCredits: { [YEARLY]: 100 },
       planIntervalMonths: { [YEARLY]: 12 },
@@ -76,6 +73,15 @@ describe('Function: stripeWebhook, a refund of months a downgrade cuts (C16, C19
       customerId,
       amount: PAID,
     });
+    return h;
+  }
+
+  async function outcomeOf(order: readonly string[], refunded: Refund) {
+    const events: Readonly<Record<string, Event>> = {
+      ...purchases,
+      refund: refund(refunded.amount, refunded.created),
+    };
+    const h = await annualCustomer();
     for (const name of order) {
       expect((await h.deliver(events[name] as Event)).statusCode).toBe(200);
     }
@@ -163,16 +169,7 @@ describe('Function: stripeWebhook, a refund of months a downgrade cuts (C16, C19
     // A downgrade billed before the refund cuts the top-up's months first; the repayment
     // before the later downgrade's cut takes only what that first cut leaves, so the plan
     // never takes the repayment back and the grant does not run again and again.
-    const h = await harnesses.start({
-      planCredits: { [YEARLY]: 100 },
-      planIntervalMonths: { [YEARLY]: 12 },
-      now: '2027-05-02T00:00:00Z',
-    });
-    harnesses.fake.invoicePayments.set('pi_year', {
-      invoiceId: 'in_year',
-      customerId,
-      amount: PAID,
-    });
+    const h = await annualCustomer();
     const events = [
       purchases.yearly,
       change('in_down1', '2027-03-01T00:00:00Z', 5, 4, 8 / 12),
