@@ -22,7 +22,6 @@ import { lotExpiresAtMs } from './time';
 
 /** What the downgrades billed at or after a reversal cut of one month. */
 export type CutAfter = {
-  readonly subscriptionId: string;
   readonly credits: number;
   /** The month as a lot holding nothing: a month cut to nothing is no stored lot. */
   readonly month?: Lot;
@@ -58,7 +57,6 @@ export function cutAfter(
             })
           : undefined;
         months.set(lotId, {
-          subscriptionId,
           credits: (had?.credits ?? 0) + credits,
           ...(month && { month: month.grantedAtMs > nowMs ? { ...month, upcoming: true } : month }),
         });
@@ -80,7 +78,7 @@ function laterDowngrades(
 
 /** Whether a downgrade billed at or after `atMs` is recorded: its cuts then need planning. */
 export function hasLaterDowngrade(subscription: SubscriptionFacts, atMs: number): boolean {
-  return laterDowngrades(subscription, atMs).length > 0;
+  return Object.values(subscription.downgrades ?? {}).some((record) => record.billedAtMs >= atMs);
 }
 
 /**
@@ -137,12 +135,6 @@ export function repaidBeforeCuts(
     .sort(([a, x], [b, y]) => x.atMs - y.atMs || (a < b ? -1 : a > b ? 1 : 0));
   const records = Object.values(subscription.downgrades ?? {});
   if (debts.length === 0 || records.length === 0) return undefined;
-  const taken = (lotId: string) =>
-    Object.values(subscription.refunded?.[lotId]?.by ?? {}).reduce(
-      (sum, each) => sum + each.credits,
-      0,
-    );
-  const left = new Map(arriving.map((lot) => [lot.id, lot.granted - taken(lot.id)]));
   // What this call's repayments took of each month, beyond what the facts remember.
   const used = new Map<string, number>();
   let next = facts;
@@ -158,18 +150,13 @@ export function repaidBeforeCuts(
     );
     // What the downgrades billed before the debt left of each month: they cut it first.
     const held = heldAfterEarlierCuts(stored, arriving, subscription, debt.atMs, nowMs);
-    const free = (lot: Lot) =>
-      Math.max(
-        0,
-        Math.min(left.get(lot.id) ?? 0, (held.get(lot.id) ?? 0) - (used.get(lot.id) ?? 0)),
-      );
+    const free = (lot: Lot) => Math.max(0, (held.get(lot.id) ?? 0) - (used.get(lot.id) ?? 0));
     let due = debt.credits;
     const takes: { lot: Lot; amount: number }[] = [];
     for (const lot of repaymentOrder(lots, debt.atMs, nowMs)) {
       const amount = Math.min(due, free(lot));
       if (amount === 0) continue;
       takes.push({ lot, amount });
-      left.set(lot.id, (left.get(lot.id) ?? 0) - amount);
       used.set(lot.id, (used.get(lot.id) ?? 0) + amount);
       due -= amount;
       if (due === 0) break;

@@ -51,10 +51,12 @@ import { lotExpiresAtMs } from './time';
  * (`refunded`, refunded-months.ts); the plan counts it in a month's base, so a downgrade
  * delivered after the refund cuts it and the refund takes it again elsewhere (`retakes`), and
  * credits given back to a month repay debts first (`debts`, C23), as the refund would have
- * taken the month. A refund Stripe made before the downgrade but delivered after it takes what the
- * downgrade cut as still there (cuts-after.ts), and the reversal plans the cuts again; what
- * such a refund owes is repaid by a purchase arriving later before the cut (repaidBeforeCuts). Moving cuts off stored lots and creating the arriving invoice's months are
- * separate transactions (stored lots first), so in between the customer holds less than after.
+ * taken the month. A refund Stripe made before the downgrade but delivered after it takes
+ * what the downgrade cut as still there (cuts-after.ts), and the reversal plans the cuts
+ * again; what such a refund owes is repaid by a purchase arriving later before the cut
+ * (repaidBeforeCuts). Moving cuts off stored lots and creating the arriving invoice's months
+ * are separate transactions (stored lots first), so in between the customer holds less than
+ * after.
  *
  * Tie rule for two invoices of one subscription billed at the same instant (`cuts`,
  * changes.ts): a plan's months of that instant count as billed before the downgrade (Stripe

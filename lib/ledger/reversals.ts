@@ -14,6 +14,7 @@ import {
 import {
   MAX_ITEMS_PER_TAKE_BACK,
   type ReversalStep,
+  type Settled,
   settleReferrer,
   settleTakeBack,
 } from '../credits/reversals';
@@ -183,13 +184,12 @@ function takeBackBatch(
         more: true,
       };
     }
-    const recut = recutBatch(settled.state, later, step, atNowMs);
+    const recut = recutBatch(read, later, step, atNowMs);
     if (recut) {
-      const own = andThen(read, settled.change, () => recut.change);
       const written = { ...record, version: recordIn(read, record.id).version + 1 };
       return {
-        changes: [withRecord(read, own.change, written)],
-        state: own.state,
+        changes: [withRecord(read, recut.change, written)],
+        state: recut.change ? stateAfter(read, recut.change) : read,
         record: written,
         more: recut.more,
       };
@@ -210,8 +210,7 @@ function takeBackBatch(
     changes: [withRecord(read, own.change, written), ...(referrer.change ? [referrer.change] : [])],
     state: own.state,
     record: written,
-    // A take-back beside a later downgrade's cuts: the next transaction plans them again.
-    more: taken.more === true || (later.length > 0 && taken.change !== undefined),
+    more: goesOn(taken, later),
   };
 }
 
@@ -224,6 +223,14 @@ function laterCut(state: CustomerState, atMs: number): string[] {
     .filter(([, subscription]) => hasLaterDowngrade(subscription, atMs))
     .map(([subscriptionId]) => subscriptionId)
     .sort();
+}
+
+/**
+ * Whether the command runs again after this take-back: its batch was full, or it moved lots
+ * beside a later downgrade's cuts (`later`), which the next transaction plans again.
+ */
+function goesOn(taken: Settled, later: readonly string[]): boolean {
+  return taken.more === true || (later.length > 0 && taken.change !== undefined);
 }
 
 /**
@@ -341,8 +348,7 @@ export function withPurchaseRecord(
     referrer?.change && !taken.more
       ? settleReferrer(stateAfter(referrer.read, referrer.change), taken.record, step)
       : { record: taken.record };
-  // A take-back beside a later downgrade's cuts goes on too: they are planned again.
-  const more = taken.more === true || (later.length > 0 && taken.change !== undefined);
+  const more = goesOn(taken, later);
   const kept =
     more && settling ? { ...clawed.record, settlingGrant: settling.answer } : clawed.record;
   const written = withRecord(read, change, { ...kept, version: record.version });
