@@ -44,26 +44,32 @@ export function cutAfter(
         const meta = subscription.cutLots?.[lotId] ?? subscription.refunded?.[lotId];
         if (meta && lotExpiresAtMs(meta.grantedAtMs) <= nowMs) continue;
         const had = months.get(lotId);
-        const month = meta
-          ? newLot({
-              id: lotId,
-              source: LotSource.subscription,
-              credits: 0,
-              grantedAtMs: meta.grantedAtMs,
-              ref: meta.ref,
-              subscriptionId,
-              ...(meta.purchasedAtMs !== undefined && { purchasedAtMs: meta.purchasedAtMs }),
-              topUp: meta.topUp === true,
-            })
-          : undefined;
-        months.set(lotId, {
-          credits: (had?.credits ?? 0) + credits,
-          ...(month && { month: month.grantedAtMs > nowMs ? { ...month, upcoming: true } : month }),
-        });
+        const month = meta && goneMonth(lotId, meta, subscriptionId, nowMs);
+        months.set(lotId, { credits: (had?.credits ?? 0) + credits, ...(month && { month }) });
       }
     }
   }
   return months;
+}
+
+/** A month gone from the lots (cut to nothing, or taken by a reversal) as a lot holding nothing. */
+function goneMonth(
+  lotId: string,
+  meta: { grantedAtMs: number; purchasedAtMs?: number; topUp?: boolean; ref: string },
+  subscriptionId: string,
+  nowMs: number,
+): Lot {
+  const month = newLot({
+    id: lotId,
+    source: LotSource.subscription,
+    credits: 0,
+    grantedAtMs: meta.grantedAtMs,
+    ref: meta.ref,
+    subscriptionId,
+    ...(meta.purchasedAtMs !== undefined && { purchasedAtMs: meta.purchasedAtMs }),
+    topUp: meta.topUp === true,
+  });
+  return month.grantedAtMs > nowMs ? { ...month, upcoming: true } : month;
 }
 
 /** The subscription's downgrades billed at or after `atMs`, the latest billed first. */
@@ -112,15 +118,17 @@ export function withCutsTaken(
 }
 
 /**
- * C19 C22 C23: what a reversal owes (its debt) and months of an invoice arriving after it that
- * a downgrade Stripe billed at or after the reversal cuts. In Stripe's order the reversal took
- * those months (the invoice billed before it), or the debt took them as the next credits (the
- * invoice billed after it), before the downgrade cut them: so they repay the debt first,
+ * C19 C22 C23: what a reversal owes (its debt) and the credits of an invoice arriving after it
+ * that a downgrade Stripe billed at or after the reversal cuts. In Stripe's order the reversal
+ * took those credits (the invoice billed before it), or the debt took them as the next credits
+ * (the invoice billed after it), before the downgrade cut them: so they repay the debt first,
  * remembered as the reversal's take of each month (`refunded`), and the cut plan then cuts
- * what is left (cut-plan.ts counts the take in the arriving month). A month is taken as the
- * reversal takes (granted in burn order, then those to come latest first) when the invoice
- * was billed by the reversal's time, else as debts are repaid (by grant time). Debts oldest
- * first. Undefined when nothing repays so.
+ * what is left (cut-plan.ts counts the take in the arriving month). They are the arriving
+ * months, and the stored months that a downgrade billed before the reversal no longer cuts
+ * once the invoice is there to cut instead (the reversal could not take them when it ran).
+ * A month is taken as the reversal takes (granted in burn order, then those to come latest
+ * first) when its invoice was billed by the reversal's time, else as debts are repaid (by grant
+ * time). Debts oldest first. Undefined when nothing repays so.
  */
 export function repaidBeforeCuts(
   facts: CustomerFacts,
@@ -144,16 +152,26 @@ export function repaidBeforeCuts(
       records.some((record) => record.billedAtMs >= debt.atMs && cuts(record, lot));
     // Only beside a later cut: else the grant repays the debt as any grant does.
     if (!arriving.some(cutLater)) continue;
-    // A month expired by now is planned without what reversals took of it (C6): left alone.
-    const lots = arriving.filter(
-      (lot) => !lot.forfeit && lot.expiresAtMs > debt.atMs && lot.expiresAtMs > nowMs,
-    );
-    // What the downgrades billed before the debt left of each month: they cut it first.
     const held = heldAfterEarlierCuts(stored, arriving, subscription, debt.atMs, nowMs);
-    const free = (lot: Lot) => Math.max(0, (held.get(lot.id) ?? 0) - (used.get(lot.id) ?? 0));
+    // A month expired by the reversal's time it could not take (C6); the stored ones expired
+    // by now keep what they hold (cut-plan.ts moves nothing of them).
+    const months = held.filter(
+      ({ month, stored }) =>
+        !month.forfeit && month.expiresAtMs > debt.atMs && (!stored || month.expiresAtMs > nowMs),
+    );
+    const free = (lot: Lot) =>
+      Math.max(
+        0,
+        (held.find(({ month }) => month.id === lot.id)?.credits ?? 0) - (used.get(lot.id) ?? 0),
+      );
     let due = debt.credits;
     const takes: { lot: Lot; amount: number }[] = [];
-    for (const lot of repaymentOrder(lots, debt.atMs, nowMs)) {
+    const order = repaymentOrder(
+      months.map(({ month }) => month),
+      { purchaseId, atMs: debt.atMs },
+      nowMs,
+    );
+    for (const lot of order) {
       const amount = Math.min(due, free(lot));
       if (amount === 0) continue;
       takes.push({ lot, amount });
@@ -165,11 +183,16 @@ export function repaidBeforeCuts(
     if (repaid === 0) continue;
     const { [purchaseId]: _repaid, ...others } = next.debts ?? {};
     const debtsAfter = due > 0 ? { ...others, [purchaseId]: { ...debt, credits: due } } : others;
-    next = { ...withRefundedMonths(next, purchaseId, takes, debt.atMs), debts: debtsAfter };
+    // A stored month's credits were a cut's: the records cut them no longer, the reversal takes.
+    const fromStored = takes.filter(({ lot }) =>
+      held.some((each) => each.stored && each.month.id === lot.id),
+    );
+    const taken = withCutsTaken(next, fromStored, Number.NEGATIVE_INFINITY);
+    next = { ...withRefundedMonths(taken, purchaseId, takes, debt.atMs), debts: debtsAfter };
     drafts.push({
       id: `${entry.id}#repays#${purchaseId}`,
       type: EntryType.debt,
-      // The months are granted less by what they repaid: the entry counts it (C14).
+      // The months hold less by what they repaid: the entry counts it (C14).
       amount: repaid,
       debt: -repaid,
       atMs: entry.atMs,
@@ -181,9 +204,14 @@ export function repaidBeforeCuts(
   return drafts.length > 0 ? { facts: next, drafts } : undefined;
 }
 
+/** What a month can repay before a later cut: an arriving month, or a stored one's freed cut. */
+type Held = { readonly month: Lot; readonly credits: number; readonly stored: boolean };
+
 /**
  * What each arriving month holds, reversals' takes left out, once the subscription's
- * downgrades billed before `atMs` cut in Stripe's order (cut-plan.ts); `stored` its lots.
+ * downgrades billed before `atMs` cut in Stripe's order (cut-plan.ts); and what they no longer
+ * cut of each stored month (`stored` its lots) that can still move, now that the arriving
+ * months are there to cut first.
  */
 function heldAfterEarlierCuts(
   stored: readonly Lot[],
@@ -191,28 +219,55 @@ function heldAfterEarlierCuts(
   subscription: SubscriptionFacts,
   atMs: number,
   nowMs: number,
-): Map<string, number> {
+): Held[] {
   const downgrades = Object.fromEntries(
     Object.entries(subscription.downgrades ?? {}).filter(([, record]) => record.billedAtMs < atMs),
   );
   const plan = planCuts(stored, arriving, { ...subscription, downgrades }, nowMs);
-  const held = new Map<string, number>();
+  const subscriptionId = arriving[0]?.subscriptionId;
+  const recorded = (lotId: string) =>
+    sumOf(Object.values(subscription.downgrades ?? {}).map((record) => record.cuts?.[lotId] ?? 0));
+  const planned = (lotId: string) => sumOf(plan.byLot.get(lotId)?.values() ?? []);
+  const held: Held[] = [];
   for (const slot of plan.slots) {
-    if (slot.kind !== 'arriving') continue;
-    held.set(slot.id, Math.max(0, (plan.targets.get(slot.id) ?? 0) - refundedIn(slot)));
+    if (slot.kind === 'arriving' && slot.lot) {
+      const credits = Math.max(0, (plan.targets.get(slot.id) ?? 0) - refundedIn(slot));
+      held.push({ month: slot.lot, credits, stored: false });
+      continue;
+    }
+    if (!slot.flexible || (slot.kind !== 'lot' && slot.kind !== 'zeroed')) continue;
+    const credits = recorded(slot.id) - planned(slot.id);
+    const meta = subscription.cutLots?.[slot.id] ?? subscription.refunded?.[slot.id];
+    const month =
+      slot.lot ?? (meta && subscriptionId && goneMonth(slot.id, meta, subscriptionId, nowMs));
+    if (credits > 0 && month) held.push({ month, credits, stored: true });
   }
   return held;
 }
 
-/** As the reversal takes a purchase billed by its time, else as a debt takes new credits. */
-function repaymentOrder(lots: readonly Lot[], debtAtMs: number, nowMs: number): Lot[] {
+const sumOf = (values: Iterable<number>) => [...values].reduce((sum, each) => sum + each, 0);
+
+/**
+ * As the reversal takes (reversals.ts): of the purchases billed by its time, the reversed
+ * purchase's own months first, then the others', each granted in burn order and then those to
+ * come latest first; the months of a purchase billed after it as a debt takes new credits.
+ */
+function repaymentOrder(
+  lots: readonly Lot[],
+  debt: { readonly purchaseId: string; readonly atMs: number },
+  nowMs: number,
+): Lot[] {
   const billedBy = lots.filter(
-    (lot) => lot.purchasedAtMs === undefined || lot.purchasedAtMs <= debtAtMs,
+    (lot) => lot.purchasedAtMs === undefined || lot.purchasedAtMs <= debt.atMs,
   );
   const after = lots.filter((lot) => !billedBy.includes(lot));
   const toCome = (lot: Lot) => lot.upcoming === true || lot.grantedAtMs > nowMs;
-  const granted = billedBy.filter((lot) => !toCome(lot)).sort(byBurnOrder);
-  const upcoming = billedBy.filter(toCome).sort(byBurnOrder).reverse();
+  const inTakeOrder = (group: readonly Lot[]) => [
+    ...group.filter((lot) => !toCome(lot)).sort(byBurnOrder),
+    ...group.filter(toCome).sort(byBurnOrder).reverse(),
+  ];
+  const own = billedBy.filter((lot) => lot.ref === debt.purchaseId);
+  const others = billedBy.filter((lot) => lot.ref !== debt.purchaseId);
   const byGrant = [...after].sort((a, b) => a.grantedAtMs - b.grantedAtMs || byBurnOrder(a, b));
-  return [...granted, ...upcoming, ...byGrant];
+  return [...inTakeOrder(own), ...inTakeOrder(others), ...byGrant];
 }

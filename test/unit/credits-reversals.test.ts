@@ -268,6 +268,50 @@ describe('Function: repaidBeforeCuts', () => {
     expect(repaid?.drafts).toMatchObject([{ type: 'debt', amount: 150, debt: -150 }]);
   });
 
+  it('C19 C22 C23 a stored month an earlier downgrade no longer cuts once the months arrive repays the debt first, as the refund took it in Stripe order', () => {
+    // Arrange: a downgrade billed on day 3, before the refund, cut the refunded purchase's
+    // June to nothing while the top-up was not delivered; latest first, it now cuts the top-up's
+    // July instead, and June is free again.
+    const june = GRANTED_AT + 62 * DAY;
+    const earlier = {
+      ...subscription,
+      downgrades: {
+        ...subscription.downgrades,
+        in_down0: {
+          atMs: GRANTED_AT + 3 * DAY,
+          billedAtMs: GRANTED_AT + 3 * DAY,
+          beforeMs: GRANTED_AT + 365 * DAY,
+          credits: 100,
+          cuts: { 'in_1#m3': 100 },
+        },
+      },
+      cutLots: { 'in_1#m3': { grantedAtMs: june, purchasedAtMs: GRANTED_AT, ref: 'in_1' } },
+    };
+    const facts = {
+      subscriptions: { sub_1: earlier },
+      debts: { in_1: { credits: 150, atMs: GRANTED_AT + 5 * DAY } },
+    };
+
+    // Act
+    const repaid = repaidBeforeCuts(facts, earlier, [], [...arriving, topUpMonth(4)], entry, NOW);
+
+    // Assess: the refunded purchase's own June first (as the refund takes), then the top-up's
+    // granted March; the earlier downgrade's record no longer cuts June.
+    const after = repaid?.facts.subscriptions.sub_1;
+    expect(
+      Object.entries(after?.refunded ?? {}).map(([lotId, month]) => [
+        lotId,
+        month.by.in_1?.credits,
+      ]),
+    ).toEqual([
+      ['in_1#m3', 100],
+      ['in_up#m1', 50],
+    ]);
+    expect(after?.downgrades?.in_down0?.cuts).toEqual({});
+    expect(repaid?.facts.debts).toEqual({});
+    expect(repaid?.drafts).toMatchObject([{ type: 'debt', amount: 150, debt: -150 }]);
+  });
+
   it('C19 C23 a debt younger than every downgrade is left to the grant: the cut came first', () => {
     // Act
     const repaid = repaidBeforeCuts(
