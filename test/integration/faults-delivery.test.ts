@@ -126,7 +126,8 @@ type OperationSpec = {
     | 'annualEnd'
     | 'checkoutPack'
     | 'refundBeforeCut'
-    | 'repaidBeforeCut';
+    | 'repaidBeforeCut'
+    | 'repaidBetweenCuts';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -318,6 +319,8 @@ function annualQuantityChangeEvent(
 
 /** C19: the annual plan's 2 -> 3 of 1 February (seven months of twelve left), at once. */
 const FEBRUARY_UPGRADE = { at: '2026-02-01T00:00:00Z', left: 7 / 12, suffix: 'up' };
+/** A downgrade billed on 10 February, before the annual invoice's refund of 20 February. */
+const FEBRUARY_DOWNGRADE = { at: '2026-02-10T00:00:00Z', left: 203 / 365, suffix: 'down' };
 
 /** The annual plan's months still to come (C20), as `YYYY-MM credits`, from the lots. */
 function upcomingOf(items: readonly Item[], customerId: string): string[] {
@@ -556,6 +559,38 @@ const OPERATIONS: readonly OperationSpec[] = [
       expect(ledger.filter(([type]) => type === 'debt')).toEqual([
         ['debt', -600],
         ['debt', 600],
+      ]);
+      expect(upcomingOf(items, ids.customer)).toEqual([]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_up`);
+    },
+  },
+  {
+    name: 'repaidBetweenCuts',
+    rules: 'C16 C19 C22 C23',
+    // The top-up's fact, the customer, one transaction: the debt repaid, the months granted.
+    calls: ['GetItem', 'Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await payAnnualInvoice(env, ids);
+      // A downgrade billed on 10 February, before the refund, then all of the annual invoice
+      // back on 20 February and a downgrade of 1 March, all delivered before the top-up of
+      // 1 February: the first downgrade cut the annual invoice's months, the refund owes.
+      await deliverHealthy(env, annualQuantityChangeEvent(ids, 3, 2, FEBRUARY_DOWNGRADE));
+      await deliverHealthy(env, annualQuantityChangeEvent(ids, 2, 1));
+      const refunded = annualRefundCaller(env, ids, 40_000);
+      expect((await refunded()).ok).toBe(true);
+    },
+    async caller(env, _healthy, ids) {
+      return webhookCaller(env, annualQuantityChangeEvent(ids, 2, 3, FEBRUARY_UPGRADE));
+    },
+    assessOnce(items, ids) {
+      // The top-up arriving, the first downgrade cuts its months (the latest) instead of the
+      // annual invoice's; in Stripe's order the refund took those freed months, so they repay
+      // the debt with the top-up's, before the second downgrade cuts: 568 is owed, as in
+      // Stripe's order (836 when the freed months were left to that downgrade).
+      const ledger = typesAndAmounts(ledgerOf(items, ids.customer));
+      expect(ledger.filter(([type]) => type === 'debt')).toEqual([
+        ['debt', -1268],
+        ['debt', 700],
       ]);
       expect(upcomingOf(items, ids.customer)).toEqual([]);
       expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_up`);
