@@ -1,5 +1,5 @@
 import { firstFitting, grantLots } from './changes';
-import { type CutAfter, withCutsTaken } from './cuts-after';
+import { type CutAfter, cutAfter, withCutsTaken } from './cuts-after';
 import { byBurnOrder, isExpiredAt, type Lot, LotSource, type LotTake } from './lots';
 import { type PurchaseRecord, refereeTarget, referrerTarget } from './purchase';
 import { withoutRefunded, withRefundedMonths } from './refunded-months';
@@ -156,7 +156,7 @@ function takeBack(
   credits: number,
   step: ReversalStep,
   batch: TakeBackBatch,
-): { change: StateChange; short: number } {
+): { change: StateChange; short: number; ofCuts: number } {
   const needed = lotsHolding(takeBackOrder(state, purchaseId, step.atMs, batch), credits);
   // A cut taken back writes no lot: only what the lot holds costs items.
   const itemsOf = ({ lot }: Source) => {
@@ -187,8 +187,8 @@ function takeBack(
     step.atMs,
   );
   const drafts: EntryDraft[] = [];
+  const ofCuts = fromCuts.reduce((sum, take) => sum + take.amount, 0);
   if (lots.length > 0) {
-    const ofCuts = fromCuts.reduce((sum, take) => sum + take.amount, 0);
     const notYet = credits - left - fromLots - ofCuts;
     const first = taken[0]?.lot.id ?? cancelled[0]?.lot.id ?? fromCuts[0]?.lot.id;
     drafts.push({
@@ -206,31 +206,41 @@ function takeBack(
   }
   if (left === 0 || short > 0) {
     const facts = remembered === state.facts ? {} : { facts: remembered };
-    return { change: changeOf(state, { taken, cancelled, drafts, ...facts }), short };
+    return { change: changeOf(state, { taken, cancelled, drafts, ...facts }), short, ofCuts };
   }
   drafts.push(debtEntry(step, purchaseId, left));
   const facts = withDebt(remembered, purchaseId, left, step.atMs);
-  return { change: changeOf(state, { taken, cancelled, drafts, facts }), short };
+  return { change: changeOf(state, { taken, cancelled, drafts, facts }), short, ofCuts };
 }
 
 /**
  * C19 C22 C16: the reversals of `retakes` take again what a downgrade delivered after them cut
  * from the months they had taken: in Stripe's order the cut came first and they took the rest
- * of what they take elsewhere, in their own order, as debt what they cannot find. `skip`: the
- * lots the same transaction already changes. At most `maxItems` items a reversal; what more it
- * would need is owed (C23), to be repaid by the next credits.
+ * of what they take elsewhere, in their own order, as debt what they cannot find. What a
+ * downgrade Stripe billed after a reversal cut counts as still there for it, as in its first
+ * take (cuts-after.ts); `ofCuts` says how much of that it took, which that downgrade then has
+ * to cut elsewhere (the caller plans the cuts again). `skip`: the lots the same transaction
+ * already changes. At most `maxItems` items a reversal; what more it would need is owed (C23),
+ * to be repaid by the next credits.
  */
 export function takeAgain(
   state: CustomerState,
   retakes: readonly { purchaseId: string; credits: number; atMs: number }[],
   entryId: string,
-  batch: { maxItems: number; skip: ReadonlySet<string> },
-): StateChange | undefined {
+  batch: { maxItems: number; skip: ReadonlySet<string>; nowMs: number },
+): { change?: StateChange; ofCuts: number } {
   let result: { state: CustomerState; change?: StateChange } = { state };
+  let ofCuts = 0;
   for (const retake of retakes) {
     const step = { entryId: `${entryId}#${retake.purchaseId}`, atMs: retake.atMs };
     result = andThen(state, result.change, (after) => {
-      const taken = takeBack(after, retake.purchaseId, retake.credits, step, batch);
+      const later = cutAfter(after.facts, retake.atMs, batch.nowMs);
+      const taken = takeBack(after, retake.purchaseId, retake.credits, step, {
+        maxItems: batch.maxItems,
+        skip: batch.skip,
+        ...(later.size > 0 && { cutAfter: later }),
+      });
+      ofCuts += taken.ofCuts;
       if (taken.short === 0) return taken.change;
       return andThen(after, taken.change, (rest) =>
         changeOf(rest, {
@@ -240,7 +250,7 @@ export function takeAgain(
       ).change;
     });
   }
-  return result.change;
+  return { ...(result.change && { change: result.change }), ofCuts };
 }
 
 /**

@@ -18,12 +18,18 @@ import {
 /**
  * C19 C22: the reversals whose months the plan cuts take that much again elsewhere (takeAgain),
  * after the plan's own changes, leaving the lots those change alone (one write per lot).
+ * `ofCuts`: what they took of a later downgrade's cuts, which needs the cuts planned again.
  */
-export function retaken(after: CustomerState, plan: CutChange): StateChange | undefined {
-  if (plan.retakes.length === 0) return undefined;
+export function retaken(
+  after: CustomerState,
+  plan: CutChange,
+  nowMs: number,
+): { change?: StateChange; ofCuts: number } {
+  if (plan.retakes.length === 0) return { ofCuts: 0 };
   return takeAgain(after, plan.retakes, plan.retakeId, {
     maxItems: MAX_ITEMS_PER_RETAKE,
     skip: new Set(plan.cancelled.map((each) => each.lot.id)),
+    nowMs,
   });
 }
 
@@ -77,6 +83,12 @@ export function replanCuts(
   const sameFacts = isDeepStrictEqual(facts, customer.facts);
   if (writes === 0 && !plan.debts && sameFacts) return { more: false };
   const changed = storedLotsCut(customer, plan, facts);
-  const { change } = andThen(customer, changed, (after) => retaken(after, plan));
-  return { ...(change && { change }), more: plan.more };
+  let ofCuts = 0;
+  const { change } = andThen(customer, changed, (after) => {
+    const again = retaken(after, plan, nowMs);
+    ofCuts = again.ofCuts;
+    return again.change;
+  });
+  // A reversal that took a later downgrade's cuts again: that downgrade cuts elsewhere next.
+  return { ...(change && { change }), more: plan.more || ofCuts > 0 };
 }

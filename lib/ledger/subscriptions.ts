@@ -428,11 +428,20 @@ function plannedGrant(
   const credits = byEnd.reduce((sum, lot) => sum + lot.granted, 0);
   const stored = plan.cancelled.length + plan.created.length + (plan.debts ? 1 : 0);
   const cuts = stored + plan.retakes.length;
-  if (cuts > 0 && (plan.more || missing.length > 0)) {
+  if (cuts > 0) {
     // Stored lots first, on their own: the invoice's lots follow in the command's next run.
+    // So too when a reversal takes again a later downgrade's cuts (C19 C22): that downgrade
+    // cuts elsewhere in the next run's plan, before the invoice is done.
     const changed = storedLotsCut(customer, plan, withPart(plan.part([])));
-    const { change } = andThen(customer, changed, (after) => retaken(after, plan));
-    return { ...(change && { change }), credits, cancelled: 0, more: true, ignored: false };
+    let ofCuts = 0;
+    const { change } = andThen(customer, changed, (after) => {
+      const again = retaken(after, plan, nowMs);
+      ofCuts = again.ofCuts;
+      return again.change;
+    });
+    if (plan.more || missing.length > 0 || ofCuts > 0) {
+      return { ...(change && { change }), credits, cancelled: 0, more: true, ignored: false };
+    }
   }
   // Every lot after the end: nothing to grant, but what the end would have cancelled is kept.
   if (byEnd.length === 0 && planned.length > 0) {
@@ -499,7 +508,11 @@ function lastTransaction(
     grantLots(after, last.entry, last.chunk, { facts: activeFacts(last.facts, grant), nowMs }),
   );
   // C22: after the grant, whose facts are the plan's, the reversals take again what it cut.
-  const active = andThen(customer, granted.change, (after) => retaken(after, last.plan));
+  const active = andThen(
+    customer,
+    granted.change,
+    (after) => retaken(after, last.plan, nowMs).change,
+  );
   // C8: this subscription's new facts may show an earlier forfeit wrong (or due).
   const reconciled = andThen(
     customer,
