@@ -346,7 +346,7 @@ export function mergeChanges(first: StateChange, second: StateChange): StateChan
     forfeited: [...first.forfeited, ...rest.forfeited],
     unforfeited: [...first.unforfeited, ...rest.unforfeited],
     released: [...first.released, ...rest.released],
-    cancelled: [...first.cancelled, ...rest.cancelled],
+    cancelled: [...folded.cancelled, ...rest.cancelled],
     reclaimed: [...first.reclaimed, ...rest.reclaimed],
     entries: [...first.entries, ...second.entries],
     ...(facts && { facts }),
@@ -383,11 +383,16 @@ function foldIntoFirst(first: StateChange, second: StateChange) {
       taken.set(take.lot.id, { lot: earlier.lot, amount, drains: take.drains });
     } else restTaken.push(take);
   }
+  // A month to come that both cut: one write, of both amounts, on the month as read.
+  const cancelled = new Map(first.cancelled.map((cancel) => [cancel.lot.id, cancel]));
   const restCancelled: LotCancel[] = [];
   for (const cancel of second.cancelled) {
     const lot = created.get(cancel.lot.id);
+    const earlier = cancelled.get(cancel.lot.id);
     if (lot) reduce(lot, cancel.amount, lot.granted - cancel.amount);
-    else restCancelled.push(cancel);
+    else if (earlier?.lot.upcoming && cancel.lot.upcoming) {
+      cancelled.set(cancel.lot.id, { lot: earlier.lot, amount: earlier.amount + cancel.amount });
+    } else restCancelled.push(cancel);
   }
   if ([...second.created].some((lot) => dropped.has(lot.id))) {
     throw new Error('a lot dropped by a merge is created again');
@@ -395,6 +400,7 @@ function foldIntoFirst(first: StateChange, second: StateChange) {
   return {
     created: [...created.values()],
     taken: [...taken.values()],
+    cancelled: [...cancelled.values()].filter((cancel) => cancel.amount !== 0),
     rest: { ...second, taken: restTaken, cancelled: restCancelled },
   };
 }

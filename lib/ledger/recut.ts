@@ -17,8 +17,10 @@ import {
 
 /**
  * C19 C22: the reversals whose months the plan cuts take that much again elsewhere (takeAgain),
- * after the plan's own changes, leaving the lots those change alone (one write per lot).
- * `ofCuts`: what they took of a later downgrade's cuts, which needs the cuts planned again.
+ * after the plan's own changes, leaving the granted lots those change alone (one write per
+ * lot); a month to come that the plan cuts they may cancel more of, the two cancels written as
+ * one (mergeChanges). `ofCuts`: what they took of a later downgrade's cuts, which needs the
+ * cuts planned again.
  */
 export function retaken(
   after: CustomerState,
@@ -28,7 +30,7 @@ export function retaken(
   if (plan.retakes.length === 0) return { ofCuts: 0 };
   return takeAgain(after, plan.retakes, plan.retakeId, {
     maxItems: MAX_ITEMS_PER_RETAKE,
-    skip: new Set(plan.cancelled.map((each) => each.lot.id)),
+    skip: new Set(plan.cancelled.filter((each) => !each.lot.upcoming).map((each) => each.lot.id)),
     nowMs,
   });
 }

@@ -127,7 +127,8 @@ type OperationSpec = {
     | 'checkoutPack'
     | 'refundBeforeCut'
     | 'repaidBeforeCut'
-    | 'repaidBetweenCuts';
+    | 'repaidBetweenCuts'
+    | 'retakeBeforeLaterCut';
   readonly rules: string;
   /**
    * The operation reads beyond its own customers (the expiry job sweeps the whole index), so
@@ -594,6 +595,36 @@ const OPERATIONS: readonly OperationSpec[] = [
       ]);
       expect(upcomingOf(items, ids.customer)).toEqual([]);
       expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_up`);
+    },
+  },
+  {
+    name: 'retakeBeforeLaterCut',
+    rules: 'C16 C19 C22',
+    // The downgrade's fact, the customer, its cuts with the refund's take again (which takes a
+    // later downgrade's cuts: the command goes on), the customer again, the later downgrade's
+    // cuts planned again with the fact.
+    calls: ['GetItem', 'Query', 'TransactWriteItems', 'Query', 'TransactWriteItems'],
+    async prepare(env, ids) {
+      await payAnnualInvoice(env, ids);
+      await deliverHealthy(env, annualQuantityChangeEvent(ids, 2, 3, FEBRUARY_UPGRADE));
+      // The downgrade of 1 March, then all of the annual invoice back on 20 February: the
+      // refund takes that downgrade's cuts first (it came before them in Stripe's order).
+      await deliverHealthy(env, annualQuantityChangeEvent(ids, 2, 1));
+      const refunded = annualRefundCaller(env, ids, 40_000);
+      expect((await refunded()).ok).toBe(true);
+    },
+    async caller(env, _healthy, ids) {
+      // The downgrade of 10 February, billed before the refund, delivered last.
+      return webhookCaller(env, annualQuantityChangeEvent(ids, 3, 2, FEBRUARY_DOWNGRADE));
+    },
+    assessOnce(items, ids) {
+      // It cuts months the refund took, and the refund takes as much again: from what the
+      // March downgrade cut first, as in Stripe's order, so it owes no more than the 568 of
+      // Stripe's order (668 when it took only from what the customer held).
+      const ledger = typesAndAmounts(ledgerOf(items, ids.customer));
+      expect(ledger.filter(([type]) => type === 'debt')).toEqual([['debt', -568]]);
+      expect(upcomingOf(items, ids.customer)).toEqual([]);
+      expect(factsOf(items, ids.customer)).toContain(`FACT#grant#${idsOf(ids).invoice}_down`);
     },
   },
   {

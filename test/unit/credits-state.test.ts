@@ -608,6 +608,41 @@ describe('Function: mergeChanges', () => {
     expect(merged.entries.map((each) => each.balanceAfter)).toEqual([15, 22]);
     expect(merged.created.map((each) => each.id)).toEqual(['n1', 'n2']);
   });
+
+  it('C19 C22 a month to come that a cut and a reversal taking again both cancel is one write of both, on the month as read', () => {
+    // Prepare: the cut cancels 1 of July's 200, the reversal then the 199 left.
+    const july = { ...lot('jul', '2026-07-01T00:00:00Z', 200), upcoming: true as const };
+    const state = stateWith([july]);
+    const first = changeOf(state, { cancelled: [{ lot: july, amount: 1 }], drafts: [] });
+    const after = stateAfter(state, first);
+    const left = after.lots[0] as Lot;
+    const second = changeOf(after, { cancelled: [{ lot: left, amount: 199 }], drafts: [] });
+
+    // Act
+    const merged = mergeChanges(first, second);
+
+    // Assess: one cancel of all 200 (DynamoDB writes an item once a transaction).
+    expect(merged.cancelled).toEqual([{ lot: july, amount: 200 }]);
+    expect(lotsAfter(state, merged)).toEqual([]);
+  });
+
+  it('C19 a granted lot changed by both is still refused: its write would be made twice', () => {
+    // Prepare
+    const march = lot('mar', '2026-03-01T00:00:00Z', 200);
+    const state = stateWith([march]);
+    const first = changeOf(state, {
+      cancelled: [{ lot: march, amount: 1 }],
+      drafts: [{ id: 'cut', type: 'forfeit', amount: -1, atMs: 0, ref: 'r', lots: [] }],
+    });
+    const after = stateAfter(state, first);
+    const second = changeOf(after, {
+      cancelled: [{ lot: after.lots[0] as Lot, amount: 9 }],
+      drafts: [{ id: 'cut2', type: 'forfeit', amount: -9, atMs: 0, ref: 'r', lots: [] }],
+    });
+
+    // Act + Assess
+    expect(() => mergeChanges(first, second)).toThrow(/changed twice/);
+  });
 });
 
 describe('Function: expireSettled', () => {
